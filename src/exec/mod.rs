@@ -1,0 +1,1 @@
+//! The one command runner: tool discovery, echo, redaction, dry-run, concurrency.

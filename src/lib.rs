@@ -1,0 +1,8 @@
+//! kod: move a helmfile-defined Kubernetes platform into an air-gapped cluster.
+//!
+//! The module tree follows the pipeline (see docs/architecture.md).
+
+pub mod cli;
+pub mod exec;
+pub mod image;
+pub mod template;

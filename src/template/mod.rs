@@ -1,0 +1,1 @@
+//! helmfile's Go-template dialect, rendered on minijinja.
