@@ -3,6 +3,8 @@
 //! The module tree follows the pipeline (see docs/architecture.md).
 
 pub mod cli;
+pub mod registry;
+pub mod ui;
 pub mod exec;
 pub mod image;
 pub mod template;
