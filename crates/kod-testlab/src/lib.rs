@@ -37,6 +37,11 @@
 //! * **skopeo 1.9.3 ignores `CONTAINERS_REGISTRIES_CONF`**: pass
 //!   `--registries-conf FILE` explicitly ([`Skopeo::command`] always does, together
 //!   with an accept-anything `--policy` and an empty `--authfile`).
+//! * **skopeo only applies `registries.conf` rewrites to image pulls** (`copy`,
+//!   `inspect --raw`, `inspect --no-tags`): `skopeo list-tags` and a plain `inspect`
+//!   (which also lists tags) talk to the *real* registry named in the reference.
+//!   Use `--no-tags` with [`PublicRegistry`], and list tags at the lab location
+//!   (`docker://127.0.0.1:P/docker.io/…`) instead.
 //! * **helm 3.15 uses plain HTTP for `oci://127.0.0.1…`/`oci://localhost…`** whatever
 //!   `--ca-file` says. A TLS registry is therefore also addressed by a loopback
 //!   *alias*: `$KOD_LAB_TLS_HOST`, else a non-`localhost` name mapped to 127.0.0.1 in

@@ -34,8 +34,11 @@ pub const DEFAULT_SOURCES: &[&str] = &[
 /// insecure = true
 /// ```
 ///
-/// So `skopeo --registries-conf FILE inspect docker://docker.io/bitnami/redis:7.2.4`
-/// is answered by the lab and never leaves the machine.
+/// So `skopeo --registries-conf FILE inspect --no-tags docker://docker.io/bitnami/redis:7.2.4`
+/// (and `copy`, `inspect --raw`) is answered by the lab and never leaves the machine.
+/// Location rewriting (not `[[registry.mirror]]`) is used on purpose: a mirror
+/// miss would fall back to the real registry. Beware: skopeo 1.9 does **not**
+/// apply the rewrite to tag listing (`list-tags`, `inspect` without `--no-tags`).
 pub struct PublicRegistry {
     registry: Registry,
     sources: Mutex<Vec<String>>,

@@ -271,18 +271,31 @@ impl Registry {
         r
     }
 
-    /// `GET /v2/_catalog`: all repository names (sorted).
+    /// `GET /v2/_catalog` (following `Link` pagination): all repository names, sorted.
     pub fn catalog(&self) -> Result<Vec<String>> {
-        let v: serde_json::Value = self
-            .request("GET", "/v2/_catalog?n=10000")
-            .call()
-            .map_err(http_err)?
-            .into_string().map(|s| serde_json::from_str::<serde_json::Value>(&s))??;
-        let mut out: Vec<String> = v["repositories"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-            .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut path = "/v2/_catalog?n=1000".to_string();
+        for _ in 0..1000 {
+            let r = self.request("GET", &path).call().map_err(http_err)?;
+            let next = r
+                .header("Link")
+                .and_then(|l| l.split(';').next())
+                .map(|l| l.trim().trim_start_matches('<').trim_end_matches('>').to_string());
+            let v: serde_json::Value = serde_json::from_str(&r.into_string()?)?;
+            out.extend(
+                v["repositories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(String::from)),
+            );
+            match next {
+                Some(n) if !n.is_empty() => path = n,
+                _ => break,
+            }
+        }
         out.sort();
+        out.dedup();
         Ok(out)
     }
 
