@@ -166,8 +166,8 @@ impl Cmd {
     pub fn display(&self, program: &str) -> String {
         let mut words = Vec::new();
         for (name, value, secret) in &self.env {
-            let shown = if *secret || redact::is_secret_env_name(name) { REDACTED.to_string() } else { value.clone() };
-            words.push(format!("{}={}", name, quote(&shown)));
+            let shown = if *secret || redact::is_secret_env_name(name) { REDACTED.to_string() } else { quote(value) };
+            words.push(format!("{name}={shown}"));
         }
         words.push(quote(program));
         let (shown, _) = redact::redact_args(&self.args, &self.marked);
@@ -480,7 +480,8 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let mut env = BTreeMap::new();
-        env.insert("PATH".to_string(), format!("{}:/usr/bin:/bin", dir.path().display()));
+        // Only the fake tools are found (the children themselves get the real PATH).
+        env.insert("PATH".to_string(), dir.path().display().to_string());
         (dir, env)
     }
 
@@ -549,8 +550,8 @@ mod tests {
         // Read-only queries still run: later commands depend on them.
         let out = r.run(&Cmd::new(Tool::Helm).args(["show", "chart"]).read_only()).await.unwrap();
         assert!(out.ran && touched.exists());
-        let h = r.history();
-        assert_eq!(h.iter().filter(|e| e.ran).count(), 1);
+        let ran: Vec<String> = r.history().into_iter().filter(|e| e.ran).map(|e| e.display).collect();
+        assert_eq!(ran, vec!["helm version --short", "helm show chart"]);
     }
 
     #[tokio::test]

@@ -163,9 +163,11 @@ pub fn locate(
 /// `skopeo version 1.9.3`, `helmfile version v0.166.0`.
 pub fn parse_version(tool: Tool, output: &str) -> Option<Version> {
     let first = output.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let word = match tool {
-        Tool::Skopeo | Tool::Helmfile => first.split_whitespace().last()?,
-        Tool::Helm => first.split_whitespace().next()?,
+    // "skopeo version 1.9.3 commit: …", "helmfile version v0.166.0", "0.166.0", "v3.15.3+g…"
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let word = match words.iter().position(|w| *w == "version") {
+        Some(i) => *words.get(i + 1)?,
+        None => *words.first()?,
     };
     let word = word.trim_start_matches('v');
     // Drop build metadata and anything after it ("3.15.3+g3bb50bb").
@@ -209,7 +211,7 @@ mod tests {
         assert_eq!(parse_version(Tool::Helmfile, "0.166.0\n"), Some(Version::new(0, 166, 0)));
         assert_eq!(parse_version(Tool::Helmfile, "helmfile version v1.1.0"), Some(Version::new(1, 1, 0)));
         assert_eq!(parse_version(Tool::Skopeo, "skopeo version 1.9.3\n"), Some(Version::new(1, 9, 3)));
-        assert_eq!(parse_version(Tool::Skopeo, "skopeo version 1.13.3 commit: abc"), None.or(parse_version(Tool::Skopeo, "skopeo version 1.13.3")));
+        assert_eq!(parse_version(Tool::Skopeo, "skopeo version 1.13.3 commit: abc"), Some(Version::new(1, 13, 3)));
         assert_eq!(parse_version(Tool::Helm, "garbage"), None);
         assert_eq!(parse_version(Tool::Helm, ""), None);
     }

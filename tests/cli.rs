@@ -1,0 +1,149 @@
+//! The kod binary as a user meets it: help, version, tool discovery, exit codes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn kod() -> Command {
+    let mut c = Command::cargo_bin("kod").unwrap();
+    c.env_remove("KOD_HELM").env_remove("KOD_HELMFILE").env_remove("KOD_SKOPEO");
+    c
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A directory with fake helm/helmfile/skopeo that print the given versions.
+fn fake_tools(helm: &str, helmfile: &str, skopeo: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    script(d.path(), "helm", &format!("echo {helm}"));
+    script(d.path(), "helmfile", &format!("echo {helmfile}"));
+    script(d.path(), "skopeo", &format!("echo 'skopeo version {skopeo}'"));
+    d
+}
+
+#[test]
+fn version_flag() {
+    kod().arg("--version").assert().success().stdout(format!("kod {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let out = kod().arg("--help").assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    let commands: Vec<&str> = text
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, vec!["doctor", "help"], "{text}");
+}
+
+#[test]
+fn unknown_flag_is_usage_error() {
+    kod().args(["doctor", "--bogus"]).assert().code(2).stderr(predicate::str::contains("--bogus"));
+}
+
+#[test]
+fn doctor_reports_fake_tools_through_env_overrides() {
+    let d = fake_tools("v3.15.3+gabc", "0.166.0", "1.9.3");
+    kod()
+        .env("KOD_HELM", d.path().join("helm"))
+        .env("KOD_HELMFILE", d.path().join("helmfile"))
+        .env("KOD_SKOPEO", d.path().join("skopeo"))
+        .args(["doctor", "-o", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"version\": \"3.15.3\""))
+        .stdout(predicate::str::contains("\"version\": \"0.166.0\""))
+        .stdout(predicate::str::contains("\"version\": \"1.9.3\""));
+}
+
+#[test]
+fn flags_beat_env_for_tool_binaries() {
+    let good = fake_tools("v3.15.3+gabc", "0.166.0", "1.9.3");
+    let old = fake_tools("v2.17.0+gold", "0.166.0", "1.9.3");
+    kod()
+        .env("KOD_HELM", old.path().join("helm"))
+        .env("KOD_HELMFILE", good.path().join("helmfile"))
+        .env("KOD_SKOPEO", good.path().join("skopeo"))
+        .arg("--helm-binary")
+        .arg(good.path().join("helm"))
+        .arg("doctor")
+        .assert()
+        .success();
+}
+
+#[test]
+fn missing_tool_is_one_clear_line_with_exit_code_3() {
+    let d = fake_tools("v3.15.3+gabc", "0.166.0", "1.9.3");
+    let out = kod()
+        .env("KOD_HELM", d.path().join("helm"))
+        .env("KOD_HELMFILE", d.path().join("helmfile"))
+        .env("KOD_SKOPEO", "/nonexistent/skopeo")
+        .args(["doctor"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout.lines().find(|l| l.contains("skopeo")).unwrap();
+    assert!(
+        line.contains("skopeo not found (KOD_SKOPEO=/nonexistent/skopeo): kod needs skopeo 1.9 or newer (1.x); run scripts/install-tools.sh"),
+        "{line}"
+    );
+}
+
+#[test]
+fn unsupported_version_is_refused_naming_the_version() {
+    let d = fake_tools("v3.15.3+gabc", "0.120.0", "1.9.3");
+    let out = kod()
+        .env("KOD_HELM", d.path().join("helm"))
+        .env("KOD_HELMFILE", d.path().join("helmfile"))
+        .env("KOD_SKOPEO", d.path().join("skopeo"))
+        .args(["doctor"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("helmfile 0.120.0 at "), "{stdout}");
+    assert!(stdout.contains("is not supported: kod needs helmfile 0.150 or newer"), "{stdout}");
+}
+
+#[test]
+fn echoed_commands_and_json_log_format() {
+    let d = fake_tools("v3.15.3+gabc", "0.166.0", "1.9.3");
+    let out = kod()
+        .env("KOD_HELM", d.path().join("helm"))
+        .env("KOD_HELMFILE", d.path().join("helmfile"))
+        .env("KOD_SKOPEO", d.path().join("skopeo"))
+        .args(["doctor", "--log-format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let events: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    let commands: Vec<&str> = events.iter().filter(|e| e["event"] == "exec").map(|e| e["command"].as_str().unwrap()).collect();
+    assert_eq!(
+        commands,
+        vec!["helm version --short", "HELMFILE_UPGRADE_NOTICE_DISABLED=1 helmfile version --output short", "skopeo --version"]
+    );
+}
+
+#[test]
+fn password_stdin_needs_username() {
+    kod().args(["doctor", "--registry", "r:5000", "--password-stdin"]).assert().code(2);
+}
