@@ -1,1 +1,186 @@
-fn main() {}
+//! `kod-lab`: start the kod test lab for demos and manual testing.
+//!
+//! ```text
+//! kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P]
+//!            [--no-images] [--ignore-stdin]
+//! ```
+//!
+//! Starts (all on 127.0.0.1, ephemeral ports):
+//! * a public stand-in registry with the default synthetic image catalogue and a
+//!   `registries.conf` redirecting docker.io, quay.io, ghcr.io, registry.k8s.io, gcr.io … to it,
+//! * a private TLS + htpasswd registry (the "air-gapped" target),
+//! * a chart repository serving `--charts DIR` (or two generated demo charts).
+//!
+//! Then writes shell-sourceable `export KOD_LAB_…=…` lines to FILE (atomically,
+//! so a script can wait for the file to appear) and runs until SIGTERM/SIGINT,
+//! or until stdin reaches EOF when stdin is a pipe or terminal (ignored for
+//! `/dev/null`, e.g. a background job, or with `--ignore-stdin`). On exit every
+//! process is stopped, temp dirs are removed and FILE is deleted.
+
+use anyhow::{bail, Context, Result};
+use kod_testlab::{catalog, ChartRepo, ChartSpec, PublicRegistry, Registry, RegistryOptions};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+struct Args {
+    env_file: PathBuf,
+    charts: Option<PathBuf>,
+    user: String,
+    password: String,
+    images: bool,
+    watch_stdin: bool,
+}
+
+const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin]";
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    match it.next().as_deref() {
+        Some("up") => {}
+        Some("-h") | Some("--help") | Some("help") => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        _ => bail!("{USAGE}"),
+    }
+    let mut a = Args {
+        env_file: PathBuf::new(),
+        charts: None,
+        user: "kod".into(),
+        password: "kod-lab-password".into(),
+        images: true,
+        watch_stdin: true,
+    };
+    let mut env_file = None;
+    while let Some(arg) = it.next() {
+        let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--env-file" => env_file = Some(PathBuf::from(val("--env-file")?)),
+            "--charts" => a.charts = Some(PathBuf::from(val("--charts")?)),
+            "--user" => a.user = val("--user")?,
+            "--password" => a.password = val("--password")?,
+            "--no-images" => a.images = false,
+            "--ignore-stdin" => a.watch_stdin = false,
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    a.env_file = env_file.with_context(|| format!("--env-file is required\n{USAGE}"))?;
+    Ok(a)
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn stdin_is_watchable() -> bool {
+    // SAFETY: fstat on fd 0 with a zeroed stat buffer.
+    unsafe {
+        if libc::isatty(0) == 1 {
+            return true;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut st) != 0 {
+            return false;
+        }
+        let fmt = st.st_mode & libc::S_IFMT;
+        fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
+    }
+}
+
+fn demo_charts() -> Vec<ChartSpec> {
+    vec![
+        ChartSpec::new("redis", "19.0.1").with_image("docker.io/bitnami/redis:7.2.4").expect("valid ref"),
+        ChartSpec::new("example-app", "1.0.0").with_image("ghcr.io/example/app:1.0.0").expect("valid ref"),
+    ]
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("kod-lab: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+
+    eprintln!("kod-lab: starting public registry …");
+    let public = PublicRegistry::start()?;
+    let images = catalog::default_images();
+    if args.images {
+        let digests = public.push_images(&images)?;
+        for (n, d) in &digests {
+            eprintln!("kod-lab:   {n} {d}");
+        }
+    }
+    eprintln!("kod-lab: starting private TLS+auth registry …");
+    let private = Registry::start(RegistryOptions::tls().with_auth(&args.user, &args.password))?;
+    eprintln!("kod-lab: starting chart repository …");
+    let repo = match &args.charts {
+        Some(d) => ChartRepo::new(d)?,
+        None => ChartRepo::from_charts(&demo_charts())?,
+    };
+
+    let mut vars: Vec<(&str, String)> = vec![
+        ("KOD_LAB_PID", std::process::id().to_string()),
+        ("KOD_LAB_PUBLIC_REGISTRY", public.host()),
+        ("KOD_LAB_REGISTRIES_CONF", public.registries_conf().display().to_string()),
+        ("KOD_LAB_PRIVATE_REGISTRY", private.host()),
+        ("KOD_LAB_PRIVATE_REGISTRY_HELM", private.helm_host()),
+        ("KOD_LAB_PRIVATE_URL", private.url()),
+        ("KOD_LAB_PRIVATE_USER", args.user.clone()),
+        ("KOD_LAB_PRIVATE_PASSWORD", args.password.clone()),
+        ("KOD_LAB_CA_FILE", private.ca_file().unwrap().display().to_string()),
+        ("KOD_LAB_CERT_DIR", private.cert_dir().unwrap().display().to_string()),
+        ("KOD_LAB_CHART_REPO_URL", repo.url()),
+        ("KOD_LAB_CHART_REPO_DIR", repo.dir().display().to_string()),
+    ];
+    if args.images {
+        let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
+        vars.push(("KOD_LAB_IMAGES", names.join(" ")));
+    }
+    let mut text = String::from("# kod-lab environment (source me); removed when kod-lab stops\n");
+    for (k, v) in &vars {
+        text.push_str(&format!("export {k}={}\n", sh_quote(v)));
+    }
+    let tmp = args.env_file.with_extension("kod-lab-tmp");
+    std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.env_file)?;
+    eprint!("{text}");
+    eprintln!("kod-lab: ready; stop with SIGTERM/SIGINT{}", if args.watch_stdin && stdin_is_watchable() { " or by closing stdin" } else { "" });
+
+    if args.watch_stdin && stdin_is_watchable() {
+        let _ = std::thread::Builder::new().name("stdin-watch".into()).spawn(|| {
+            let mut sink = [0u8; 1024];
+            loop {
+                match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            STOP.store(true, Ordering::SeqCst);
+        });
+    }
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("kod-lab: stopping …");
+    let _ = std::fs::remove_file(&args.env_file);
+    drop(repo);
+    drop(private);
+    drop(public);
+    eprintln!("kod-lab: stopped");
+    Ok(())
+}
