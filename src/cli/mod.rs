@@ -163,7 +163,10 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
         if cause.downcast_ref::<ToolError>().is_some() {
             return exit::TOOL;
         }
-        if let Some(e) = cause.downcast_ref::<ExecError>() {
+        let exec = cause
+            .downcast_ref::<ExecError>()
+            .or_else(|| cause.downcast_ref::<crate::registry::target::RegistryError>().map(|e| e.exec_error()));
+        if let Some(e) = exec {
             return match e {
                 ExecError::Tool(_) => exit::TOOL,
                 _ => exit::EXTERNAL,

@@ -140,6 +140,18 @@ pub enum RegistryError {
     Exec(#[from] ExecError),
 }
 
+impl RegistryError {
+    /// The failed command behind this error.
+    pub fn exec_error(&self) -> &ExecError {
+        match self {
+            RegistryError::Unauthorized { source, .. }
+            | RegistryError::Unreachable { source, .. }
+            | RegistryError::Untrusted { source, .. }
+            | RegistryError::Exec(source) => source,
+        }
+    }
+}
+
 /// Turn a failed login/push into a [`RegistryError`] by reading the tool's stderr.
 pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
     let tail = err.stderr_tail().join("\n");
@@ -147,7 +159,11 @@ pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
     let host = target.host.clone();
     let user = target.username.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_default();
     let last = err.stderr_tail().last().cloned().unwrap_or_default();
-    if lower.contains("unauthorized") || lower.contains("401") || lower.contains("authentication required") {
+    if lower.contains("unauthorized")
+        || lower.contains("401")
+        || lower.contains("authentication required")
+        || lower.contains("invalid username/password")
+    {
         RegistryError::Unauthorized { host, user, source: err }
     } else if lower.contains("x509") || lower.contains("certificate") {
         RegistryError::Untrusted { host, reason: last, source: err }
