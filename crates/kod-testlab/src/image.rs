@@ -20,6 +20,25 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// OCI gzip layer media type.
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+/// Docker schema 2 manifest media type.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list media type.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker image config media type.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Docker gzip layer media type.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Manifest flavour of a synthetic image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ImageFormat {
+    /// OCI image manifest / OCI image index (default).
+    #[default]
+    Oci,
+    /// Docker schema 2 manifest / manifest list (what many real public images use).
+    Docker,
+}
+
 /// Fixed timestamp used in tar headers and image configs (2024-01-01T00:00:00Z).
 pub const FIXED_EPOCH: u64 = 1_704_067_200;
 const FIXED_CREATED: &str = "2024-01-01T00:00:00Z";
@@ -119,8 +138,10 @@ pub struct ImageSpec {
     pub name: String,
     /// Layers, bottom first.
     pub layers: Vec<LayerSpec>,
-    /// `os/arch[/variant]`; more than one → an OCI image index.
+    /// `os/arch[/variant]`; more than one → an image index / manifest list.
     pub platforms: Vec<String>,
+    /// OCI (default) or Docker schema 2 media types.
+    pub format: ImageFormat,
 }
 
 impl ImageSpec {
@@ -130,7 +151,13 @@ impl ImageSpec {
             name: name.to_string(),
             layers: vec![LayerSpec::base("base-os"), LayerSpec::own(16 * 1024)],
             platforms: vec!["linux/amd64".to_string()],
+            format: ImageFormat::Oci,
         }
+    }
+    /// Use Docker schema 2 media types (manifest list for several platforms).
+    pub fn docker_format(mut self) -> Self {
+        self.format = ImageFormat::Docker;
+        self
     }
     /// Replace the layers.
     pub fn layers(mut self, layers: Vec<LayerSpec>) -> Self {
@@ -178,14 +205,19 @@ pub struct BuiltImage {
     pub tag: String,
     /// Digest of the top-level manifest (single platform) or index.
     pub digest: String,
-    /// Media type of the top-level object ([`OCI_MANIFEST`] or [`OCI_INDEX`]).
+    /// Media type of the top-level object ([`OCI_MANIFEST`], [`OCI_INDEX`],
+    /// [`DOCKER_MANIFEST`] or [`DOCKER_MANIFEST_LIST`]).
     pub media_type: String,
     /// Per-platform details.
     pub platforms: Vec<PlatformImage>,
+    /// skopeo source reference: `oci:DIR:TAG`, or for Docker-format images
+    /// `dir:DIR/dir-transport` (containers/image only resolves OCI media types
+    /// in an OCI layout's `index.json`, so Docker manifests go through `dir:`).
+    pub source_reference: String,
 }
 
 impl BuiltImage {
-    /// `oci:DIR:TAG` transport reference for skopeo.
+    /// `oci:DIR:TAG` reference of the OCI layout (OCI-format images).
     pub fn oci_reference(&self) -> String {
         format!("oci:{}:{}", self.layout_dir.display(), self.tag)
     }
@@ -299,6 +331,10 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
     std::fs::create_dir_all(dir.join("blobs/sha256"))?;
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let blobs = Blobs { dir };
+    let (mt_manifest, mt_index, mt_config, mt_layer) = match spec.format {
+        ImageFormat::Oci => (OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, OCI_LAYER_GZIP),
+        ImageFormat::Docker => (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_CONFIG, DOCKER_LAYER_GZIP),
+    };
     let mut plats = Vec::new();
     let mut manifest_descs = Vec::new();
     for platform in &spec.platforms {
@@ -320,7 +356,7 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
             diff_ids.push(sha256_digest(&tar));
             let (d, sz) = blobs.put(&gz)?;
             layer_digests.push(d.clone());
-            layer_descs.push(json!({"mediaType": OCI_LAYER_GZIP, "digest": d, "size": sz}));
+            layer_descs.push(json!({"mediaType": mt_layer, "digest": d, "size": sz}));
             history.push(json!({"created": FIXED_CREATED, "created_by": format!("kod-testlab: {dir_name}")}));
         }
         let mut config = json!({
@@ -341,12 +377,12 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
         let (config_digest, config_size) = blobs.put(&serde_json::to_vec(&config)?)?;
         let manifest = json!({
             "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+            "mediaType": mt_manifest,
+            "config": {"mediaType": mt_config, "digest": config_digest, "size": config_size},
             "layers": layer_descs,
         });
         let (md, ms) = blobs.put(&serde_json::to_vec(&manifest)?)?;
-        manifest_descs.push(json!({"mediaType": OCI_MANIFEST, "digest": md, "size": ms, "platform": pj}));
+        manifest_descs.push(json!({"mediaType": mt_manifest, "digest": md, "size": ms, "platform": pj}));
         plats.push(PlatformImage {
             platform: platform.clone(),
             manifest_digest: md,
@@ -362,11 +398,11 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
     }
     let (digest, media_type, size) = if spec.platforms.len() == 1 {
         let d = &manifest_descs[0];
-        (d["digest"].as_str().unwrap().to_string(), OCI_MANIFEST, d["size"].as_u64().unwrap())
+        (d["digest"].as_str().unwrap().to_string(), mt_manifest, d["size"].as_u64().unwrap())
     } else {
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifest_descs});
+        let index = json!({"schemaVersion": 2, "mediaType": mt_index, "manifests": manifest_descs});
         let (d, s) = blobs.put(&serde_json::to_vec(&index)?)?;
-        (d, OCI_INDEX, s)
+        (d, mt_index, s)
     };
     let layout_index = json!({
         "schemaVersion": 2,
@@ -379,6 +415,27 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
         }],
     });
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&layout_index)?)?;
+    let source_reference = match spec.format {
+        ImageFormat::Oci => format!("oci:{}:{}", dir.display(), r.tag),
+        ImageFormat::Docker => {
+            // containers/image `dir:` transport: version, manifest.json,
+            // <hex> per blob, <hex>.manifest.json per list instance.
+            let d = dir.join("dir-transport");
+            std::fs::create_dir_all(&d)?;
+            std::fs::write(d.join("version"), "Directory Transport Version: 1.1\n")?;
+            let blob = |dg: &str| dir.join("blobs/sha256").join(&dg[7..]);
+            std::fs::copy(blob(&digest), d.join("manifest.json"))?;
+            for p in &plats {
+                if spec.platforms.len() > 1 {
+                    std::fs::copy(blob(&p.manifest_digest), d.join(format!("{}.manifest.json", &p.manifest_digest[7..])))?;
+                }
+                for b in p.layer_digests.iter().chain(std::iter::once(&p.config_digest)) {
+                    std::fs::copy(blob(b), d.join(&b[7..]))?;
+                }
+            }
+            format!("dir:{}", d.display())
+        }
+    };
     Ok(BuiltImage {
         name: spec.name.clone(),
         layout_dir: dir.to_path_buf(),
@@ -386,6 +443,7 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
         digest,
         media_type: media_type.to_string(),
         platforms: plats,
+        source_reference,
     })
 }
 

@@ -78,7 +78,7 @@ mod tools;
 pub use chartrepo::ChartRepo;
 pub use helm::{push_chart_oci, tls_args as helm_tls_args, ChartDependency, ChartSpec, Helm, DEFAULT_DEPLOYMENT};
 pub use image::{
-    catalog, pseudo_random_bytes, sha256_digest, BuiltImage, ImageRef, ImageSpec, LayerSpec, PlatformImage,
+    catalog, pseudo_random_bytes, ImageFormat, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, sha256_digest, BuiltImage, ImageRef, ImageSpec, LayerSpec, PlatformImage,
     DEFAULT_BASE_SIZE, FIXED_EPOCH, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
 pub use process::{pid_alive, CmdOutput};

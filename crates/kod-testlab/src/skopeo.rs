@@ -91,7 +91,7 @@ impl Skopeo {
         self.dir.path().join("auth.json")
     }
 
-    /// `skopeo copy --all oci:LAYOUT:TAG docker://HOST/<repository>:<tag>`;
+    /// `skopeo copy --all oci:LAYOUT:TAG docker://HOST/<repository>:<tag>` (`dir:` for Docker format);
     /// returns the pushed digest (from `--digestfile`).
     pub fn push_built(&self, built: &BuiltImage, reg: &Registry, repository: &str) -> Result<String> {
         let dest = format!("docker://{}/{}:{}", reg.host(), repository, built.tag);
@@ -100,7 +100,7 @@ impl Skopeo {
         c.arg("copy").arg("--all").arg("--retry-times=0").arg("--authfile").arg(self.auth_file());
         c.arg("--digestfile").arg(&digest_file);
         c.args(dest_flags(reg));
-        c.arg(built.oci_reference()).arg(&dest);
+        c.arg(&built.source_reference).arg(&dest);
         run_checked(&mut c, None, DEFAULT_COMMAND_TIMEOUT).with_context(|| format!("push {} to {dest}", built.name))?;
         let d = std::fs::read_to_string(&digest_file).context("read skopeo --digestfile")?;
         let _ = std::fs::remove_file(&digest_file);

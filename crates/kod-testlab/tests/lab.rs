@@ -40,6 +40,18 @@ fn plain_registry_skopeo_round_trip() {
         assert_eq!(reg.manifest_digest("ingress-nginx/controller", &p.manifest_digest).unwrap(), p.manifest_digest);
     }
 
+    // docker schema 2 flavour (manifest list) is stored byte-for-byte too
+    let docker = ImageSpec::new("docker.io/istio/proxyv2:1.27.1")
+        .platforms(&["linux/amd64", "linux/arm64/v8"])
+        .docker_format();
+    let pd = reg.push_image(&docker).unwrap();
+    assert_eq!(pd.digest, pd.built.digest);
+    let (mt, _) = reg.manifest("istio/proxyv2", "1.27.1").unwrap();
+    assert_eq!(mt, DOCKER_MANIFEST_LIST);
+    let single = reg.push_image(&ImageSpec::new("docker.io/istio/pilot:1.27.1").docker_format()).unwrap();
+    assert_eq!(reg.manifest("istio/pilot", "1.27.1").unwrap().0, DOCKER_MANIFEST);
+    assert_eq!(reg.manifest_digest("istio/pilot", "1.27.1").unwrap(), single.digest);
+
     // pull back with skopeo into a fresh OCI layout: same digest
     let skopeo = Skopeo::new().unwrap();
     let out = tempfile::tempdir().unwrap();
