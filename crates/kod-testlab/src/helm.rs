@@ -92,9 +92,15 @@ impl Helm {
     pub fn registry_login_with(&self, reg: &Registry, user: &str, password: &str) -> Result<CmdOutput> {
         let mut c = self.command();
         c.args(["registry", "login", &reg.helm_host(), "--username", user, "--password-stdin"]);
-        c.args(tls_args(reg));
-        if !reg.is_tls() {
-            c.arg("--insecure");
+        // `registry login` has no --plain-http in helm 3.15: helm already uses
+        // plain HTTP for loopback hosts; `--insecure` is harmless there.
+        match reg.ca_file() {
+            Some(ca) => {
+                c.arg("--ca-file").arg(ca);
+            }
+            None => {
+                c.arg("--insecure");
+            }
         }
         run_bounded(&mut c, Some(password.as_bytes()), DEFAULT_COMMAND_TIMEOUT)
     }

@@ -85,5 +85,5 @@ pub use process::{pid_alive, CmdOutput};
 pub use public::{render_registries_conf, PublicRegistry, DEFAULT_SOURCES};
 pub use registry::{rustls_config, Registry, RegistryOptions, MANIFEST_ACCEPT};
 pub use skopeo::{dest_flags, inspect_flags, src_flags, PushedImage, Skopeo};
-pub use tls::{find_tls_host, loopback_aliases, TlsMaterial, SUGGESTED_TLS_HOST};
+pub use tls::{choose_tls_host, find_tls_host, loopback_aliases, TlsMaterial, SUGGESTED_TLS_HOST};
 pub use tools::{workspace_root, Tool, Tools};

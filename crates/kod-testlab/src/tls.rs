@@ -62,14 +62,19 @@ impl TlsMaterial {
 /// registry is addressed by helm through this alias. Order: `$KOD_LAB_TLS_HOST`,
 /// then `/etc/hosts` (preferring [`SUGGESTED_TLS_HOST`]).
 pub fn find_tls_host() -> Result<String> {
-    if let Ok(h) = std::env::var("KOD_LAB_TLS_HOST") {
+    let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    choose_tls_host(std::env::var("KOD_LAB_TLS_HOST").ok().as_deref(), &text)
+}
+
+/// [`find_tls_host`] on explicit inputs (override value, `/etc/hosts` text).
+pub fn choose_tls_host(env_override: Option<&str>, hosts: &str) -> Result<String> {
+    if let Some(h) = env_override {
         let h = h.trim().to_string();
         if !h.is_empty() {
             return Ok(h);
         }
     }
-    let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let names = loopback_aliases(&text);
+    let names = loopback_aliases(hosts);
     if let Some(n) = names.iter().find(|n| n.as_str() == SUGGESTED_TLS_HOST) {
         return Ok(n.clone());
     }
@@ -125,6 +130,15 @@ mod tests {
         let hosts = "127.0.0.1 localhost localhost.localdomain\n::1 ip6-localhost\n# 127.0.0.1 commented\n127.0.0.1 vm runsc # x\n127.0.1.1 other\n";
         assert_eq!(loopback_aliases(hosts), vec!["vm".to_string(), "runsc".to_string()]);
         assert!(loopback_aliases("127.0.0.1 localhost\n").is_empty());
+    }
+
+    #[test]
+    fn tls_host_choice() {
+        assert_eq!(choose_tls_host(Some("my.alias"), "").unwrap(), "my.alias");
+        assert_eq!(choose_tls_host(Some(" "), "127.0.0.1 vm kod-registry.test\n").unwrap(), "kod-registry.test");
+        assert_eq!(choose_tls_host(None, "127.0.0.1 localhost vm\n").unwrap(), "vm");
+        let err = choose_tls_host(None, "127.0.0.1 localhost\n").unwrap_err().to_string();
+        assert!(err.contains("127.0.0.1 kod-registry.test") && err.contains("/etc/hosts"), "{err}");
     }
 
     #[test]

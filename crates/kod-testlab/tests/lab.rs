@@ -279,3 +279,50 @@ fn everything_is_gone_after_drop() {
     assert!(!pid_alive(pid));
     assert!(!conf.exists());
 }
+
+#[test]
+fn plain_registry_with_auth_skopeo_and_helm() {
+    let reg = Registry::start(RegistryOptions::plain().with_auth("bob", "pw")).unwrap();
+    assert!(matches!(
+        ureq::get(&format!("{}/v2/", reg.url())).call(),
+        Err(ureq::Error::Status(401, _))
+    ));
+    let p = reg.push_image(&catalog::tiny("quay.io/prometheus/prometheus:v3.0.0")).unwrap();
+    assert_eq!(reg.manifest_digest("prometheus/prometheus", "v3.0.0").unwrap(), p.digest);
+
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // a chart with a file:// dependency (helm dependency build runs on package)
+    ChartSpec::new("sub", "0.0.1").write_to(work.path()).unwrap();
+    let mut parent = ChartSpec::new("parent", "0.3.0").with_image("quay.io/prometheus/prometheus:v3.0.0").unwrap();
+    parent.dependencies.push(ChartDependency {
+        name: "sub".into(),
+        version: "0.0.1".into(),
+        repository: "file://../sub".into(),
+    });
+    let tgz = parent.package(&helm, work.path(), &work.path().join("out")).unwrap();
+    let listing = {
+        let f = std::fs::File::open(&tgz).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect::<Vec<_>>()
+    };
+    assert!(listing.iter().any(|p| p == "parent/charts/sub/Chart.yaml"), "{listing:?}");
+
+    let r = helm.push_oci(&reg, &tgz, "charts").unwrap();
+    assert_eq!(r, format!("oci://{}/charts/parent", reg.host()));
+    let pulled = helm.pull_oci(&reg, &r, "0.3.0", &work.path().join("pulled")).unwrap();
+    assert_eq!(std::fs::read(pulled).unwrap(), std::fs::read(&tgz).unwrap());
+    // rendering shows the image kod has to discover
+    let out = helm.run_ok(&["template", "rel", &tgz.display().to_string()]).unwrap();
+    assert!(out.stdout.contains("image: \"quay.io/prometheus/prometheus:v3.0.0\""), "{}", out.stdout);
+}
+
+#[test]
+fn lab_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Registry>();
+    check::<PublicRegistry>();
+    check::<ChartRepo>();
+    check::<Helm>();
+    check::<Skopeo>();
+}
