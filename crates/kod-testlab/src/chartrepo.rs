@@ -23,7 +23,10 @@ pub struct ChartRepo {
 
 impl std::fmt::Debug for ChartRepo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChartRepo").field("url", &self.url()).field("dir", &self.dir).finish()
+        f.debug_struct("ChartRepo")
+            .field("url", &self.url())
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -35,12 +38,18 @@ impl ChartRepo {
 
     /// Serve `dir` requiring HTTP basic auth.
     pub fn with_auth(dir: impl AsRef<Path>, user: &str, password: &str) -> Result<ChartRepo> {
-        Self::serve(dir.as_ref(), Some((user.to_string(), password.to_string())), None)
+        Self::serve(
+            dir.as_ref(),
+            Some((user.to_string(), password.to_string())),
+            None,
+        )
     }
 
     /// Package `charts` into a fresh temp dir and serve it.
     pub fn from_charts(charts: &[ChartSpec]) -> Result<ChartRepo> {
-        let t = tempfile::Builder::new().prefix("kod-lab-charts-").tempdir()?;
+        let t = tempfile::Builder::new()
+            .prefix("kod-lab-charts-")
+            .tempdir()?;
         let helm = Helm::new()?;
         let src = t.path().join("src");
         let repo = t.path().join("repo");
@@ -51,10 +60,22 @@ impl ChartRepo {
         Self::serve(&dir, None, Some(t))
     }
 
-    fn serve(dir: &Path, auth: Option<(String, String)>, owned: Option<tempfile::TempDir>) -> Result<ChartRepo> {
-        let dir = dir.canonicalize().with_context(|| format!("chart repo dir {}", dir.display()))?;
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(|e| anyhow!("bind chart repo: {e}"))?);
-        let port = server.server_addr().to_ip().context("not an IP listener")?.port();
+    fn serve(
+        dir: &Path,
+        auth: Option<(String, String)>,
+        owned: Option<tempfile::TempDir>,
+    ) -> Result<ChartRepo> {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("chart repo dir {}", dir.display()))?;
+        let server = Arc::new(
+            tiny_http::Server::http("127.0.0.1:0").map_err(|e| anyhow!("bind chart repo: {e}"))?,
+        );
+        let port = server
+            .server_addr()
+            .to_ip()
+            .context("not an IP listener")?
+            .port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let thread = {
             let server = server.clone();
@@ -82,7 +103,13 @@ impl ChartRepo {
     /// Re-run `helm repo index` (after adding `.tgz` files to the directory).
     pub fn reindex(&self) -> Result<()> {
         self.helm
-            .run_ok(&["repo", "index", &self.dir.display().to_string(), "--url", &self.url()])
+            .run_ok(&[
+                "repo",
+                "index",
+                &self.dir.display().to_string(),
+                "--url",
+                &self.url(),
+            ])
             .map(|_| ())
     }
 
@@ -133,11 +160,18 @@ impl Drop for ChartRepo {
     }
 }
 
-fn serve_loop(server: &tiny_http::Server, dir: &Path, auth: Option<&(String, String)>, log: &Mutex<Vec<String>>) {
+fn serve_loop(
+    server: &tiny_http::Server,
+    dir: &Path,
+    auth: Option<&(String, String)>,
+    log: &Mutex<Vec<String>>,
+) {
     // `incoming_requests` ends when `unblock()` is called.
     for req in server.incoming_requests() {
         let (code, resp) = respond(&req, dir, auth);
-        log.lock().unwrap().push(format!("{} {} {}", req.method(), req.url(), code));
+        log.lock()
+            .unwrap()
+            .push(format!("{} {} {}", req.method(), req.url(), code));
         let _ = req.respond(resp);
     }
 }
@@ -148,16 +182,26 @@ fn respond(
     auth: Option<&(String, String)>,
 ) -> (u16, tiny_http::Response<std::io::Cursor<Vec<u8>>>) {
     use tiny_http::{Header, Method, Response};
-    let text = |code: u16, s: &str| (code, Response::from_data(s.as_bytes().to_vec()).with_status_code(code));
+    let text = |code: u16, s: &str| {
+        (
+            code,
+            Response::from_data(s.as_bytes().to_vec()).with_status_code(code),
+        )
+    };
     if let Some((u, p)) = auth {
-        let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        );
         let ok = req
             .headers()
             .iter()
             .any(|h| h.field.equiv("Authorization") && h.value.as_str() == want);
         if !ok {
             let (c, r) = text(401, "unauthorized\n");
-            let r = r.with_header(Header::from_bytes("WWW-Authenticate", "Basic realm=\"kod-testlab\"").unwrap());
+            let r = r.with_header(
+                Header::from_bytes("WWW-Authenticate", "Basic realm=\"kod-testlab\"").unwrap(),
+            );
             return (c, r);
         }
     }
@@ -166,7 +210,11 @@ fn respond(
     }
     let path = req.url().split('?').next().unwrap_or("/");
     let rel = path.trim_start_matches('/');
-    if rel.is_empty() || rel.split('/').any(|s| s == ".." || s.is_empty() || s == ".") {
+    if rel.is_empty()
+        || rel
+            .split('/')
+            .any(|s| s == ".." || s.is_empty() || s == ".")
+    {
         return text(404, "not found\n");
     }
     let file = dir.join(rel);
@@ -179,7 +227,11 @@ fn respond(
             } else {
                 "application/octet-stream"
             };
-            (200, Response::from_data(bytes).with_header(Header::from_bytes("Content-Type", ct).unwrap()))
+            (
+                200,
+                Response::from_data(bytes)
+                    .with_header(Header::from_bytes("Content-Type", ct).unwrap()),
+            )
         }
         _ => text(404, "not found\n"),
     }

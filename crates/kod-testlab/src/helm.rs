@@ -31,7 +31,10 @@ impl Helm {
         for d in ["config", "cache", "data", "registry", "cache/repository"] {
             std::fs::create_dir_all(home.path().join(d))?;
         }
-        Ok(Helm { bin: bin.to_path_buf(), home })
+        Ok(Helm {
+            bin: bin.to_path_buf(),
+            home,
+        })
     }
 
     /// The helm binary.
@@ -54,7 +57,10 @@ impl Helm {
             ("HELM_CACHE_HOME".into(), p("cache")),
             ("HELM_DATA_HOME".into(), p("data")),
             ("HELM_REGISTRY_CONFIG".into(), p("registry/config.json")),
-            ("HELM_REPOSITORY_CONFIG".into(), p("config/repositories.yaml")),
+            (
+                "HELM_REPOSITORY_CONFIG".into(),
+                p("config/repositories.yaml"),
+            ),
             ("HELM_REPOSITORY_CACHE".into(), p("cache/repository")),
             ("KUBECONFIG".into(), p("no-kubeconfig")),
         ]
@@ -89,9 +95,21 @@ impl Helm {
     /// `helm registry login HOST --username U --password-stdin` (password on stdin).
     /// Uses [`Registry::helm_host`] and `--ca-file` for TLS, `--insecure` for plain.
     /// Returns the raw output (check `status` for success).
-    pub fn registry_login_with(&self, reg: &Registry, user: &str, password: &str) -> Result<CmdOutput> {
+    pub fn registry_login_with(
+        &self,
+        reg: &Registry,
+        user: &str,
+        password: &str,
+    ) -> Result<CmdOutput> {
         let mut c = self.command();
-        c.args(["registry", "login", &reg.helm_host(), "--username", user, "--password-stdin"]);
+        c.args([
+            "registry",
+            "login",
+            &reg.helm_host(),
+            "--username",
+            user,
+            "--password-stdin",
+        ]);
         // `registry login` has no --plain-http in helm 3.15: helm already uses
         // plain HTTP for loopback hosts; `--insecure` is harmless there.
         match reg.ca_file() {
@@ -110,7 +128,11 @@ impl Helm {
         if let (Some(u), Some(p)) = (reg.username(), reg.password()) {
             let out = self.registry_login_with(reg, u, p)?;
             if !out.status.success() {
-                bail!("helm registry login {} failed: {}", reg.helm_host(), out.combined());
+                bail!(
+                    "helm registry login {} failed: {}",
+                    reg.helm_host(),
+                    out.combined()
+                );
             }
         }
         Ok(())
@@ -119,7 +141,12 @@ impl Helm {
     /// `helm package CHART_DIR -d OUT_DIR` → path of the `.tgz`.
     pub fn package(&self, chart_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(out_dir)?;
-        let out = self.run_ok(&["package", &chart_dir.display().to_string(), "-d", &out_dir.display().to_string()])?;
+        let out = self.run_ok(&[
+            "package",
+            &chart_dir.display().to_string(),
+            "-d",
+            &out_dir.display().to_string(),
+        ])?;
         // "Successfully packaged chart and saved it to: /path/x.tgz"
         let path = out
             .stdout
@@ -145,16 +172,27 @@ impl Helm {
             .find_map(|l| l.strip_prefix("Pushed: "))
             .map(|s| s.trim().to_string())
             .context("helm push printed no `Pushed:` line")?;
-        let name = pushed.rsplit_once(':').map(|(n, _)| n.to_string()).unwrap_or(pushed);
+        let name = pushed
+            .rsplit_once(':')
+            .map(|(n, _)| n.to_string())
+            .unwrap_or(pushed);
         Ok(format!("oci://{name}"))
     }
 
     /// `helm pull oci://… --version V -d DEST` → path of the downloaded `.tgz`.
-    pub fn pull_oci(&self, reg: &Registry, chart_ref: &str, version: &str, dest: &Path) -> Result<PathBuf> {
+    pub fn pull_oci(
+        &self,
+        reg: &Registry,
+        chart_ref: &str,
+        version: &str,
+        dest: &Path,
+    ) -> Result<PathBuf> {
         self.registry_login(reg)?;
         std::fs::create_dir_all(dest)?;
         let mut c = self.command();
-        c.args(["pull", chart_ref, "--version", version, "-d"]).arg(dest).args(tls_args(reg));
+        c.args(["pull", chart_ref, "--version", version, "-d"])
+            .arg(dest)
+            .args(tls_args(reg));
         run_checked(&mut c, None, DEFAULT_COMMAND_TIMEOUT)?;
         newest_tgz(dest)
     }

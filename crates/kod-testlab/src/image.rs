@@ -70,19 +70,31 @@ pub enum LayerSpec {
 impl LayerSpec {
     /// Shared base layer with [`DEFAULT_BASE_SIZE`].
     pub fn base(name: &str) -> Self {
-        LayerSpec::Base { name: name.to_string(), size: DEFAULT_BASE_SIZE }
+        LayerSpec::Base {
+            name: name.to_string(),
+            size: DEFAULT_BASE_SIZE,
+        }
     }
     /// Shared base layer with a payload size.
     pub fn base_sized(name: &str, size: usize) -> Self {
-        LayerSpec::Base { name: name.to_string(), size }
+        LayerSpec::Base {
+            name: name.to_string(),
+            size,
+        }
     }
     /// Image-specific layer of `size` bytes.
     pub fn own(size: usize) -> Self {
-        LayerSpec::Own { size, salt: String::new() }
+        LayerSpec::Own {
+            size,
+            salt: String::new(),
+        }
     }
     /// Image-specific layer with extra seed material (e.g. to make a "new build").
     pub fn own_salted(size: usize, salt: &str) -> Self {
-        LayerSpec::Own { size, salt: salt.to_string() }
+        LayerSpec::Own {
+            size,
+            salt: salt.to_string(),
+        }
     }
 }
 
@@ -106,18 +118,28 @@ impl ImageRef {
             bail!("digest references are not supported by the lab builder: {name}");
         }
         let (first, rest) = match name.split_once('/') {
-            Some((f, r)) if f.contains('.') || f.contains(':') || f == "localhost" => (f.to_string(), r.to_string()),
+            Some((f, r)) if f.contains('.') || f.contains(':') || f == "localhost" => {
+                (f.to_string(), r.to_string())
+            }
             _ => ("docker.io".to_string(), name.to_string()),
         };
         let (repo, tag) = match rest.rsplit_once(':') {
             Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
             _ => (rest.clone(), "latest".to_string()),
         };
-        let repo = if first == "docker.io" && !repo.contains('/') { format!("library/{repo}") } else { repo };
+        let repo = if first == "docker.io" && !repo.contains('/') {
+            format!("library/{repo}")
+        } else {
+            repo
+        };
         if repo.is_empty() || tag.is_empty() {
             bail!("invalid image reference {name:?}");
         }
-        Ok(ImageRef { registry: first, repository: repo, tag })
+        Ok(ImageRef {
+            registry: first,
+            repository: repo,
+            tag,
+        })
     }
     /// `registry/repository` without tag.
     pub fn name_without_tag(&self) -> String {
@@ -259,7 +281,11 @@ pub fn pseudo_random_bytes(seed: &str, len: usize) -> Vec<u8> {
 
 fn tar_header(path: &str, size: u64, dir: bool) -> tar::Header {
     let mut h = tar::Header::new_ustar();
-    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
     h.set_size(size);
     h.set_mtime(FIXED_EPOCH);
     h.set_uid(0);
@@ -279,24 +305,34 @@ fn layer_bytes(dir_name: &str, payload_seed: &str, size: usize) -> Result<(Vec<u
     let top = "opt/kod-lab/".to_string();
     let sub = format!("{top}{dir_name}/");
     for d in ["opt/", top.as_str(), sub.as_str()] {
-        let mut h = tar_header(d, 0, true);
-        b.append(&mut h, std::io::empty())?;
+        let h = tar_header(d, 0, true);
+        b.append(&h, std::io::empty())?;
     }
     let info = format!("kod-testlab synthetic layer\nseed: {payload_seed}\nsize: {size}\n");
-    let mut h = tar_header(&format!("{sub}INFO"), info.len() as u64, false);
-    b.append(&mut h, info.as_bytes())?;
+    let h = tar_header(&format!("{sub}INFO"), info.len() as u64, false);
+    b.append(&h, info.as_bytes())?;
     let data = pseudo_random_bytes(payload_seed, size);
-    let mut h = tar_header(&format!("{sub}payload.bin"), data.len() as u64, false);
-    b.append(&mut h, &data[..])?;
+    let h = tar_header(&format!("{sub}payload.bin"), data.len() as u64, false);
+    b.append(&h, &data[..])?;
     let tar = b.into_inner()?;
-    let mut gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::new(6));
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::new(6));
     gz.write_all(&tar)?;
     let gz = gz.finish()?;
     Ok((tar, gz))
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 struct Blobs<'a> {
@@ -333,7 +369,12 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
     let blobs = Blobs { dir };
     let (mt_manifest, mt_index, mt_config, mt_layer) = match spec.format {
         ImageFormat::Oci => (OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, OCI_LAYER_GZIP),
-        ImageFormat::Docker => (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_CONFIG, DOCKER_LAYER_GZIP),
+        ImageFormat::Docker => (
+            DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST,
+            DOCKER_CONFIG,
+            DOCKER_LAYER_GZIP,
+        ),
     };
     let mut plats = Vec::new();
     let mut manifest_descs = Vec::new();
@@ -345,7 +386,11 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
         let mut history = Vec::new();
         for (i, l) in spec.layers.iter().enumerate() {
             let (dir_name, seed, size) = match l {
-                LayerSpec::Base { name, size } => (format!("base-{}", sanitize(name)), format!("base:{name}:{size}"), *size),
+                LayerSpec::Base { name, size } => (
+                    format!("base-{}", sanitize(name)),
+                    format!("base:{name}:{size}"),
+                    *size,
+                ),
                 LayerSpec::Own { size, salt } => (
                     format!("own-{i}"),
                     format!("own:{}:{platform}:{i}:{size}:{salt}", r),
@@ -357,7 +402,9 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
             let (d, sz) = blobs.put(&gz)?;
             layer_digests.push(d.clone());
             layer_descs.push(json!({"mediaType": mt_layer, "digest": d, "size": sz}));
-            history.push(json!({"created": FIXED_CREATED, "created_by": format!("kod-testlab: {dir_name}")}));
+            history.push(
+                json!({"created": FIXED_CREATED, "created_by": format!("kod-testlab: {dir_name}")}),
+            );
         }
         let mut config = json!({
             "created": FIXED_CREATED,
@@ -382,7 +429,8 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
             "layers": layer_descs,
         });
         let (md, ms) = blobs.put(&serde_json::to_vec(&manifest)?)?;
-        manifest_descs.push(json!({"mediaType": mt_manifest, "digest": md, "size": ms, "platform": pj}));
+        manifest_descs
+            .push(json!({"mediaType": mt_manifest, "digest": md, "size": ms, "platform": pj}));
         plats.push(PlatformImage {
             platform: platform.clone(),
             manifest_digest: md,
@@ -398,7 +446,11 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
     }
     let (digest, media_type, size) = if spec.platforms.len() == 1 {
         let d = &manifest_descs[0];
-        (d["digest"].as_str().unwrap().to_string(), mt_manifest, d["size"].as_u64().unwrap())
+        (
+            d["digest"].as_str().unwrap().to_string(),
+            mt_manifest,
+            d["size"].as_u64().unwrap(),
+        )
     } else {
         let index = json!({"schemaVersion": 2, "mediaType": mt_index, "manifests": manifest_descs});
         let (d, s) = blobs.put(&serde_json::to_vec(&index)?)?;
@@ -427,9 +479,16 @@ fn build_oci_layout(spec: &ImageSpec, dir: &Path) -> Result<BuiltImage> {
             std::fs::copy(blob(&digest), d.join("manifest.json"))?;
             for p in &plats {
                 if spec.platforms.len() > 1 {
-                    std::fs::copy(blob(&p.manifest_digest), d.join(format!("{}.manifest.json", &p.manifest_digest[7..])))?;
+                    std::fs::copy(
+                        blob(&p.manifest_digest),
+                        d.join(format!("{}.manifest.json", &p.manifest_digest[7..])),
+                    )?;
                 }
-                for b in p.layer_digests.iter().chain(std::iter::once(&p.config_digest)) {
+                for b in p
+                    .layer_digests
+                    .iter()
+                    .chain(std::iter::once(&p.config_digest))
+                {
                     std::fs::copy(blob(b), d.join(&b[7..]))?;
                 }
             }
@@ -456,22 +515,37 @@ pub mod catalog {
     /// images and ingress-nginx multi-arch.
     pub fn default_images() -> Vec<ImageSpec> {
         vec![
-            ImageSpec::new("docker.io/bitnami/redis:7.2.4")
-                .layers(vec![LayerSpec::base("debian-12"), LayerSpec::own(24 * 1024), LayerSpec::own(8 * 1024)]),
-            ImageSpec::new("docker.io/bitnami/postgresql:16.3.0")
-                .layers(vec![LayerSpec::base("debian-12"), LayerSpec::own(32 * 1024)]),
+            ImageSpec::new("docker.io/bitnami/redis:7.2.4").layers(vec![
+                LayerSpec::base("debian-12"),
+                LayerSpec::own(24 * 1024),
+                LayerSpec::own(8 * 1024),
+            ]),
+            ImageSpec::new("docker.io/bitnami/postgresql:16.3.0").layers(vec![
+                LayerSpec::base("debian-12"),
+                LayerSpec::own(32 * 1024),
+            ]),
             ImageSpec::new("quay.io/prometheus/prometheus:v3.0.0")
                 .layers(vec![LayerSpec::base("busybox"), LayerSpec::own(40 * 1024)]),
             ImageSpec::new("registry.k8s.io/ingress-nginx/controller:v1.11.0")
-                .layers(vec![LayerSpec::base("alpine-3.20"), LayerSpec::own(24 * 1024)])
+                .layers(vec![
+                    LayerSpec::base("alpine-3.20"),
+                    LayerSpec::own(24 * 1024),
+                ])
                 .platforms(&["linux/amd64", "linux/arm64"]),
-            ImageSpec::new("ghcr.io/example/app:1.0.0")
-                .layers(vec![LayerSpec::base("distroless"), LayerSpec::own(12 * 1024)]),
-            ImageSpec::new("gcr.io/distroless/static:nonroot").layers(vec![LayerSpec::base("distroless")]),
-            ImageSpec::new("docker.io/istio/pilot:1.27.1")
-                .layers(vec![LayerSpec::base("istio-base"), LayerSpec::own(20 * 1024)]),
-            ImageSpec::new("docker.io/istio/proxyv2:1.27.1")
-                .layers(vec![LayerSpec::base("istio-base"), LayerSpec::own(28 * 1024)]),
+            ImageSpec::new("ghcr.io/example/app:1.0.0").layers(vec![
+                LayerSpec::base("distroless"),
+                LayerSpec::own(12 * 1024),
+            ]),
+            ImageSpec::new("gcr.io/distroless/static:nonroot")
+                .layers(vec![LayerSpec::base("distroless")]),
+            ImageSpec::new("docker.io/istio/pilot:1.27.1").layers(vec![
+                LayerSpec::base("istio-base"),
+                LayerSpec::own(20 * 1024),
+            ]),
+            ImageSpec::new("docker.io/istio/proxyv2:1.27.1").layers(vec![
+                LayerSpec::base("istio-base"),
+                LayerSpec::own(28 * 1024),
+            ]),
         ]
     }
 
@@ -485,8 +559,10 @@ pub mod catalog {
         ["pilot", "proxyv2"]
             .iter()
             .map(|n| {
-                ImageSpec::new(&format!("docker.io/istio/{n}:{version}"))
-                    .layers(vec![LayerSpec::base("istio-base"), LayerSpec::own(20 * 1024)])
+                ImageSpec::new(&format!("docker.io/istio/{n}:{version}")).layers(vec![
+                    LayerSpec::base("istio-base"),
+                    LayerSpec::own(20 * 1024),
+                ])
             })
             .collect()
     }
@@ -506,7 +582,10 @@ mod tests {
         let r = ImageRef::parse("redis").unwrap();
         assert_eq!(r.to_string(), "docker.io/library/redis:latest");
         let r = ImageRef::parse("docker.io/bitnami/redis:7.2.4").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_str()), ("docker.io", "bitnami/redis", "7.2.4"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_str()),
+            ("docker.io", "bitnami/redis", "7.2.4")
+        );
         let r = ImageRef::parse("127.0.0.1:5000/a/b").unwrap();
         assert_eq!(r.to_string(), "127.0.0.1:5000/a/b:latest");
         let r = ImageRef::parse("gcr.io/distroless/static:nonroot").unwrap();
@@ -516,20 +595,37 @@ mod tests {
     #[test]
     fn deterministic_and_shared_base() {
         let t = tempfile::tempdir().unwrap();
-        let spec = ImageSpec::new("docker.io/bitnami/redis:7.2.4").platforms(&["linux/amd64", "linux/arm64"]);
+        let spec = ImageSpec::new("docker.io/bitnami/redis:7.2.4")
+            .platforms(&["linux/amd64", "linux/arm64"]);
         let a = spec.build_oci_layout(&t.path().join("a")).unwrap();
         let b = spec.build_oci_layout(&t.path().join("b")).unwrap();
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.media_type, OCI_INDEX);
         assert_eq!(a.platforms.len(), 2);
         // base layer shared across platforms, own layer differs
-        assert_eq!(a.platforms[0].layer_digests[0], a.platforms[1].layer_digests[0]);
-        assert_ne!(a.platforms[0].layer_digests[1], a.platforms[1].layer_digests[1]);
-        let other = ImageSpec::new("docker.io/bitnami/postgresql:16.3.0").build_oci_layout(&t.path().join("c")).unwrap();
-        assert_eq!(other.platforms[0].layer_digests[0], a.platforms[0].layer_digests[0]);
+        assert_eq!(
+            a.platforms[0].layer_digests[0],
+            a.platforms[1].layer_digests[0]
+        );
+        assert_ne!(
+            a.platforms[0].layer_digests[1],
+            a.platforms[1].layer_digests[1]
+        );
+        let other = ImageSpec::new("docker.io/bitnami/postgresql:16.3.0")
+            .build_oci_layout(&t.path().join("c"))
+            .unwrap();
+        assert_eq!(
+            other.platforms[0].layer_digests[0],
+            a.platforms[0].layer_digests[0]
+        );
         assert_ne!(other.digest, a.digest);
         // diff_id is the sha256 of the uncompressed tar
-        let gz = std::fs::read(a.layout_dir.join("blobs/sha256").join(&a.platforms[0].layer_digests[1][7..])).unwrap();
+        let gz = std::fs::read(
+            a.layout_dir
+                .join("blobs/sha256")
+                .join(&a.platforms[0].layer_digests[1][7..]),
+        )
+        .unwrap();
         let mut tar = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut tar).unwrap();
         assert_eq!(sha256_digest(&tar), a.platforms[0].diff_ids[1]);

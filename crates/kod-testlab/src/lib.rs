@@ -76,10 +76,13 @@ mod tls;
 mod tools;
 
 pub use chartrepo::ChartRepo;
-pub use helm::{push_chart_oci, tls_args as helm_tls_args, ChartDependency, ChartSpec, Helm, DEFAULT_DEPLOYMENT};
+pub use helm::{
+    push_chart_oci, tls_args as helm_tls_args, ChartDependency, ChartSpec, Helm, DEFAULT_DEPLOYMENT,
+};
 pub use image::{
-    catalog, pseudo_random_bytes, ImageFormat, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, sha256_digest, BuiltImage, ImageRef, ImageSpec, LayerSpec, PlatformImage,
-    DEFAULT_BASE_SIZE, FIXED_EPOCH, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST,
+    catalog, pseudo_random_bytes, sha256_digest, BuiltImage, ImageFormat, ImageRef, ImageSpec,
+    LayerSpec, PlatformImage, DEFAULT_BASE_SIZE, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST, FIXED_EPOCH, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
 pub use process::{pid_alive, CmdOutput};
 pub use public::{render_registries_conf, PublicRegistry, DEFAULT_SOURCES};

@@ -43,12 +43,22 @@ pub fn describe(cmd: &Command) -> String {
 /// Never fails because of a non-zero exit status (see [`run_checked`]); fails
 /// if the program cannot be spawned or runs longer than `timeout` (it is then
 /// killed and reaped).
-pub fn run_bounded(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Result<CmdOutput> {
+pub fn run_bounded(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<CmdOutput> {
     let what = describe(cmd);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start `{what}`"))?;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{what}`"))?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
         let input = input.to_vec();
@@ -83,12 +93,20 @@ pub fn run_bounded(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    Ok(CmdOutput { status, stdout, stderr })
+    Ok(CmdOutput {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Like [`run_bounded`] but a non-zero exit status is an error that carries
 /// the command line and its output.
-pub fn run_checked(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Result<CmdOutput> {
+pub fn run_checked(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<CmdOutput> {
     let what = describe(cmd);
     let out = run_bounded(cmd, stdin, timeout)?;
     if !out.status.success() {
@@ -122,7 +140,9 @@ impl ChildGuard {
     }
     /// `Some(status)` if the child already exited.
     pub(crate) fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
     pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -47,7 +47,9 @@ pub struct PublicRegistry {
 
 impl std::fmt::Debug for PublicRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicRegistry").field("registry", &self.registry).finish()
+        f.debug_struct("PublicRegistry")
+            .field("registry", &self.registry)
+            .finish()
     }
 }
 
@@ -105,7 +107,13 @@ impl PublicRegistry {
     /// `127.0.0.1:P/docker.io/bitnami/redis:7.2.4`.
     pub fn lab_reference(&self, name: &str) -> Result<String> {
         let r = crate::ImageRef::parse(name)?;
-        Ok(format!("{}/{}/{}:{}", self.host(), r.registry, r.repository, r.tag))
+        Ok(format!(
+            "{}/{}/{}:{}",
+            self.host(),
+            r.registry,
+            r.repository,
+            r.tag
+        ))
     }
 
     /// A skopeo runner wired to this registry's `registries.conf`.
@@ -132,7 +140,10 @@ impl PublicRegistry {
         }
         let repo = format!("{}/{}", r.registry, r.repository);
         let pushed = skopeo.push_image_to(spec, &self.registry, &repo)?;
-        self.pushed.lock().unwrap().insert(spec.name.clone(), pushed.clone());
+        self.pushed
+            .lock()
+            .unwrap()
+            .insert(spec.name.clone(), pushed.clone());
         Ok(pushed)
     }
 

@@ -40,7 +40,10 @@ impl RegistryOptions {
     }
     /// HTTPS, no auth.
     pub fn tls() -> Self {
-        RegistryOptions { tls: true, auth: None }
+        RegistryOptions {
+            tls: true,
+            auth: None,
+        }
     }
     /// Add htpasswd authentication.
     pub fn with_auth(mut self, user: &str, password: &str) -> Self {
@@ -99,13 +102,19 @@ impl Registry {
 
     /// Start using an explicit registry binary.
     pub fn start_with_binary(binary: &Path, opts: RegistryOptions) -> Result<Registry> {
-        let dir = tempfile::Builder::new().prefix("kod-lab-registry-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kod-lab-registry-")
+            .tempdir()?;
         let root = dir.path();
         std::fs::create_dir_all(root.join("storage"))?;
 
         let (tls, tls_host) = if opts.tls {
             let host = find_tls_host()?;
-            let sans = vec![host.clone(), "localhost".to_string(), "127.0.0.1".to_string()];
+            let sans = vec![
+                host.clone(),
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ];
             let m = TlsMaterial::generate(&sans)?;
             // cert dir for skopeo: ONLY ca.crt (a *.key there is taken as a client cert).
             write_file(&root.join("certs/ca.crt"), &m.ca_pem)?;
@@ -173,7 +182,9 @@ impl Registry {
                 }
             }
         }
-        Err(last_err.context(format!("registry failed to start after {START_ATTEMPTS} attempts")))
+        Err(last_err.context(format!(
+            "registry failed to start after {START_ATTEMPTS} attempts"
+        )))
     }
 
     /// `127.0.0.1:PORT` — the address for skopeo and HTTP clients.
@@ -198,7 +209,11 @@ impl Registry {
     }
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.is_tls() { "https" } else { "http" }, self.host())
+        format!(
+            "{}://{}",
+            if self.is_tls() { "https" } else { "http" },
+            self.host()
+        )
     }
     /// Whether the registry serves HTTPS.
     pub fn is_tls(&self) -> bool {
@@ -254,7 +269,10 @@ impl Registry {
             .filter(|p| p.extension().map(|e| e == "log").unwrap_or(false))
             .collect();
         files.sort();
-        files.last().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+        files
+            .last()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     // ---------------------------------------------------------------- HTTP API
@@ -277,10 +295,12 @@ impl Registry {
         let mut path = "/v2/_catalog?n=1000".to_string();
         for _ in 0..1000 {
             let r = self.request("GET", &path).call().map_err(http_err)?;
-            let next = r
-                .header("Link")
-                .and_then(|l| l.split(';').next())
-                .map(|l| l.trim().trim_start_matches('<').trim_end_matches('>').to_string());
+            let next = r.header("Link").and_then(|l| l.split(';').next()).map(|l| {
+                l.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            });
             let v: serde_json::Value = serde_json::from_str(&r.into_string()?)?;
             out.extend(
                 v["repositories"]
@@ -301,14 +321,21 @@ impl Registry {
 
     /// `GET /v2/<repo>/tags/list` (sorted; empty if the repository is unknown).
     pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
-        let v: serde_json::Value = match self.request("GET", &format!("/v2/{repo}/tags/list")).call() {
-            Ok(r) => r.into_string().map(|s| serde_json::from_str::<serde_json::Value>(&s))??,
-            Err(ureq::Error::Status(404, _)) => return Ok(vec![]),
-            Err(e) => return Err(http_err(e)),
-        };
+        let v: serde_json::Value =
+            match self.request("GET", &format!("/v2/{repo}/tags/list")).call() {
+                Ok(r) => r
+                    .into_string()
+                    .map(|s| serde_json::from_str::<serde_json::Value>(&s))??,
+                Err(ureq::Error::Status(404, _)) => return Ok(vec![]),
+                Err(e) => return Err(http_err(e)),
+            };
         let mut out: Vec<String> = v["tags"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort();
         Ok(out)
@@ -343,7 +370,10 @@ impl Registry {
 
     /// Whether `HEAD /v2/<repo>/blobs/<digest>` succeeds.
     pub fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool> {
-        match self.request("HEAD", &format!("/v2/{repo}/blobs/{digest}")).call() {
+        match self
+            .request("HEAD", &format!("/v2/{repo}/blobs/{digest}"))
+            .call()
+        {
             Ok(_) => Ok(true),
             Err(ureq::Error::Status(404, _)) => Ok(false),
             Err(e) => Err(http_err(e)),
@@ -353,7 +383,10 @@ impl Registry {
     /// Digests (`sha256:…`) of all blobs in the registry's filesystem storage.
     /// Content-addressed: a layer shared by many images appears once.
     pub fn stored_blobs(&self) -> Result<Vec<String>> {
-        let base = self.dir.path().join("storage/docker/registry/v2/blobs/sha256");
+        let base = self
+            .dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256");
         let mut out = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&base) {
             for pre in rd.flatten() {

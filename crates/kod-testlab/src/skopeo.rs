@@ -45,14 +45,23 @@ impl Skopeo {
 
     /// Use an explicit skopeo binary.
     pub fn with_binary(bin: &Path) -> Result<Skopeo> {
-        let dir = tempfile::Builder::new().prefix("kod-lab-skopeo-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kod-lab-skopeo-")
+            .tempdir()?;
         std::fs::write(
             dir.path().join("policy.json"),
             r#"{"default":[{"type":"insecureAcceptAnything"}],"transports":{"docker-daemon":{"":[{"type":"insecureAcceptAnything"}]}}}"#,
         )?;
-        std::fs::write(dir.path().join("registries.conf"), "unqualified-search-registries = []\n")?;
+        std::fs::write(
+            dir.path().join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )?;
         std::fs::write(dir.path().join("auth.json"), "{\"auths\":{}}\n")?;
-        Ok(Skopeo { bin: bin.to_path_buf(), registries_conf: dir.path().join("registries.conf"), dir })
+        Ok(Skopeo {
+            bin: bin.to_path_buf(),
+            registries_conf: dir.path().join("registries.conf"),
+            dir,
+        })
     }
 
     /// Use this `registries.conf` (e.g. [`crate::PublicRegistry::registries_conf`]).
@@ -74,7 +83,10 @@ impl Skopeo {
     /// A `skopeo` command with the global isolation flags already set.
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--policy").arg(self.policy_file()).arg("--registries-conf").arg(&self.registries_conf);
+        c.arg("--policy")
+            .arg(self.policy_file())
+            .arg("--registries-conf")
+            .arg(&self.registries_conf);
         c.env("TMPDIR", self.dir.path());
         c
     }
@@ -93,24 +105,46 @@ impl Skopeo {
 
     /// `skopeo copy --all oci:LAYOUT:TAG docker://HOST/<repository>:<tag>` (`dir:` for Docker format);
     /// returns the pushed digest (from `--digestfile`).
-    pub fn push_built(&self, built: &BuiltImage, reg: &Registry, repository: &str) -> Result<String> {
+    pub fn push_built(
+        &self,
+        built: &BuiltImage,
+        reg: &Registry,
+        repository: &str,
+    ) -> Result<String> {
         let dest = format!("docker://{}/{}:{}", reg.host(), repository, built.tag);
-        let digest_file = self.dir.path().join(format!("digest-{}", std::process::id()));
+        let digest_file = self
+            .dir
+            .path()
+            .join(format!("digest-{}", std::process::id()));
         let mut c = self.command();
-        c.arg("copy").arg("--all").arg("--retry-times=0").arg("--authfile").arg(self.auth_file());
+        c.arg("copy")
+            .arg("--all")
+            .arg("--retry-times=0")
+            .arg("--authfile")
+            .arg(self.auth_file());
         c.arg("--digestfile").arg(&digest_file);
         c.args(dest_flags(reg));
         c.arg(&built.source_reference).arg(&dest);
-        run_checked(&mut c, None, DEFAULT_COMMAND_TIMEOUT).with_context(|| format!("push {} to {dest}", built.name))?;
+        run_checked(&mut c, None, DEFAULT_COMMAND_TIMEOUT)
+            .with_context(|| format!("push {} to {dest}", built.name))?;
         let d = std::fs::read_to_string(&digest_file).context("read skopeo --digestfile")?;
         let _ = std::fs::remove_file(&digest_file);
         Ok(d.trim().to_string())
     }
 
     /// Build `spec` in a temp layout and push it to `reg` under `repository`.
-    pub fn push_image_to(&self, spec: &ImageSpec, reg: &Registry, repository: &str) -> Result<PushedImage> {
+    pub fn push_image_to(
+        &self,
+        spec: &ImageSpec,
+        reg: &Registry,
+        repository: &str,
+    ) -> Result<PushedImage> {
         let r = spec.image_ref()?;
-        let layout = self.dir.path().join("layouts").join(sanitize_path(&spec.name));
+        let layout = self
+            .dir
+            .path()
+            .join("layouts")
+            .join(sanitize_path(&spec.name));
         let _ = std::fs::remove_dir_all(&layout);
         let built = spec.build_oci_layout(&layout)?;
         let digest = self.push_built(&built, reg, repository)?;
@@ -127,7 +161,10 @@ impl Skopeo {
     /// `skopeo inspect [--raw] docker://…` against a lab registry (TLS/creds flags added).
     pub fn inspect(&self, reg: &Registry, reference: &str, raw: bool) -> Result<CmdOutput> {
         let mut c = self.command();
-        c.arg("inspect").arg("--retry-times=0").arg("--authfile").arg(self.auth_file());
+        c.arg("inspect")
+            .arg("--retry-times=0")
+            .arg("--authfile")
+            .arg(self.auth_file());
         if raw {
             c.arg("--raw");
         }
@@ -166,7 +203,15 @@ fn side_flags(reg: &Registry, p: &str) -> Vec<String> {
 }
 
 fn sanitize_path(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Registry {

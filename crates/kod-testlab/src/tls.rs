@@ -30,8 +30,10 @@ impl TlsMaterial {
     pub fn generate(sans: &[String]) -> Result<TlsMaterial> {
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "kod-testlab CA");
-        ca.distinguished_name.push(DnType::OrganizationName, "kod-testlab");
+        ca.distinguished_name
+            .push(DnType::CommonName, "kod-testlab CA");
+        ca.distinguished_name
+            .push(DnType::OrganizationName, "kod-testlab");
         ca.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -41,8 +43,14 @@ impl TlsMaterial {
         let ca_cert = ca.self_signed(&ca_key)?;
 
         let mut leaf = CertificateParams::new(sans.to_vec()).context("invalid certificate SAN")?;
-        leaf.distinguished_name.push(DnType::CommonName, sans.first().cloned().unwrap_or_default());
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        leaf.distinguished_name.push(
+            DnType::CommonName,
+            sans.first().cloned().unwrap_or_default(),
+        );
+        leaf.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate()?;
         let cert = leaf.signed_by(&key, &ca_cert, &ca_key)?;
@@ -128,22 +136,37 @@ mod tests {
     #[test]
     fn aliases_from_hosts() {
         let hosts = "127.0.0.1 localhost localhost.localdomain\n::1 ip6-localhost\n# 127.0.0.1 commented\n127.0.0.1 vm runsc # x\n127.0.1.1 other\n";
-        assert_eq!(loopback_aliases(hosts), vec!["vm".to_string(), "runsc".to_string()]);
+        assert_eq!(
+            loopback_aliases(hosts),
+            vec!["vm".to_string(), "runsc".to_string()]
+        );
         assert!(loopback_aliases("127.0.0.1 localhost\n").is_empty());
     }
 
     #[test]
     fn tls_host_choice() {
         assert_eq!(choose_tls_host(Some("my.alias"), "").unwrap(), "my.alias");
-        assert_eq!(choose_tls_host(Some(" "), "127.0.0.1 vm kod-registry.test\n").unwrap(), "kod-registry.test");
-        assert_eq!(choose_tls_host(None, "127.0.0.1 localhost vm\n").unwrap(), "vm");
-        let err = choose_tls_host(None, "127.0.0.1 localhost\n").unwrap_err().to_string();
-        assert!(err.contains("127.0.0.1 kod-registry.test") && err.contains("/etc/hosts"), "{err}");
+        assert_eq!(
+            choose_tls_host(Some(" "), "127.0.0.1 vm kod-registry.test\n").unwrap(),
+            "kod-registry.test"
+        );
+        assert_eq!(
+            choose_tls_host(None, "127.0.0.1 localhost vm\n").unwrap(),
+            "vm"
+        );
+        let err = choose_tls_host(None, "127.0.0.1 localhost\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("127.0.0.1 kod-registry.test") && err.contains("/etc/hosts"),
+            "{err}"
+        );
     }
 
     #[test]
     fn generates_certs() {
-        let m = TlsMaterial::generate(&["vm".into(), "localhost".into(), "127.0.0.1".into()]).unwrap();
+        let m =
+            TlsMaterial::generate(&["vm".into(), "localhost".into(), "127.0.0.1".into()]).unwrap();
         assert!(m.ca_pem.contains("BEGIN CERTIFICATE"));
         assert!(m.server_key_pem.contains("PRIVATE KEY"));
     }

@@ -11,7 +11,10 @@ fn wait_for(path: &std::path::Path, child: &mut std::process::Child) -> HashMap<
         if let Some(st) = child.try_wait().unwrap() {
             panic!("kod-lab exited early: {st}");
         }
-        assert!(Instant::now() < deadline, "kod-lab did not write its env file in time");
+        assert!(
+            Instant::now() < deadline,
+            "kod-lab did not write its env file in time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::read_to_string(path)
@@ -71,9 +74,17 @@ fn kod_lab_up_writes_env_and_stops_on_stdin_eof() {
     }
     let public = vars["KOD_LAB_PUBLIC_REGISTRY"].clone();
     let private = vars["KOD_LAB_PRIVATE_REGISTRY"].clone();
-    let catalog = ureq::get(&format!("http://{public}/v2/_catalog")).call().unwrap().into_string().unwrap();
+    let catalog = ureq::get(&format!("http://{public}/v2/_catalog"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(catalog.contains("docker.io/bitnami/redis"), "{catalog}");
-    let index = ureq::get(&format!("{}/index.yaml", vars["KOD_LAB_CHART_REPO_URL"])).call().unwrap().into_string().unwrap();
+    let index = ureq::get(&format!("{}/index.yaml", vars["KOD_LAB_CHART_REPO_URL"]))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(index.contains("redis"));
     assert!(std::path::Path::new(&vars["KOD_LAB_CA_FILE"]).is_file());
 
@@ -98,7 +109,10 @@ fn kod_lab_up_stops_on_sigterm() {
         .unwrap();
     let vars = wait_for(&env_file, &mut child);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "stdin=/dev/null must not stop kod-lab");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stdin=/dev/null must not stop kod-lab"
+    );
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -18,14 +18,25 @@ fn plain_registry_skopeo_round_trip() {
     let spec = ImageSpec::new("docker.io/bitnami/redis:7.2.4");
     let pushed = reg.push_image(&spec).unwrap();
     assert_eq!(pushed.repository, "bitnami/redis");
-    assert_eq!(pushed.digest, pushed.built.digest, "skopeo must keep the layout's manifest bytes");
+    assert_eq!(
+        pushed.digest, pushed.built.digest,
+        "skopeo must keep the layout's manifest bytes"
+    );
     assert_eq!(reg.catalog().unwrap(), vec!["bitnami/redis".to_string()]);
-    assert_eq!(reg.tags("bitnami/redis").unwrap(), vec!["7.2.4".to_string()]);
-    assert_eq!(reg.manifest_digest("bitnami/redis", "7.2.4").unwrap(), pushed.digest);
+    assert_eq!(
+        reg.tags("bitnami/redis").unwrap(),
+        vec!["7.2.4".to_string()]
+    );
+    assert_eq!(
+        reg.manifest_digest("bitnami/redis", "7.2.4").unwrap(),
+        pushed.digest
+    );
     for l in &pushed.built.platforms[0].layer_digests {
         assert!(reg.blob_exists("bitnami/redis", l).unwrap());
     }
-    assert!(!reg.blob_exists("bitnami/redis", &sha256_digest(b"nope")).unwrap());
+    assert!(!reg
+        .blob_exists("bitnami/redis", &sha256_digest(b"nope"))
+        .unwrap());
     assert!(reg.tags("does/not-exist").unwrap().is_empty());
 
     // multi-arch: an OCI index with two platform manifests
@@ -37,7 +48,11 @@ fn plain_registry_skopeo_round_trip() {
     assert_eq!(mt, OCI_INDEX);
     assert_eq!(sha256_digest(&body), pm.digest);
     for p in &pm.built.platforms {
-        assert_eq!(reg.manifest_digest("ingress-nginx/controller", &p.manifest_digest).unwrap(), p.manifest_digest);
+        assert_eq!(
+            reg.manifest_digest("ingress-nginx/controller", &p.manifest_digest)
+                .unwrap(),
+            p.manifest_digest
+        );
     }
 
     // docker schema 2 flavour (manifest list) is stored byte-for-byte too
@@ -48,9 +63,17 @@ fn plain_registry_skopeo_round_trip() {
     assert_eq!(pd.digest, pd.built.digest);
     let (mt, _) = reg.manifest("istio/proxyv2", "1.27.1").unwrap();
     assert_eq!(mt, DOCKER_MANIFEST_LIST);
-    let single = reg.push_image(&ImageSpec::new("docker.io/istio/pilot:1.27.1").docker_format()).unwrap();
-    assert_eq!(reg.manifest("istio/pilot", "1.27.1").unwrap().0, DOCKER_MANIFEST);
-    assert_eq!(reg.manifest_digest("istio/pilot", "1.27.1").unwrap(), single.digest);
+    let single = reg
+        .push_image(&ImageSpec::new("docker.io/istio/pilot:1.27.1").docker_format())
+        .unwrap();
+    assert_eq!(
+        reg.manifest("istio/pilot", "1.27.1").unwrap().0,
+        DOCKER_MANIFEST
+    );
+    assert_eq!(
+        reg.manifest_digest("istio/pilot", "1.27.1").unwrap(),
+        single.digest
+    );
 
     // pull back with skopeo into a fresh OCI layout: same digest
     let skopeo = Skopeo::new().unwrap();
@@ -64,7 +87,10 @@ fn plain_registry_skopeo_round_trip() {
     assert!(o.status.success());
     let idx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
-    assert_eq!(idx["manifests"][0]["digest"].as_str().unwrap(), pushed.digest);
+    assert_eq!(
+        idx["manifests"][0]["digest"].as_str().unwrap(),
+        pushed.digest
+    );
 }
 
 #[test]
@@ -80,12 +106,20 @@ fn tls_auth_registry_with_skopeo_and_helm() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(entries, vec!["ca.crt".to_string()]);
-    assert_eq!(reg.ca_file().unwrap(), reg.cert_dir().unwrap().join("ca.crt"));
+    assert_eq!(
+        reg.ca_file().unwrap(),
+        reg.cert_dir().unwrap().join("ca.crt")
+    );
 
     // skopeo push with --dest-cert-dir + --dest-creds, verify via the API (Basic auth)
-    let pushed = reg.push_image(&catalog::tiny("ghcr.io/example/app:1.0.0")).unwrap();
+    let pushed = reg
+        .push_image(&catalog::tiny("ghcr.io/example/app:1.0.0"))
+        .unwrap();
     assert_eq!(reg.catalog().unwrap(), vec!["example/app".to_string()]);
-    assert_eq!(reg.manifest_digest("example/app", "1.0.0").unwrap(), pushed.digest);
+    assert_eq!(
+        reg.manifest_digest("example/app", "1.0.0").unwrap(),
+        pushed.digest
+    );
     let skopeo = Skopeo::new().unwrap();
     let ok = skopeo.inspect(&reg, "example/app:1.0.0", false).unwrap();
     assert!(ok.status.success(), "{}", ok.combined());
@@ -100,14 +134,23 @@ fn tls_auth_registry_with_skopeo_and_helm() {
         .arg(format!("docker://{}/example/app:1.0.0", reg.host()));
     let bad = kod_testlab::process::run_bounded(&mut c, None, Duration::from_secs(60)).unwrap();
     assert!(!bad.status.success());
-    assert!(contains_any(&bad.combined(), &["unauthorized", "401"]), "{}", bad.combined());
+    assert!(
+        contains_any(&bad.combined(), &["unauthorized", "401"]),
+        "{}",
+        bad.combined()
+    );
     // and without trusting the CA, TLS verification fails
     let mut c = skopeo.command();
     c.args(["inspect", "--retry-times=0", "--creds=kod:s3cret-pw"])
         .arg(format!("docker://{}/example/app:1.0.0", reg.host()));
-    let untrusted = kod_testlab::process::run_bounded(&mut c, None, Duration::from_secs(60)).unwrap();
+    let untrusted =
+        kod_testlab::process::run_bounded(&mut c, None, Duration::from_secs(60)).unwrap();
     assert!(!untrusted.status.success());
-    assert!(contains_any(&untrusted.combined(), &["certificate", "x509"]), "{}", untrusted.combined());
+    assert!(
+        contains_any(&untrusted.combined(), &["certificate", "x509"]),
+        "{}",
+        untrusted.combined()
+    );
 
     // helm: login (password on stdin) + push + pull through the alias host with --ca-file
     let helm = Helm::new().unwrap();
@@ -119,8 +162,13 @@ fn tls_auth_registry_with_skopeo_and_helm() {
     assert_eq!(chart_ref, format!("oci://{}/charts/demo", reg.helm_host()));
     assert!(reg.catalog().unwrap().contains(&"charts/demo".to_string()));
     assert_eq!(reg.tags("charts/demo").unwrap(), vec!["0.1.0".to_string()]);
-    let pulled = helm.pull_oci(&reg, &chart_ref, "0.1.0", &work.path().join("pulled")).unwrap();
-    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&tgz).unwrap());
+    let pulled = helm
+        .pull_oci(&reg, &chart_ref, "0.1.0", &work.path().join("pulled"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&tgz).unwrap()
+    );
     // the convenience function with a fresh isolated helm
     let tgz2 = ChartSpec::new("other", "1.2.3")
         .package(&helm, &work.path().join("src"), &work.path().join("out"))
@@ -132,13 +180,19 @@ fn tls_auth_registry_with_skopeo_and_helm() {
     let fresh = Helm::new().unwrap();
     let bad = fresh.registry_login_with(&reg, "kod", "wrong").unwrap();
     assert!(!bad.status.success());
-    assert!(contains_any(&bad.combined(), &["unauthorized", "401"]), "{}", bad.combined());
+    assert!(
+        contains_any(&bad.combined(), &["unauthorized", "401"]),
+        "{}",
+        bad.combined()
+    );
     // the API helper also sees 401 with wrong creds: a registry started without auth
     // knowledge cannot be used, so check via raw HTTP through skopeo-free path
-    assert!(!fresh.home().join("registry/config.json").exists() || {
-        let s = std::fs::read_to_string(fresh.home().join("registry/config.json")).unwrap();
-        !s.contains(&reg.helm_host())
-    });
+    assert!(
+        !fresh.home().join("registry/config.json").exists() || {
+            let s = std::fs::read_to_string(fresh.home().join("registry/config.json")).unwrap();
+            !s.contains(&reg.helm_host())
+        }
+    );
 }
 
 #[test]
@@ -152,11 +206,20 @@ fn public_registry_redirects_and_shares_base_layers() {
     let reg = public.registry();
     assert_eq!(
         reg.catalog().unwrap(),
-        vec!["docker.io/bitnami/postgresql".to_string(), "docker.io/bitnami/redis".to_string()]
+        vec![
+            "docker.io/bitnami/postgresql".to_string(),
+            "docker.io/bitnami/redis".to_string()
+        ]
     );
-    assert_eq!(reg.manifest_digest("docker.io/bitnami/redis", "7.2.4").unwrap(), *redis);
     assert_eq!(
-        public.lab_reference("docker.io/bitnami/redis:7.2.4").unwrap(),
+        reg.manifest_digest("docker.io/bitnami/redis", "7.2.4")
+            .unwrap(),
+        *redis
+    );
+    assert_eq!(
+        public
+            .lab_reference("docker.io/bitnami/redis:7.2.4")
+            .unwrap(),
         format!("{}/docker.io/bitnami/redis:7.2.4", public.host())
     );
     let conf = std::fs::read_to_string(public.registries_conf()).unwrap();
@@ -167,14 +230,24 @@ fn public_registry_redirects_and_shares_base_layers() {
     // skopeo resolves the public name through registries.conf to the lab
     let skopeo = public.skopeo().unwrap();
     let out = skopeo
-        .run(&["inspect".into(), "--no-tags".into(), "--retry-times=0".into(), "docker://docker.io/bitnami/redis:7.2.4".into()])
+        .run(&[
+            "inspect".into(),
+            "--no-tags".into(),
+            "--retry-times=0".into(),
+            "docker://docker.io/bitnami/redis:7.2.4".into(),
+        ])
         .unwrap();
     assert!(out.status.success(), "{}", out.combined());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["Digest"].as_str().unwrap(), redis);
     // short names resolve through unqualified-search-registries = ["docker.io"]
     let short = skopeo
-        .run(&["inspect".into(), "--no-tags".into(), "--retry-times=0".into(), "docker://bitnami/redis:7.2.4".into()])
+        .run(&[
+            "inspect".into(),
+            "--no-tags".into(),
+            "--retry-times=0".into(),
+            "docker://bitnami/redis:7.2.4".into(),
+        ])
         .unwrap();
     assert!(short.status.success(), "{}", short.combined());
     // copy (what kod does) goes through the rewrite too
@@ -191,46 +264,99 @@ fn public_registry_redirects_and_shares_base_layers() {
     assert!(copy.status.success(), "{}", copy.combined());
     // an image that is not in the lab fails fast (no internet fallback)
     let missing = skopeo
-        .run(&["inspect".into(), "--no-tags".into(), "--retry-times=0".into(), "docker://quay.io/nope/nothing:1".into()])
+        .run(&[
+            "inspect".into(),
+            "--no-tags".into(),
+            "--retry-times=0".into(),
+            "docker://quay.io/nope/nothing:1".into(),
+        ])
         .unwrap();
     assert!(!missing.status.success());
-    assert!(missing.combined().contains(&public.host()), "{}", missing.combined());
+    assert!(
+        missing.combined().contains(&public.host()),
+        "{}",
+        missing.combined()
+    );
 
     // shared base layer: same digest in both images, stored once
     let pushed = public.pushed();
     let a = &pushed["docker.io/bitnami/redis:7.2.4"].built.platforms[0];
-    let b = &pushed["docker.io/bitnami/postgresql:16.3.0"].built.platforms[0];
+    let b = &pushed["docker.io/bitnami/postgresql:16.3.0"]
+        .built
+        .platforms[0];
     assert_eq!(a.layer_digests[0], b.layer_digests[0]);
     assert_ne!(a.layer_digests[1], b.layer_digests[1]);
     let stored = reg.stored_blobs().unwrap();
-    let mut expected: Vec<String> = pushed.values().flat_map(|p| p.built.all_digests()).collect();
+    let mut expected: Vec<String> = pushed
+        .values()
+        .flat_map(|p| p.built.all_digests())
+        .collect();
     expected.sort();
     expected.dedup();
-    assert_eq!(stored, expected, "every blob (incl. the shared base) stored exactly once");
-    assert!(reg.blob_exists("docker.io/bitnami/postgresql", &a.layer_digests[0]).unwrap());
+    assert_eq!(
+        stored, expected,
+        "every blob (incl. the shared base) stored exactly once"
+    );
+    assert!(reg
+        .blob_exists("docker.io/bitnami/postgresql", &a.layer_digests[0])
+        .unwrap());
 
     // an image from a source not in the default list is added to registries.conf
-    public.push_image(&catalog::tiny("registry.example.org/team/tool:2.0")).unwrap();
-    assert!(std::fs::read_to_string(public.registries_conf()).unwrap().contains("registry.example.org"));
+    public
+        .push_image(&catalog::tiny("registry.example.org/team/tool:2.0"))
+        .unwrap();
+    assert!(std::fs::read_to_string(public.registries_conf())
+        .unwrap()
+        .contains("registry.example.org"));
 }
 
 #[test]
 fn chart_repo_serves_index_and_helm_pulls() {
-    let repo = ChartRepo::from_charts(&[ChartSpec::new("demo", "0.1.0"), ChartSpec::new("demo", "0.2.0")]).unwrap();
-    let index = ureq::get(&format!("{}/index.yaml", repo.url())).call().unwrap().into_string().unwrap();
+    let repo = ChartRepo::from_charts(&[
+        ChartSpec::new("demo", "0.1.0"),
+        ChartSpec::new("demo", "0.2.0"),
+    ])
+    .unwrap();
+    let index = ureq::get(&format!("{}/index.yaml", repo.url()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(index.contains("demo"));
     assert!(index.contains(&format!("{}/demo-0.1.0.tgz", repo.url())));
     let helm = Helm::new().unwrap();
     let dest = tempfile::tempdir().unwrap();
-    helm.run_ok(&["pull", "--repo", &repo.url(), "demo", "--version", "0.1.0", "-d", &dest.path().display().to_string()])
-        .unwrap();
+    helm.run_ok(&[
+        "pull",
+        "--repo",
+        &repo.url(),
+        "demo",
+        "--version",
+        "0.1.0",
+        "-d",
+        &dest.path().display().to_string(),
+    ])
+    .unwrap();
     assert!(dest.path().join("demo-0.1.0.tgz").is_file());
-    assert!(repo.requests().iter().any(|r| r == "GET /demo-0.1.0.tgz 200"), "{:?}", repo.requests());
+    assert!(
+        repo.requests()
+            .iter()
+            .any(|r| r == "GET /demo-0.1.0.tgz 200"),
+        "{:?}",
+        repo.requests()
+    );
     // add another chart later
     repo.add_chart(&ChartSpec::new("extra", "1.0.0")).unwrap();
-    let index = ureq::get(&format!("{}/index.yaml", repo.url())).call().unwrap().into_string().unwrap();
+    let index = ureq::get(&format!("{}/index.yaml", repo.url()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(index.contains("extra-1.0.0.tgz"));
-    assert!(matches!(ureq::get(&format!("{}/../etc/passwd", repo.url())).call(), Err(ureq::Error::Status(404, _))));
+    assert!(matches!(
+        ureq::get(&format!("{}/../etc/passwd", repo.url())).call(),
+        Err(ureq::Error::Status(404, _))
+    ));
 }
 
 #[test]
@@ -238,17 +364,47 @@ fn chart_repo_with_basic_auth() {
     let helm = Helm::new().unwrap();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("repo");
-    ChartSpec::new("secret-chart", "1.0.0").package(&helm, &work.path().join("src"), &dir).unwrap();
+    ChartSpec::new("secret-chart", "1.0.0")
+        .package(&helm, &work.path().join("src"), &dir)
+        .unwrap();
     let repo = ChartRepo::with_auth(&dir, "u", "p").unwrap();
-    assert!(matches!(ureq::get(&format!("{}/index.yaml", repo.url())).call(), Err(ureq::Error::Status(401, _))));
+    assert!(matches!(
+        ureq::get(&format!("{}/index.yaml", repo.url())).call(),
+        Err(ureq::Error::Status(401, _))
+    ));
     std::fs::create_dir_all(work.path().join("dl")).unwrap();
     let dest = work.path().join("dl").display().to_string();
-    let bad = helm.run(&["pull", "--repo", &repo.url(), "secret-chart", "--version", "1.0.0", "-d", &dest]).unwrap();
+    let bad = helm
+        .run(&[
+            "pull",
+            "--repo",
+            &repo.url(),
+            "secret-chart",
+            "--version",
+            "1.0.0",
+            "-d",
+            &dest,
+        ])
+        .unwrap();
     assert!(!bad.status.success());
-    assert!(contains_any(&bad.combined(), &["401", "unauthorized"]), "{}", bad.combined());
+    assert!(
+        contains_any(&bad.combined(), &["401", "unauthorized"]),
+        "{}",
+        bad.combined()
+    );
     helm.run_ok(&[
-        "pull", "--repo", &repo.url(), "--username", "u", "--password", "p", "secret-chart", "--version", "1.0.0",
-        "-d", &dest,
+        "pull",
+        "--repo",
+        &repo.url(),
+        "--username",
+        "u",
+        "--password",
+        "p",
+        "secret-chart",
+        "--version",
+        "1.0.0",
+        "-d",
+        &dest,
     ])
     .unwrap();
     assert!(work.path().join("dl/secret-chart-1.0.0.tgz").is_file());
@@ -262,7 +418,10 @@ fn everything_is_gone_after_drop() {
     let port = reg.port();
     assert!(pid_alive(pid));
     drop(reg);
-    assert!(!pid_alive(pid), "registry pid {pid} still exists after drop");
+    assert!(
+        !pid_alive(pid),
+        "registry pid {pid} still exists after drop"
+    );
     assert!(!dir.exists(), "registry temp dir not removed");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 
@@ -287,34 +446,61 @@ fn plain_registry_with_auth_skopeo_and_helm() {
         ureq::get(&format!("{}/v2/", reg.url())).call(),
         Err(ureq::Error::Status(401, _))
     ));
-    let p = reg.push_image(&catalog::tiny("quay.io/prometheus/prometheus:v3.0.0")).unwrap();
-    assert_eq!(reg.manifest_digest("prometheus/prometheus", "v3.0.0").unwrap(), p.digest);
+    let p = reg
+        .push_image(&catalog::tiny("quay.io/prometheus/prometheus:v3.0.0"))
+        .unwrap();
+    assert_eq!(
+        reg.manifest_digest("prometheus/prometheus", "v3.0.0")
+            .unwrap(),
+        p.digest
+    );
 
     let helm = Helm::new().unwrap();
     let work = tempfile::tempdir().unwrap();
     // a chart with a file:// dependency (helm dependency build runs on package)
-    ChartSpec::new("sub", "0.0.1").write_to(work.path()).unwrap();
-    let mut parent = ChartSpec::new("parent", "0.3.0").with_image("quay.io/prometheus/prometheus:v3.0.0").unwrap();
+    ChartSpec::new("sub", "0.0.1")
+        .write_to(work.path())
+        .unwrap();
+    let mut parent = ChartSpec::new("parent", "0.3.0")
+        .with_image("quay.io/prometheus/prometheus:v3.0.0")
+        .unwrap();
     parent.dependencies.push(ChartDependency {
         name: "sub".into(),
         version: "0.0.1".into(),
         repository: "file://../sub".into(),
     });
-    let tgz = parent.package(&helm, work.path(), &work.path().join("out")).unwrap();
+    let tgz = parent
+        .package(&helm, work.path(), &work.path().join("out"))
+        .unwrap();
     let listing = {
         let f = std::fs::File::open(&tgz).unwrap();
         let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
-        a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect::<Vec<_>>()
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect::<Vec<_>>()
     };
-    assert!(listing.iter().any(|p| p == "parent/charts/sub/Chart.yaml"), "{listing:?}");
+    assert!(
+        listing.iter().any(|p| p == "parent/charts/sub/Chart.yaml"),
+        "{listing:?}"
+    );
 
     let r = helm.push_oci(&reg, &tgz, "charts").unwrap();
     assert_eq!(r, format!("oci://{}/charts/parent", reg.host()));
-    let pulled = helm.pull_oci(&reg, &r, "0.3.0", &work.path().join("pulled")).unwrap();
+    let pulled = helm
+        .pull_oci(&reg, &r, "0.3.0", &work.path().join("pulled"))
+        .unwrap();
     assert_eq!(std::fs::read(pulled).unwrap(), std::fs::read(&tgz).unwrap());
     // rendering shows the image kod has to discover
-    let out = helm.run_ok(&["template", "rel", &tgz.display().to_string()]).unwrap();
-    assert!(out.stdout.contains("image: \"quay.io/prometheus/prometheus:v3.0.0\""), "{}", out.stdout);
+    let out = helm
+        .run_ok(&["template", "rel", &tgz.display().to_string()])
+        .unwrap();
+    assert!(
+        out.stdout
+            .contains("image: \"quay.io/prometheus/prometheus:v3.0.0\""),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@ fn tool_lookup_and_missing_tool_message() {
 
     std::env::set_var("KOD_SKOPEO", "/nonexistent/skopeo");
     let err = Tool::Skopeo.locate().unwrap_err().to_string();
-    assert!(err.contains("skopeo") && err.contains("scripts/install-tools.sh"), "{err}");
+    assert!(
+        err.contains("skopeo") && err.contains("scripts/install-tools.sh"),
+        "{err}"
+    );
     std::env::set_var("KOD_SKOPEO", &tools.skopeo);
     assert_eq!(Tool::Skopeo.locate().unwrap(), tools.skopeo);
     std::env::remove_var("KOD_SKOPEO");

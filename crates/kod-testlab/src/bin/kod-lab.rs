@@ -60,7 +60,10 @@ fn parse_args() -> Result<Args> {
     };
     let mut env_file = None;
     while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
+        let mut val = |name: &str| {
+            it.next()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--env-file" => env_file = Some(PathBuf::from(val("--env-file")?)),
             "--charts" => a.charts = Some(PathBuf::from(val("--charts")?)),
@@ -96,8 +99,12 @@ fn stdin_is_watchable() -> bool {
 
 fn demo_charts() -> Vec<ChartSpec> {
     vec![
-        ChartSpec::new("redis", "19.0.1").with_image("docker.io/bitnami/redis:7.2.4").expect("valid ref"),
-        ChartSpec::new("example-app", "1.0.0").with_image("ghcr.io/example/app:1.0.0").expect("valid ref"),
+        ChartSpec::new("redis", "19.0.1")
+            .with_image("docker.io/bitnami/redis:7.2.4")
+            .expect("valid ref"),
+        ChartSpec::new("example-app", "1.0.0")
+            .with_image("ghcr.io/example/app:1.0.0")
+            .expect("valid ref"),
     ]
 }
 
@@ -136,14 +143,23 @@ fn run() -> Result<()> {
     let mut vars: Vec<(&str, String)> = vec![
         ("KOD_LAB_PID", std::process::id().to_string()),
         ("KOD_LAB_PUBLIC_REGISTRY", public.host()),
-        ("KOD_LAB_REGISTRIES_CONF", public.registries_conf().display().to_string()),
+        (
+            "KOD_LAB_REGISTRIES_CONF",
+            public.registries_conf().display().to_string(),
+        ),
         ("KOD_LAB_PRIVATE_REGISTRY", private.host()),
         ("KOD_LAB_PRIVATE_REGISTRY_HELM", private.helm_host()),
         ("KOD_LAB_PRIVATE_URL", private.url()),
         ("KOD_LAB_PRIVATE_USER", args.user.clone()),
         ("KOD_LAB_PRIVATE_PASSWORD", args.password.clone()),
-        ("KOD_LAB_CA_FILE", private.ca_file().unwrap().display().to_string()),
-        ("KOD_LAB_CERT_DIR", private.cert_dir().unwrap().display().to_string()),
+        (
+            "KOD_LAB_CA_FILE",
+            private.ca_file().unwrap().display().to_string(),
+        ),
+        (
+            "KOD_LAB_CERT_DIR",
+            private.cert_dir().unwrap().display().to_string(),
+        ),
         ("KOD_LAB_CHART_REPO_URL", repo.url()),
         ("KOD_LAB_CHART_REPO_DIR", repo.dir().display().to_string()),
     ];
@@ -159,19 +175,28 @@ fn run() -> Result<()> {
     std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, &args.env_file)?;
     eprint!("{text}");
-    eprintln!("kod-lab: ready; stop with SIGTERM/SIGINT{}", if args.watch_stdin && stdin_is_watchable() { " or by closing stdin" } else { "" });
+    eprintln!(
+        "kod-lab: ready; stop with SIGTERM/SIGINT{}",
+        if args.watch_stdin && stdin_is_watchable() {
+            " or by closing stdin"
+        } else {
+            ""
+        }
+    );
 
     if args.watch_stdin && stdin_is_watchable() {
-        let _ = std::thread::Builder::new().name("stdin-watch".into()).spawn(|| {
-            let mut sink = [0u8; 1024];
-            loop {
-                match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+        let _ = std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(|| {
+                let mut sink = [0u8; 1024];
+                loop {
+                    match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
                 }
-            }
-            STOP.store(true, Ordering::SeqCst);
-        });
+                STOP.store(true, Ordering::SeqCst);
+            });
     }
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
