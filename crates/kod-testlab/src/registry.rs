@@ -136,7 +136,11 @@ impl Registry {
         let mut last_err = anyhow!("registry did not start");
         for attempt in 0..START_ATTEMPTS {
             let port = pick_port()?;
-            let config = registry_config(root, port, tls.is_some(), opts.auth.is_some());
+            let id = format!(
+                "{}-{attempt}",
+                root.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let config = registry_config(root, port, tls.is_some(), opts.auth.is_some(), &id);
             let cfg_path = root.join("config.yml");
             std::fs::write(&cfg_path, config)?;
             let log_path = root.join(format!("registry-{attempt}.log"));
@@ -161,7 +165,7 @@ impl Registry {
             let mut child = ChildGuard::new(child);
             let scheme = if tls.is_some() { "https" } else { "http" };
             let url = format!("{scheme}://127.0.0.1:{port}/v2/");
-            match wait_ready(&mut child, &agent, &url, opts.auth.is_some()) {
+            match wait_ready(&mut child, &agent, &url, opts.auth.is_some(), &id) {
                 Ok(()) => {
                     return Ok(Registry {
                         child,
@@ -246,6 +250,10 @@ impl Registry {
     /// CA certificate PEM text. TLS only.
     pub fn ca_pem(&self) -> Option<&str> {
         self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+    /// CA certificate DER bytes (e.g. for [`rustls_config`]). TLS only.
+    pub fn ca_der(&self) -> Option<&[u8]> {
+        self.tls.as_ref().map(|t| t.ca_der.as_slice())
     }
     /// pid of the registry process (to check it is gone after drop).
     pub fn pid(&self) -> u32 {
@@ -407,17 +415,33 @@ impl Registry {
     }
 }
 
-fn wait_ready(child: &mut ChildGuard, agent: &ureq::Agent, url: &str, auth: bool) -> Result<()> {
+/// Response header carrying a per-instance id, so that start-up never mistakes
+/// another process that won the race for the same port for ours.
+const ID_HEADER: &str = "X-Kod-Lab-Id";
+
+fn wait_ready(
+    child: &mut ChildGuard,
+    agent: &ureq::Agent,
+    url: &str,
+    auth: bool,
+    id: &str,
+) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(st) = child.try_wait() {
             bail!("registry exited during start-up ({st})");
         }
-        match agent.get(url).timeout(Duration::from_millis(500)).call() {
-            Ok(_) => return Ok(()),
-            Err(ureq::Error::Status(401, _)) if auth => return Ok(()),
+        let resp = match agent.get(url).timeout(Duration::from_millis(500)).call() {
+            Ok(r) => Some(r),
+            Err(ureq::Error::Status(401, r)) if auth => Some(r),
             Err(ureq::Error::Status(code, _)) => bail!("GET {url} answered {code}"),
-            Err(_) => {}
+            Err(_) => None,
+        };
+        if let Some(r) = resp {
+            if r.header(ID_HEADER) == Some(id) {
+                return Ok(());
+            }
+            bail!("another server answered on {url} (port taken)");
         }
         if Instant::now() >= deadline {
             bail!("registry did not answer {url} within {START_TIMEOUT:?}");
@@ -462,14 +486,14 @@ pub fn rustls_config(ca_der: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(cfg))
 }
 
-fn registry_config(root: &Path, port: u16, tls: bool, auth: bool) -> String {
+fn registry_config(root: &Path, port: u16, tls: bool, auth: bool, id: &str) -> String {
     let mut s = format!(
         "version: 0.1\n\
 log:\n  level: warn\n  accesslog:\n    disabled: true\n\
 storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
 maintenance:\n    uploadpurging:\n      enabled: false\n\
 http:\n  addr: 127.0.0.1:{port}\n  secret: kod-testlab-not-a-secret\n  \
-headers:\n    X-Content-Type-Options: [nosniff]\n",
+headers:\n    X-Content-Type-Options: [nosniff]\n    {ID_HEADER}: [\"{id}\"]\n",
         storage = root.join("storage").display()
     );
     if tls {

@@ -88,6 +88,8 @@ impl Skopeo {
             .arg("--registries-conf")
             .arg(&self.registries_conf);
         c.env("TMPDIR", self.dir.path());
+        // default credentials file for every subcommand: the empty lab one
+        c.env("REGISTRY_AUTH_FILE", self.auth_file());
         c
     }
 

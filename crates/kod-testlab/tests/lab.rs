@@ -185,14 +185,23 @@ fn tls_auth_registry_with_skopeo_and_helm() {
         "{}",
         bad.combined()
     );
-    // the API helper also sees 401 with wrong creds: a registry started without auth
-    // knowledge cannot be used, so check via raw HTTP through skopeo-free path
+    // a failed login stores no credentials in the isolated helm registry config
+    let cfg = fresh.home().join("registry/config.json");
     assert!(
-        !fresh.home().join("registry/config.json").exists() || {
-            let s = std::fs::read_to_string(fresh.home().join("registry/config.json")).unwrap();
-            !s.contains(&reg.helm_host())
-        }
+        !cfg.exists()
+            || !std::fs::read_to_string(&cfg)
+                .unwrap()
+                .contains(&reg.helm_host())
     );
+    // plain HTTPS with wrong Basic credentials is a 401 too
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(rustls_config(reg.ca_der().unwrap()).unwrap())
+        .build();
+    let r = agent
+        .get(&format!("{}/v2/_catalog", reg.url()))
+        .set("Authorization", "Basic a29kOndyb25n")
+        .call();
+    assert!(matches!(r, Err(ureq::Error::Status(401, _))));
 }
 
 #[test]
