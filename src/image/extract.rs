@@ -545,14 +545,23 @@ impl HubContext {
     /// every component), else the inherited ones.
     fn updated(&self, map: &Mapping) -> HubContext {
         let global = map.get("global").and_then(Value::as_mapping);
-        let lookup = |key: &str| {
-            let own = |m: &Mapping| scalar_text(m.get(key)?).filter(|s| !s.is_empty());
+        // Tags may be written as YAML numbers; hubs and variants are strings.
+        let lookup = |key: &str, numbers: bool| {
+            let own = |m: &Mapping| {
+                let value = m.get(key)?;
+                let text = if numbers {
+                    scalar_text(value)
+                } else {
+                    value.as_str().map(str::to_owned)
+                };
+                text.filter(|s| !s.is_empty())
+            };
             own(map).or_else(|| global.and_then(own))
         };
         HubContext {
-            hub: lookup("hub").or_else(|| self.hub.clone()),
-            tag: lookup("tag").or_else(|| self.tag.clone()),
-            variant: lookup("variant").or_else(|| self.variant.clone()),
+            hub: lookup("hub", false).or_else(|| self.hub.clone()),
+            tag: lookup("tag", true).or_else(|| self.tag.clone()),
+            variant: lookup("variant", false).or_else(|| self.variant.clone()),
         }
     }
 
@@ -686,6 +695,10 @@ fn walk(value: &Value, path: &str, ctx: HubContext, mode: Mode, sink: &mut dyn S
     }
 }
 
+/// Walks one map. In [`Mode::Resource`], `metadata` maps are skipped at any
+/// depth (labels and annotations are not image settings), image-shaped maps
+/// are reported, and image-named strings are reported as written unless a
+/// sibling `tag`/`version`/`sha` or a `hub` context completes them.
 fn walk_map(map: &Mapping, path: &str, ctx: HubContext, mode: Mode, sink: &mut dyn Sink) {
     let ctx = ctx.updated(map);
     if mode == Mode::Resource {
@@ -812,14 +825,13 @@ pub fn find_image_candidates(text: &str) -> Vec<TextCandidate> {
     for m in CANDIDATE_RE.find_iter(text) {
         let before = &text[..m.start()];
         let after = &text[m.end()..];
-        if before.ends_with("://") {
-            continue;
-        }
+        // Glued to a longer word or path; this also skips URLs (`://`).
         if before.chars().next_back().is_some_and(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_' | '@' | '%')
         }) {
             continue;
         }
+        // Followed by more path, port or userinfo syntax: part of a URL.
         if after.starts_with(['/', ':', '@']) {
             continue;
         }
@@ -1507,6 +1519,10 @@ templates:
             ]
         );
         assert!(istio_values_images("{not json").is_err());
+        // A hub must be a string.
+        let none =
+            hub_tag_images_json(&serde_json::json!({"hub": true, "tag": "1", "x": {"image": "y"}}));
+        assert_eq!(none, vec![]);
         // Without a hub, nothing is derived.
         let none =
             hub_tag_images_json(&serde_json::json!({"tag": "1.0", "proxy": {"image": "proxyv2"}}));

@@ -37,7 +37,8 @@ pub const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 pub const OFFICIAL_REPO_PREFIX: &str = "library/";
 /// Tag assumed when a reference has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
-/// Maximum length of the path (repository name without domain).
+/// Maximum length of the path (repository name without domain), as in
+/// current distribution/reference (older releases counted the domain too).
 pub const REPOSITORY_NAME_TOTAL_LENGTH_MAX: usize = 255;
 
 const LOCALHOST: &str = "localhost";
@@ -162,6 +163,11 @@ pub struct Reference {
 /// The first `/`-separated component is taken as the domain if it contains
 /// `.` or `:`, is `localhost`, or has uppercase letters; otherwise the image
 /// lives on Docker Hub (`docker.io`). `index.docker.io` becomes `docker.io`.
+///
+/// One deliberate difference from Go: when that first component is taken
+/// as a domain but is not a valid one (`a_b.c/x`), Go returns a reference
+/// without a domain; here it is [`ReferenceError::InvalidFormat`], because a
+/// reference without a registry cannot be pulled or relocated.
 pub fn parse_normalized_named(s: &str) -> Result<Reference, ReferenceError> {
     if ANCHORED_IDENTIFIER_RE.is_match(s) {
         return Err(ReferenceError::IdentifierAsName {
@@ -919,6 +925,68 @@ mod tests {
                 Err(e) => assert_eq!(kind(&e), expected, "{input:?}: {e}"),
             }
         }
+    }
+
+    /// Names distribution/reference's own normalisation tests accept or reject.
+    #[test]
+    fn upstream_validity_cases() {
+        let hex_name = format!("docker.io/{}", "1a3f5e7d".repeat(8));
+        let valid = [
+            "docker/docker",
+            "library/debian",
+            "index.docker.io/docker/docker",
+            "127.0.0.1:5000/library/debian",
+            "192.168.0.1",
+            "192.168.0.1:80",
+            "192.168.0.1:8/debian",
+            "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
+            "[fc00::1]:5000/docker/docker",
+            "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
+            &hex_name,
+            "Docker/docker",
+            "DOCKER/docker",
+            "docker---rules/docker",
+            "dock__er/docker",
+            "d/docker",
+            "xn--n3h.com:18080/foo",
+            "test-com:8080/foo",
+        ];
+        for input in valid {
+            assert!(
+                parse_normalized_named(input).is_ok(),
+                "{input} should be valid"
+            );
+        }
+        let invalid = [
+            "https://github.com/docker/docker",
+            "docker/Docker",
+            "-docker/docker",
+            "docker-/docker",
+            "-docker.io/docker/docker",
+            "docker///docker",
+            "docker.io/docker///docker",
+            "[fc00::1]",
+            "[fc00::1]:5000",
+            "fc00::1:5000/debian",
+            "[2001:db8:3:4::192.0.2.33]:5000/debian",
+            "____/____",
+            "_docker/_docker",
+            "dock..er/docker",
+            "dock_.er/docker",
+            "dock-.er/docker",
+            "docker/",
+        ];
+        for input in invalid {
+            assert!(
+                parse_normalized_named(input).is_err(),
+                "{input} should be invalid"
+            );
+        }
+        // No '.' or ':' and lowercase: part of the Docker Hub path.
+        let r = parse_normalized_named("test_com/foo").unwrap();
+        assert_eq!((r.domain(), r.path()), ("docker.io", "test_com/foo"));
+        let r = parse_normalized_named("192.168.0.1:80").unwrap();
+        assert_eq!((r.path(), r.tag()), ("library/192.168.0.1", Some("80")));
     }
 
     #[test]
