@@ -267,12 +267,15 @@ fn scan_document(value: &Value, doc: &RawDocument, extraction: &mut Extraction) 
 
 fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>) {
     let kind = get_str(object, "kind").unwrap_or_default();
-    if kind.ends_with("List") {
-        if let Some(Value::Sequence(items)) = object.get("items") {
-            for item in items {
-                if let Value::Mapping(item) = item {
-                    scan_object(item, doc, found);
-                }
+    // `List`, `PodList`, …: every item is an object of its own.
+    if let (true, Some(Value::Sequence(items))) = (kind.ends_with("List"), object.get("items")) {
+        let objects: Option<Vec<&Mapping>> = items
+            .iter()
+            .map(|item| item.as_mapping().filter(|m| m.contains_key("kind")))
+            .collect();
+        if let Some(objects) = objects {
+            for item in objects {
+                scan_object(item, doc, found);
             }
             return;
         }
@@ -311,13 +314,7 @@ fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>) {
                 scan,
                 pod_spec_path: "spec.template.spec",
             };
-            walk(
-                &Value::Mapping(object.clone()),
-                "",
-                HubContext::default(),
-                Mode::Resource,
-                &mut sink,
-            );
+            walk_map(object, "", HubContext::default(), Mode::Resource, &mut sink);
         }
     }
 }
@@ -444,7 +441,6 @@ impl ObjectScan<'_> {
     }
 
     fn container(&mut self, container: &Mapping, path: &str) {
-        let mut seen = HashSet::new();
         for (key, value) in container {
             let Some(key) = key.as_str() else { continue };
             let field = child(path, key);
@@ -465,7 +461,7 @@ impl ObjectScan<'_> {
                                 text,
                                 &format!("{field}[{i}]"),
                                 PlaceKind::Arg,
-                                &mut seen,
+                                &mut HashSet::new(),
                             );
                         }
                     }
@@ -475,7 +471,7 @@ impl ObjectScan<'_> {
                         let Value::Mapping(var) = var else { continue };
                         if let Some(text) = get_str(var, "value") {
                             let p = format!("{}.value", item_path(&field, var, i));
-                            self.push_candidates(text, &p, PlaceKind::Env, &mut seen);
+                            self.push_candidates(text, &p, PlaceKind::Env, &mut HashSet::new());
                         }
                     }
                 }
@@ -1683,6 +1679,65 @@ items:
             Some("list/templates/list.yaml")
         );
         assert_eq!(extraction.found[1].object.kind, "Job");
+    }
+
+    #[test]
+    fn kinds_named_list_without_object_items_are_ordinary_resources() {
+        let manifests = r#"---
+apiVersion: policy.example.com/v1
+kind: RegistryAllowList
+metadata:
+  name: allowed
+items:
+  - quay.io
+  - ghcr.io
+spec:
+  checkerImage: ghcr.io/acme/checker:1.2
+"#;
+        assert_eq!(
+            summary(&only(manifests)),
+            vec![row(
+                "spec.checkerImage",
+                "ghcr.io/acme/checker:1.2",
+                PlaceKind::CustomResource
+            )]
+        );
+    }
+
+    #[test]
+    fn the_same_candidate_in_two_fields_is_reported_for_each() {
+        let manifests = r#"---
+apiVersion: v1
+kind: Pod
+metadata: {name: twice}
+spec:
+  containers:
+    - name: c
+      image: ghcr.io/acme/c:1
+      args: ["--helper=ghcr.io/acme/helper:2 ghcr.io/acme/helper:2"]
+      env:
+        - {name: HELPER, value: "ghcr.io/acme/helper:2"}
+"#;
+        assert_eq!(
+            summary(&only(manifests)),
+            vec![
+                row(
+                    "spec.containers[name=c].image",
+                    "ghcr.io/acme/c:1",
+                    PlaceKind::Podspec
+                ),
+                row(
+                    "spec.containers[name=c].args[0]",
+                    "ghcr.io/acme/helper:2",
+                    PlaceKind::Arg
+                ),
+                row(
+                    "spec.containers[name=c].env[name=HELPER].value",
+                    "ghcr.io/acme/helper:2",
+                    PlaceKind::Env
+                ),
+            ]
+        );
     }
 
     #[test]
