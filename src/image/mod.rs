@@ -1,6 +1,6 @@
 //! Container image references and discovery.
 //!
-//! - [`reference`]: the image reference grammar of `distribution/reference`
+//! - [`reference`](mod@reference): the image reference grammar of `distribution/reference`
 //!   (parsing, normalisation to `docker.io/library/…`, familiar names,
 //!   relocation into a private registry).
 //! - [`extract`]: finding the images a rendered chart will pull, in pod
