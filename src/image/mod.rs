@@ -1,1 +1,11 @@
 //! Container image references and discovery.
+//!
+//! - [`reference`](mod@reference): the image reference grammar of `distribution/reference`
+//!   (parsing, normalisation to `docker.io/library/…`, familiar names,
+//!   relocation into a private registry).
+//! - [`extract`]: finding the images a rendered chart will pull, in pod
+//!   templates, custom resources, and (as candidates to be confirmed later)
+//!   in container arguments, environment variables and ConfigMap data.
+
+pub mod extract;
+pub mod reference;
