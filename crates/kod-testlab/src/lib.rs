@@ -32,6 +32,24 @@
 //! # let _ = digest; Ok(()) }
 //! ```
 //!
+//! ## Using it in tests
+//!
+//! * Create lab objects per test (a registry starts in well under 0.1 s, a small image push takes ~0.3 s) and let them
+//!   drop at the end; do **not** keep them in `static`s (statics are never
+//!   dropped, so the registry process would outlive the test binary).
+//! * Tools come from `$KOD_SKOPEO`/`$KOD_HELM`/`$KOD_REGISTRY`, then
+//!   `<workspace>/.tools/bin`, then `PATH`; a missing tool is an error that says
+//!   to run `scripts/install-tools.sh`.
+//! * Run kod under test with [`Helm::env_vars`] to share an isolated helm state,
+//!   with [`PublicRegistry::registries_conf`] for the source side and
+//!   [`Registry::cert_dir`]/[`Registry::ca_file`]/[`Registry::creds`] for the target.
+//! * Assert on results through the registry HTTP API ([`Registry::catalog`],
+//!   [`Registry::tags`], [`Registry::manifest_digest`], [`Registry::blob_exists`])
+//!   or on storage ([`Registry::stored_blobs`]); digests of synthetic images are
+//!   known up front from [`BuiltImage`]/[`PushedImage`].
+//! * Images come in OCI (default) or Docker schema 2 flavour
+//!   ([`ImageSpec::docker_format`]); several platforms produce an index/manifest list.
+//!
 //! ## Pitfalls this lab handles (keep them in mind when writing tests)
 //!
 //! * **skopeo 1.9.3 ignores `CONTAINERS_REGISTRIES_CONF`**: pass
