@@ -182,10 +182,14 @@ fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
-            _ => return Err(err(format!("can't evaluate field {} in type {} (in {})", k, type_name(&cur), label))),
+            _ => return Err(err(format!("can't evaluate field {} in type interface {{}} (in {})", k, label))),
         };
     }
     Ok(cur)
+}
+
+fn h_id(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    Ok(a[0].clone())
 }
 
 fn h_truth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -303,7 +307,8 @@ fn f_slice(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         return Err(err(format!("too many slice indexes: {}", idx.len())));
     }
     match classify(&a[0]) {
-        G::Str(s) => {
+        G::Str(_) => Err(err("list should be type of slice or array but string")),
+        G::Str(s) if false => {
             if idx.len() == 3 {
                 return Err(err("cannot 3-index slice a string"));
             }
@@ -2206,6 +2211,7 @@ fn f_trim_all_legacy(c: &Ctx, s: &State, a: &[Value]) -> R {
 pub const HELPERS: &[(&str, Func)] = &[
     ("field", h_field),
     ("truth", h_truth),
+    ("id", h_id),
     ("range", h_range),
     ("float", h_float),
     ("template", h_template),

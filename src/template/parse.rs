@@ -235,7 +235,7 @@ impl<'a> Lexer<'a> {
             }
             let c = self.b[self.pos];
             // right delimiter with trim marker
-            if is_space(c) && rest.len() >= 4 && &rest[1..4] == "-}}" {
+            if is_space(c) && rest.len() >= 4 && &rest.as_bytes()[1..4] == b"-}}" {
                 self.push(Tok::Space, self.pos);
                 self.push(Tok::RightDelim, self.pos + 1);
                 self.pos += 4;
@@ -257,7 +257,7 @@ impl<'a> Lexer<'a> {
                 _ if is_space(c) => {
                     while self.pos < self.b.len() && is_space(self.b[self.pos]) {
                         // stop before a " -}}" trim marker
-                        if self.src[self.pos..].len() >= 4 && &self.src[self.pos + 1..self.pos + 4] == "-}}" {
+                        if self.b.len() >= self.pos + 4 && &self.b[self.pos + 1..self.pos + 4] == b"-}}" {
                             break;
                         }
                         self.pos += 1;

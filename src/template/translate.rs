@@ -278,7 +278,18 @@ impl Tr {
                     if args.is_empty() {
                         return self.err(line, format!("wrong number of args for {}: want at least 1 got 0", name));
                     }
-                    format!("({})", args.join(&format!(" {} ", name)))
+                    // wrap literals so minijinja's constant folding can't
+                    // turn `1 and 0` into a bool: Go returns the operand
+                    let wrapped: Vec<String> = cmd.args[1..]
+                        .iter()
+                        .zip(args.iter())
+                        .map(|(op, a)| match op {
+                            Operand::Int(_) | Operand::Float(_) | Operand::Str(_) | Operand::Bool(_) | Operand::Nil => format!("g__id({})", a),
+                            _ => a.clone(),
+                        })
+                        .chain(args.iter().skip(cmd.args.len() - 1).cloned())
+                        .collect();
+                    format!("({})", wrapped.join(&format!(" {} ", name)))
                 }
                 _ => format!("g_{}({})", name, args.join(", ")),
             });
