@@ -1,0 +1,310 @@
+//! A Go `fmt` compatible subset: `Sprint`, `Sprintln`, `Sprintf`.
+
+use minijinja::value::Value;
+
+use super::value::{classify, fmt_float_g, sprint, type_name, G};
+
+/// `fmt.Sprint`: spaces between operands when neither side is a string.
+pub fn go_sprint(args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut prev_string = false;
+    for (i, a) in args.iter().enumerate() {
+        let is_string = matches!(classify(a), G::Str(_));
+        if i > 0 && !is_string && !prev_string {
+            out.push(' ');
+        }
+        out.push_str(&sprint(a));
+        prev_string = is_string;
+    }
+    out
+}
+
+/// `fmt.Sprintln`: always spaces, trailing newline.
+pub fn go_sprintln(args: &[Value]) -> String {
+    let mut out: Vec<String> = args.iter().map(sprint).collect::<Vec<_>>();
+    let mut s = out.drain(..).collect::<Vec<_>>().join(" ");
+    s.push('\n');
+    s
+}
+
+#[derive(Default, Clone, Copy)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    sharp: bool,
+    space: bool,
+    zero: bool,
+    width: Option<usize>,
+    prec: Option<usize>,
+}
+
+/// Go `strconv.Quote`.
+pub fn go_quote(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            '\x07' => o.push_str("\\a"),
+            '\x08' => o.push_str("\\b"),
+            '\x0c' => o.push_str("\\f"),
+            '\x0b' => o.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => {
+                if (c as u32) < 0x10000 {
+                    o.push_str(&format!("\\u{:04x}", c as u32))
+                } else {
+                    o.push_str(&format!("\\U{:08x}", c as u32))
+                }
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn pad(s: String, spec: &Spec, numeric: bool) -> String {
+    let Some(w) = spec.width else { return s };
+    let len = s.chars().count();
+    if len >= w {
+        return s;
+    }
+    let n = w - len;
+    if spec.minus {
+        format!("{}{}", s, " ".repeat(n))
+    } else if spec.zero && numeric {
+        // zero padding after the sign
+        let (sign, rest) = if s.starts_with('-') || s.starts_with('+') { s.split_at(1) } else { ("", s.as_str()) };
+        format!("{}{}{}", sign, "0".repeat(n), rest)
+    } else if spec.zero {
+        format!("{}{}", "0".repeat(n), s)
+    } else {
+        format!("{}{}", " ".repeat(n), s)
+    }
+}
+
+fn bad_verb(verb: char, v: &Value) -> String {
+    if matches!(classify(v), G::Nil) {
+        return format!("%!{}(<nil>)", verb);
+    }
+    format!("%!{}({}={})", verb, type_name(v), sprint(v))
+}
+
+fn sign(s: String, spec: &Spec, neg: bool) -> String {
+    if neg {
+        s
+    } else if spec.plus {
+        format!("+{}", s)
+    } else if spec.space {
+        format!(" {}", s)
+    } else {
+        s
+    }
+}
+
+fn fmt_int(i: i64, verb: char, spec: &Spec) -> String {
+    let neg = i < 0;
+    let a = i.unsigned_abs();
+    let mut digits = match verb {
+        'd' | 'v' => a.to_string(),
+        'x' => format!("{:x}", a),
+        'X' => format!("{:X}", a),
+        'o' => format!("{:o}", a),
+        'O' => format!("0o{:o}", a),
+        'b' => format!("{:b}", a),
+        _ => a.to_string(),
+    };
+    if let Some(p) = spec.prec {
+        while digits.len() < p {
+            digits.insert(0, '0');
+        }
+    }
+    if spec.sharp {
+        match verb {
+            'x' => digits.insert_str(0, "0x"),
+            'X' => digits.insert_str(0, "0X"),
+            'o' => digits.insert(0, '0'),
+            _ => {}
+        }
+    }
+    let s = if neg { format!("-{}", digits) } else { digits };
+    sign(s, spec, neg)
+}
+
+fn fmt_float(f: f64, verb: char, spec: &Spec) -> String {
+    let neg = f.is_sign_negative() && f != 0.0;
+    let s = match verb {
+        'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f),
+        'e' | 'E' => {
+            let s = format!("{:.*e}", spec.prec.unwrap_or(6), f);
+            let s = go_exp(&s);
+            if verb == 'E' {
+                s.to_uppercase()
+            } else {
+                s
+            }
+        }
+        'g' | 'G' | 'v' => match spec.prec {
+            None => fmt_float_g(f),
+            Some(p) => {
+                // %.Ng: N significant digits, exponent if exp < -4 || exp >= N
+                let p = p.max(1);
+                let e = format!("{:.*e}", p - 1, f);
+                let (m, x) = e.split_once('e').unwrap();
+                let exp: i32 = x.parse().unwrap();
+                if exp < -4 || exp >= p as i32 {
+                    let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+                    go_exp(&format!("{}e{}", m, exp))
+                } else {
+                    let s = format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, f);
+                    if s.contains('.') {
+                        s.trim_end_matches('0').trim_end_matches('.').to_string()
+                    } else {
+                        s
+                    }
+                }
+            }
+        },
+        _ => fmt_float_g(f),
+    };
+    sign(s, spec, neg)
+}
+
+/// Rust `1.5e3` -> Go `1.5e+03`.
+fn go_exp(s: &str) -> String {
+    let (m, e) = s.split_once('e').unwrap();
+    let exp: i32 = e.parse().unwrap();
+    format!("{}e{}{:02}", m, if exp < 0 { '-' } else { '+' }, exp.abs())
+}
+
+fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
+    let g = classify(v);
+    match (verb, g) {
+        ('T', _) => pad(type_name(v).to_string(), spec, false),
+        ('v', G::Nil) | ('s', G::Nil) => pad("<nil>".into(), spec, false),
+        ('v', G::Str(s)) | ('s', G::Str(s)) => {
+            let s = match spec.prec {
+                Some(p) => s.chars().take(p).collect(),
+                None => s,
+            };
+            pad(s, spec, false)
+        }
+        ('q', G::Str(s)) => pad(go_quote(&s), spec, false),
+        ('x', G::Str(s)) | ('X', G::Str(s)) => {
+            let h = hex::encode(s.as_bytes());
+            pad(if verb == 'X' { h.to_uppercase() } else { h }, spec, false)
+        }
+        ('v', G::Bool(b)) | ('t', G::Bool(b)) => pad(b.to_string(), spec, false),
+        ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', G::Int(i)) => pad(fmt_int(i, verb, spec), spec, true),
+        ('c', G::Int(i)) => pad(char::from_u32(i as u32).map(|c| c.to_string()).unwrap_or_default(), spec, false),
+        ('q', G::Int(i)) => pad(format!("'{}'", char::from_u32(i as u32).unwrap_or('\u{fffd}')), spec, false),
+        ('v' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', G::Float(f)) => pad(fmt_float(f, verb, spec), spec, true),
+        (_, G::List(l)) if verb != 'T' => {
+            let inner: Vec<String> = l.iter().map(|x| fmt_one(verb, &Spec { width: None, ..*spec }, x)).collect();
+            pad(format!("[{}]", inner.join(" ")), spec, false)
+        }
+        (_, G::Map(m)) => {
+            let inner: Vec<String> = m
+                .snapshot()
+                .iter()
+                .map(|(k, x)| format!("{}:{}", fmt_one(verb, &Spec { width: None, ..*spec }, &Value::from(k.as_str())), fmt_one(verb, &Spec { width: None, ..*spec }, x)))
+                .collect();
+            pad(format!("map[{}]", inner.join(" ")), spec, false)
+        }
+        _ => bad_verb(verb, v),
+    }
+}
+
+/// Go `fmt.Sprintf` for the common verbs.
+pub fn go_sprintf(format: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut argi = 0usize;
+    let chars: Vec<char> = format.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let mut spec = Spec::default();
+        while i < chars.len() {
+            match chars[i] {
+                '-' => spec.minus = true,
+                '+' => spec.plus = true,
+                '#' => spec.sharp = true,
+                ' ' => spec.space = true,
+                '0' => spec.zero = !spec.minus,
+                _ => break,
+            }
+            i += 1;
+        }
+        // width
+        if i < chars.len() && chars[i] == '*' {
+            i += 1;
+            if let Some(G::Int(w)) = args.get(argi).map(classify) {
+                if w < 0 {
+                    spec.minus = true;
+                }
+                spec.width = Some(w.unsigned_abs() as usize);
+            }
+            argi += 1;
+        } else {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i > start {
+                spec.width = chars[start..i].iter().collect::<String>().parse().ok();
+            }
+        }
+        if i < chars.len() && chars[i] == '.' {
+            i += 1;
+            if i < chars.len() && chars[i] == '*' {
+                i += 1;
+                if let Some(G::Int(p)) = args.get(argi).map(classify) {
+                    spec.prec = Some(p.max(0) as usize);
+                }
+                argi += 1;
+            } else {
+                let start = i;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                spec.prec = Some(chars[start..i].iter().collect::<String>().parse().unwrap_or(0));
+            }
+        }
+        if i >= chars.len() {
+            out.push_str("%!(NOVERB)");
+            break;
+        }
+        let verb = chars[i];
+        i += 1;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.get(argi) else {
+            out.push_str(&format!("%!{}(MISSING)", verb));
+            continue;
+        };
+        argi += 1;
+        out.push_str(&fmt_one(verb, &spec, arg));
+    }
+    if argi < args.len() {
+        out.push_str("%!(EXTRA ");
+        let extra: Vec<String> = args[argi..]
+            .iter()
+            .map(|a| if matches!(classify(a), G::Nil) { "<nil>".to_string() } else { format!("{}={}", type_name(a), sprint(a)) })
+            .collect();
+        out.push_str(&extra.join(", "));
+        out.push(')');
+    }
+    out
+}

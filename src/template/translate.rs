@@ -1,0 +1,370 @@
+//! Translate the Go template AST into minijinja source.
+//!
+//! Every Go operation becomes a call to a registered function (`g_<name>`
+//! for Go/sprig/helmfile functions, `g__<helper>` for the evaluator's own
+//! helpers), so the semantics are the Go ones implemented in Rust, and
+//! minijinja only supplies control flow.  Line structure is preserved: each
+//! node is emitted on the same line as in the Go source (missing newlines
+//! are padded with `{# … #}` comments), so minijinja's error lines are the
+//! Go source lines.
+
+use std::collections::HashMap;
+
+use super::parse::{Cmd, Node, Operand, ParseError, Pipe, Tree};
+
+/// Result of translating one Go template source.
+pub struct Translated {
+    /// minijinja source of the main template
+    pub main: String,
+    /// (define name, minijinja source)
+    pub defines: Vec<(String, String)>,
+}
+
+struct Tr {
+    out: String,
+    line: usize,
+    scopes: Vec<Vec<(String, String)>>,
+    counter: usize,
+}
+
+const PROLOGUE: &str = "{% set _ns = namespace() %}";
+
+pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
+    let main = translate_body(&tree.root, 1)?;
+    let mut defines: Vec<(String, String)> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for d in &tree.defines {
+        let src = translate_body(&d.body, d.line)?;
+        // later definitions win (text/template replaces on redefinition)
+        if let Some(i) = seen.get(&d.name) {
+            defines[*i].1 = src;
+        } else {
+            seen.insert(d.name.clone(), defines.len());
+            defines.push((d.name.clone(), src));
+        }
+    }
+    Ok(Translated { main, defines })
+}
+
+fn translate_body(nodes: &[Node], start_line: usize) -> Result<String, ParseError> {
+    let mut tr = Tr { out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+    tr.emit(PROLOGUE);
+    tr.pad(start_line);
+    tr.nodes(nodes)?;
+    Ok(tr.out)
+}
+
+/// A minijinja string literal.
+pub fn jstr(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+impl Tr {
+    fn emit(&mut self, s: &str) {
+        self.line += s.bytes().filter(|b| *b == b'\n').count();
+        self.out.push_str(s);
+    }
+
+    fn pad(&mut self, line: usize) {
+        if line > self.line {
+            let n = line - self.line;
+            self.out.push_str("{#");
+            for _ in 0..n {
+                self.out.push('\n');
+            }
+            self.out.push_str("#}");
+            self.line = line;
+        }
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{}{}", prefix, self.counter)
+    }
+
+    fn err<T>(&self, line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError { line, message: msg.into() })
+    }
+
+    fn lookup_var(&self, name: &str, line: usize) -> Result<String, ParseError> {
+        if name == "$" {
+            return Ok("_root".into());
+        }
+        for scope in self.scopes.iter().rev() {
+            for (n, slot) in scope.iter().rev() {
+                if n == name {
+                    return Ok(format!("_ns.{}", slot));
+                }
+            }
+        }
+        self.err(line, format!("undefined variable {:?}", name))
+    }
+
+    fn declare(&mut self, name: &str) -> String {
+        let slot = self.fresh("v");
+        self.scopes.last_mut().unwrap().push((name.to_string(), slot.clone()));
+        format!("_ns.{}", slot)
+    }
+
+    /// Declare or assign the pipeline's variables; returns the jinja targets.
+    fn decl_targets(&mut self, pipe: &Pipe) -> Result<Vec<String>, ParseError> {
+        let mut out = Vec::new();
+        for v in &pipe.decl {
+            if pipe.is_assign {
+                out.push(self.lookup_var(v, pipe.line)?);
+            } else {
+                out.push(self.declare(v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn text(&mut self, text: &str) {
+        let needs_raw = text.contains("{{") || text.contains("{%") || text.contains("{#") || text.ends_with('{');
+        if !needs_raw {
+            self.emit(text);
+        } else if !text.contains("endraw") {
+            self.emit("{% raw %}");
+            self.emit(text);
+            self.emit("{% endraw %}");
+        } else {
+            // can't use raw: emit string literals line by line
+            let mut first = true;
+            for part in text.split('\n') {
+                if !first {
+                    self.emit("{{ \"\\n\" }}{#\n#}");
+                }
+                first = false;
+                if !part.is_empty() {
+                    let lit = jstr(part);
+                    self.emit(&format!("{{{{ {} }}}}", lit));
+                }
+            }
+        }
+    }
+
+    fn nodes(&mut self, nodes: &[Node]) -> Result<(), ParseError> {
+        for n in nodes {
+            self.node(n)?;
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, n: &Node) -> Result<(), ParseError> {
+        self.pad(n.line());
+        match n {
+            Node::Text { text, .. } => self.text(text),
+            Node::Action { pipe, .. } => {
+                let e = self.pipe_expr(pipe)?;
+                if pipe.decl.is_empty() {
+                    self.emit(&format!("{{{{ {} }}}}", e));
+                } else {
+                    let targets = self.decl_targets(pipe)?;
+                    let t = &targets[0];
+                    self.emit(&format!("{{% set {} = {} %}}", t, e));
+                }
+            }
+            Node::If { pipe, body, else_, .. } => {
+                self.scopes.push(vec![]);
+                let cond = self.cond_expr(pipe)?;
+                self.emit(&format!("{{% if g__truth({}) %}}", cond));
+                self.scoped(body)?;
+                if let Some(e) = else_ {
+                    self.emit("{% else %}");
+                    self.scoped(e)?;
+                }
+                self.emit("{% endif %}");
+                self.scopes.pop();
+            }
+            Node::With { pipe, body, else_, .. } => {
+                self.scopes.push(vec![]);
+                let cond = self.cond_expr(pipe)?;
+                let t = self.fresh("_w");
+                self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}{{% with _d = {} %}}", t, cond, t, t));
+                self.scoped(body)?;
+                self.emit("{% endwith %}");
+                if let Some(e) = else_ {
+                    self.emit("{% else %}");
+                    self.scoped(e)?;
+                }
+                self.emit("{% endif %}");
+                self.scopes.pop();
+            }
+            Node::Range { pipe, body, else_, .. } => {
+                self.scopes.push(vec![]);
+                let p = Pipe { decl: vec![], ..pipe.clone() };
+                let e = self.pipe_expr(&p)?;
+                let targets = self.decl_targets(pipe)?;
+                let k = self.fresh("_k");
+                self.emit(&format!("{{% for {}, _d in g__range({}) %}}", k, e));
+                match targets.len() {
+                    0 => {}
+                    1 => self.emit(&format!("{{% set {} = _d %}}", targets[0])),
+                    _ => self.emit(&format!("{{% set {} = {} %}}{{% set {} = _d %}}", targets[0], k, targets[1])),
+                }
+                self.scoped(body)?;
+                if let Some(e) = else_ {
+                    self.emit("{% else %}");
+                    self.scoped(e)?;
+                }
+                self.emit("{% endfor %}");
+                self.scopes.pop();
+            }
+            Node::Break { .. } => self.emit("{% break %}"),
+            Node::Continue { .. } => self.emit("{% continue %}"),
+            Node::Template { name, pipe, .. } => {
+                let arg = match pipe {
+                    Some(p) => self.pipe_expr(p)?,
+                    None => "none".into(),
+                };
+                self.emit(&format!("{{{{ g__template({}, {}) }}}}", jstr(name), arg));
+            }
+        }
+        Ok(())
+    }
+
+    fn scoped(&mut self, nodes: &[Node]) -> Result<(), ParseError> {
+        self.scopes.push(vec![]);
+        let r = self.nodes(nodes);
+        self.scopes.pop();
+        r
+    }
+
+    /// Condition of if/with: evaluates, assigns declared variables, yields value expr.
+    fn cond_expr(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
+        let e = self.pipe_expr(pipe)?;
+        if pipe.decl.is_empty() {
+            return Ok(e);
+        }
+        let targets = self.decl_targets(pipe)?;
+        self.emit(&format!("{{% set {} = {} %}}", targets[0], e));
+        Ok(targets[0].clone())
+    }
+
+    fn pipe_expr(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
+        let mut acc: Option<String> = None;
+        for cmd in &pipe.cmds {
+            acc = Some(self.cmd_expr(cmd, acc, pipe.line)?);
+        }
+        Ok(acc.unwrap_or_else(|| "none".into()))
+    }
+
+    fn cmd_expr(&mut self, cmd: &Cmd, piped: Option<String>, line: usize) -> Result<String, ParseError> {
+        let first = &cmd.args[0];
+        if let Operand::Ident(name) = first {
+            let mut args = Vec::new();
+            for a in &cmd.args[1..] {
+                args.push(self.operand(a, line)?);
+            }
+            if let Some(p) = piped {
+                args.push(p);
+            }
+            return Ok(match name.as_str() {
+                "and" | "or" => {
+                    if args.is_empty() {
+                        return self.err(line, format!("wrong number of args for {}: want at least 1 got 0", name));
+                    }
+                    // wrap literals so minijinja's constant folding can't
+                    // turn `1 and 0` into a bool: Go returns the operand
+                    let wrapped: Vec<String> = cmd.args[1..]
+                        .iter()
+                        .zip(args.iter())
+                        .map(|(op, a)| match op {
+                            Operand::Int(_) | Operand::Float(_) | Operand::Str(_) | Operand::Bool(_) | Operand::Nil => format!("g__id({})", a),
+                            _ => a.clone(),
+                        })
+                        .chain(args.iter().skip(cmd.args.len() - 1).cloned())
+                        .collect();
+                    format!("({})", wrapped.join(&format!(" {} ", name)))
+                }
+                _ => format!("g_{}({})", name, args.join(", ")),
+            });
+        }
+        if cmd.args.len() > 1 || piped.is_some() {
+            // Go: a non-function can't take arguments
+            let what = match first {
+                Operand::Field(f) => format!("can't give argument to non-function .{}", f.join(".")),
+                Operand::Nil => "nil is not a command".to_string(),
+                _ => format!("can't give argument to non-function {}", cmd.text.split_whitespace().next().unwrap_or("")),
+            };
+            // Go reports this at execution; we report it at translation
+            return self.err(line, what);
+        }
+        if let Operand::Nil = first {
+            return self.err(line, "nil is not a command");
+        }
+        self.operand(first, line)
+    }
+
+    fn fields_call(&self, base: String, label: &str, fields: &[String]) -> String {
+        let mut s = format!("g__field({}, {}", base, jstr(label));
+        for f in fields {
+            s.push_str(", ");
+            s.push_str(&jstr(f));
+        }
+        s.push(')');
+        s
+    }
+
+    fn operand(&mut self, op: &Operand, line: usize) -> Result<String, ParseError> {
+        Ok(match op {
+            Operand::Dot => "_d".into(),
+            Operand::Nil => "none".into(),
+            Operand::Bool(b) => (if *b { "true" } else { "false" }).into(),
+            Operand::Int(i) => format!("({})", i),
+            Operand::Float(f) => {
+                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+                    format!("({:.1})", f)
+                } else {
+                    format!("g__float({})", jstr(&format!("{:e}", f)))
+                }
+            }
+            Operand::Str(s) => jstr(s),
+            Operand::Ident(name) => match name.as_str() {
+                "and" | "or" => return self.err(line, format!("wrong number of args for {}: want at least 1 got 0", name)),
+                _ => format!("g_{}()", name),
+            },
+            Operand::Field(fields) => {
+                let label = format!(".{}", fields.join("."));
+                self.fields_call("_d".into(), &label, fields)
+            }
+            Operand::Var(v, fields) => {
+                let base = self.lookup_var(v, line)?;
+                if fields.is_empty() {
+                    base
+                } else {
+                    let label = format!("{}.{}", v, fields.join("."));
+                    self.fields_call(base, &label, fields)
+                }
+            }
+            Operand::Chain(inner, fields) => {
+                let base = self.operand(inner, line)?;
+                let label = format!("(...).{}", fields.join("."));
+                self.fields_call(base, &label, fields)
+            }
+            Operand::Pipe(p) => {
+                if !p.decl.is_empty() {
+                    // `($x := value)`: assign, then yield the value
+                    let e = self.pipe_expr(p)?;
+                    let targets = self.decl_targets(p)?;
+                    return Ok(format!("g__assign(_ns, {}, {})", jstr(targets[0].trim_start_matches("_ns.")), e));
+                }
+                format!("({})", self.pipe_expr(p)?)
+            }
+        })
+    }
+}
