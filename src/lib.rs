@@ -6,5 +6,7 @@ pub mod cli;
 pub mod registry;
 pub mod ui;
 pub mod exec;
+pub mod helmfile;
 pub mod image;
+pub mod plan;
 pub mod template;

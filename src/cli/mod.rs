@@ -5,6 +5,7 @@
 //! 3 a required tool is missing or unsupported, 4 an external command failed.
 
 pub mod doctor;
+pub mod helmfile;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Work on a helmfile-defined platform
+    Helmfile(helmfile::HelmfileCmd),
     /// Check the tools kod wraps (and, with --registry, a registry's credentials)
     Doctor(doctor::DoctorArgs),
 }
@@ -154,6 +157,7 @@ where
 async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Doctor(args) => doctor::exec(ctx, args).await,
+        Command::Helmfile(cmd) => helmfile::exec(ctx, cmd).await,
     }
 }
 

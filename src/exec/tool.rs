@@ -161,7 +161,7 @@ pub fn locate(
 
 /// Parse a tool's version output. Accepts `v3.15.3+g3bb50bb`, `0.166.0`,
 /// `skopeo version 1.9.3`, `helmfile version v0.166.0`.
-pub fn parse_version(tool: Tool, output: &str) -> Option<Version> {
+pub fn parse_version(_tool: Tool, output: &str) -> Option<Version> {
     let first = output.lines().map(str::trim).find(|l| !l.is_empty())?;
     // "skopeo version 1.9.3 commit: …", "helmfile version v0.166.0", "0.166.0", "v3.15.3+g…"
     let words: Vec<&str> = first.split_whitespace().collect();

@@ -1,0 +1,139 @@
+//! `kod helmfile <verb>`: the helmfile-driven commands. The helmfile flags (`-f`, `-e`,
+//! `--state-values-set`, `--state-values-file`, `-l`, `--kube-context`, `-n`) are accepted
+//! before or after the verb, as helmfile accepts them.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{Context, OutputFormat, UsageError};
+use crate::helmfile::{self, output, LoadOptions, LoadedState};
+use crate::plan::selector::{self, Selector};
+
+#[derive(Args, Debug)]
+pub struct HelmfileCmd {
+    #[command(flatten)]
+    pub flags: HelmfileFlags,
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+/// helmfile's own global flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HelmfileFlags {
+    /// The helmfile (or a directory of them) [default: helmfile.yaml, helmfile.yaml.gotmpl or helmfile.d/]
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    pub file: Option<PathBuf>,
+    /// The environment to use
+    #[arg(short = 'e', long = "environment", value_name = "ENV", global = true)]
+    pub environment: Option<String>,
+    /// Set state values: KEY=VALUE[,KEY=VALUE] (repeatable)
+    #[arg(long = "state-values-set", value_name = "KEY=VALUE", global = true)]
+    pub state_values_set: Vec<String>,
+    /// A YAML file of state values (repeatable)
+    #[arg(long = "state-values-file", value_name = "FILE", global = true)]
+    pub state_values_file: Vec<PathBuf>,
+    /// Only releases matching: KEY=VALUE[,KEY!=VALUE] (AND); repeat for OR
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR", global = true)]
+    pub selector: Vec<String>,
+    /// Use this kube context for every release
+    #[arg(long = "kube-context", value_name = "CONTEXT", global = true)]
+    pub kube_context: Option<String>,
+    /// Use this namespace for every release
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE", global = true)]
+    pub namespace: Option<String>,
+    /// Treat every helmfile as a template (helmfile v0 semantics)
+    #[arg(long = "helmfile-v0", global = true)]
+    pub helmfile_v0: bool,
+}
+
+impl HelmfileFlags {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            file: self.file.clone(),
+            environment: self.environment.clone(),
+            state_values_set: self.state_values_set.clone(),
+            state_values_files: self.state_values_file.clone(),
+            namespace: self.namespace.clone(),
+            kube_context: self.kube_context.clone(),
+            v0: self.helmfile_v0,
+            cwd: None,
+            env_vars: None,
+        }
+    }
+
+    pub fn selectors(&self) -> Result<Vec<Selector>> {
+        self.selector
+            .iter()
+            .map(|s| Selector::parse(s).map_err(|e| UsageError { message: format!("{e:#}") }.into()))
+            .collect()
+    }
+
+    pub fn load(&self) -> Result<Vec<LoadedState>> {
+        helmfile::load(&self.load_options())
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// Print the rendered state, as `helmfile build` does
+    Build(BuildArgs),
+    /// List releases, as `helmfile list` does
+    List(ListArgs),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum BuildFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Replace values-file paths with their rendered content
+    #[arg(long)]
+    pub embed_values: bool,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = BuildFormat::Yaml)]
+    pub output: BuildFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
+    let _ = ctx;
+    match cmd.verb {
+        Verb::Build(args) => build(&cmd.flags, args),
+        Verb::List(args) => list(&cmd.flags, args),
+    }
+}
+
+fn build(flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {
+    let states = flags.load()?;
+    match args.output {
+        BuildFormat::Yaml => print!("{}", output::build_yaml(&states, args.embed_values)?),
+        BuildFormat::Json => {
+            let docs = states.iter().map(|s| output::build_document(s, args.embed_values)).collect::<Result<Vec<_>>>()?;
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+        }
+    }
+    Ok(super::exit::OK)
+}
+
+fn list(flags: &HelmfileFlags, args: ListArgs) -> Result<i32> {
+    let selectors = flags.selectors()?;
+    let states = flags.load()?;
+    let rows = output::list_rows(&states, &|r| selector::selected(&selectors, r))?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string(&rows)?),
+        OutputFormat::Text => print!("{}", output::list_table(&rows)),
+    }
+    Ok(super::exit::OK)
+}

@@ -1,0 +1,796 @@
+//! Loading helmfile state the way helmfile 0.166 does.
+//!
+//! 1. **Discovery**: `-f FILE` (a file, or a directory holding `helmfile.d/`-style files),
+//!    else `helmfile.yaml`, `helmfile.yaml.gotmpl`, or `helmfile.d/*.y*ml(.gotmpl)` sorted.
+//!    Having both a helmfile file and `helmfile.d/` is an error.
+//! 2. **Parts**: a file is split on `\n---\n`; each part is rendered (when it is a template)
+//!    with the environment accumulated from the parts before it, parsed strictly, its bases
+//!    loaded and layered under it, its environment values loaded, and merged into the state
+//!    (later parts override; a non-empty list replaces the earlier one).
+//! 3. **Which files are templates** (documented in docs/helmfile-semantics.md): v1 rule —
+//!    files ending in `.gotmpl` are templates; v0 rule — any file is, when `--helmfile-v0`
+//!    is given or the file contains a template action (`{{`). Values files are templates
+//!    only when they end in `.gotmpl`.
+//! 4. **Environments**: `values` < environment `values` < `--state-values-file` <
+//!    `--state-values-set`, maps deep-merged, lists replaced. `.Environment.Values`
+//!    excludes the top-level `values`; `.Values`/`.StateValues` include them.
+//! 5. **Releases**: templates inherited (`inherit:` + `except`), `helmDefaults.kubeContext`,
+//!    `commonLabels`, `apiVersions`/`kubeVersion` defaults, then the release's template
+//!    expressions rendered until stable (`name`, `chart`, `namespace`, `version`, labels,
+//!    `valuesTemplate`, string `values`/`secrets`, `setTemplate`, `needs`, `*Template`),
+//!    then the top-level `namespace`/`kubeContext` overrides and helmfile's normalisation
+//!    of `needs` into release IDs.
+//! 6. **Sub-helmfiles** (`helmfiles:`) are loaded with the same environment name and only
+//!    the values their entry passes; they come before the parent, as in helmfile.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use serde_yaml::Value as Yaml;
+
+use super::model::{EnvironmentSpec, ReleaseSpec, StateSpec};
+use super::values::{self, merge, yaml_to_json};
+use crate::template::{Engine, EngineOptions};
+
+/// What the user asked for on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// `-f/--file`.
+    pub file: Option<PathBuf>,
+    /// `-e/--environment` (default `default`).
+    pub environment: Option<String>,
+    /// `--state-values-set` (each may hold several comma-separated pairs).
+    pub state_values_set: Vec<String>,
+    /// `--state-values-file`.
+    pub state_values_files: Vec<PathBuf>,
+    /// `-n/--namespace` override.
+    pub namespace: Option<String>,
+    /// `--kube-context` override.
+    pub kube_context: Option<String>,
+    /// `--helmfile-v0`: every helmfile is a template.
+    pub v0: bool,
+    /// Working directory (default: the process's).
+    pub cwd: Option<PathBuf>,
+    /// Environment variables for templates (`None` = the process environment).
+    pub env_vars: Option<BTreeMap<String, String>>,
+}
+
+impl LoadOptions {
+    fn env_name(&self) -> &str {
+        self.environment.as_deref().unwrap_or("default")
+    }
+}
+
+/// The environment a state was loaded with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Environment {
+    pub name: String,
+    pub kube_context: String,
+    /// Environment values (with `--state-values-*` and sub-helmfile values merged in).
+    pub values: Value,
+    /// The top-level `values:` of the state.
+    pub defaults: Value,
+}
+
+impl Environment {
+    fn new(name: &str) -> Environment {
+        Environment { name: name.to_string(), kube_context: String::new(), values: values::empty_map(), defaults: values::empty_map() }
+    }
+
+    /// `.Values`: defaults, then environment values on top.
+    pub fn merged(&self) -> Value {
+        let mut v = self.defaults.clone();
+        merge(&mut v, &self.values);
+        v
+    }
+
+    /// The dot for templates rendered while loading.
+    fn template_data(&self) -> Value {
+        let vals = self.merged();
+        json!({
+            "Environment": { "Name": self.name, "KubeContext": self.kube_context, "Values": self.values },
+            "Values": vals.clone(),
+            "StateValues": vals,
+            "Namespace": "",
+            "KubeContext": "",
+        })
+    }
+}
+
+/// One loaded state file.
+#[derive(Clone, Debug)]
+pub struct LoadedState {
+    /// The file as the user would name it (relative to the working directory when it is
+    /// under it).
+    pub file: PathBuf,
+    /// Absolute path of the file.
+    pub abs_path: PathBuf,
+    /// Directory relative paths in the file are resolved against.
+    pub base_dir: PathBuf,
+    pub spec: StateSpec,
+    pub env: Environment,
+    /// `.Values` of this state.
+    pub rendered_values: Value,
+}
+
+/// Load every state file kod must read, in helmfile's order (sub-helmfiles before their
+/// parent, `helmfile.d` files sorted).
+pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
+    let cwd = match &opts.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().context("reading the working directory")?,
+    };
+    let files = discover(&cwd, opts.file.as_deref())?;
+    let mut overrides = values::empty_map();
+    for f in &opts.state_values_files {
+        let path = if f.is_absolute() { f.clone() } else { cwd.join(f) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("--state-values-file {}: cannot read it", f.display()))?;
+        let v = values::parse_values_yaml(&text).map_err(|e| anyhow!("--state-values-file {}: {e}", f.display()))?;
+        merge(&mut overrides, &v);
+    }
+    for s in &opts.state_values_set {
+        merge(&mut overrides, &values::parse_set(s)?);
+    }
+    let ld = Loader { opts, cwd: cwd.clone() };
+    let mut out = Vec::new();
+    let any_overrides = !opts.state_values_files.is_empty() || !opts.state_values_set.is_empty();
+    for f in files {
+        ld.visit(&f, if any_overrides { Some(&overrides) } else { None }, &mut out, 0)?;
+    }
+    Ok(out)
+}
+
+/// helmfile's file discovery.
+pub fn discover(cwd: &Path, file: Option<&Path>) -> Result<Vec<PathBuf>> {
+    if let Some(f) = file {
+        let p = if f.is_absolute() { f.to_path_buf() } else { cwd.join(f) };
+        if p.is_dir() {
+            return dir_files(&p).and_then(|v| {
+                if v.is_empty() {
+                    bail!("no helmfile found in directory {}", f.display())
+                } else {
+                    Ok(v)
+                }
+            });
+        }
+        if !p.is_file() {
+            bail!("helmfile {} does not exist", f.display());
+        }
+        return Ok(vec![p]);
+    }
+    let candidates: Vec<PathBuf> =
+        ["helmfile.yaml", "helmfile.yaml.gotmpl"].iter().map(|n| cwd.join(n)).filter(|p| p.is_file()).collect();
+    let d = cwd.join("helmfile.d");
+    let dir = if d.is_dir() { dir_files(&d)? } else { Vec::new() };
+    match (candidates.len(), dir.is_empty()) {
+        (0, true) => bail!(
+            "no state file found: expected helmfile.yaml, helmfile.yaml.gotmpl or helmfile.d/*.yaml in {} (or pass -f FILE)",
+            cwd.display()
+        ),
+        (2, _) => bail!("both helmfile.yaml and helmfile.yaml.gotmpl exist in {}: keep one", cwd.display()),
+        (1, false) => bail!(
+            "both {} and helmfile.d/ exist in {}: helmfile refuses to choose; keep one or pass -f",
+            candidates[0].file_name().unwrap_or_default().to_string_lossy(),
+            cwd.display()
+        ),
+        (1, true) => Ok(candidates),
+        _ => Ok(dir),
+    }
+}
+
+fn dir_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            p.is_file() && (n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".yaml.gotmpl") || n.ends_with(".yml.gotmpl"))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+struct Loader<'a> {
+    opts: &'a LoadOptions,
+    cwd: PathBuf,
+}
+
+/// An error in a file, helmfile style: `in FILE: ...`.
+fn in_file(file: &Path, cwd: &Path, e: anyhow::Error) -> anyhow::Error {
+    anyhow!("in {}: {e:#}", display_path(file, cwd))
+}
+
+fn display_path(p: &Path, cwd: &Path) -> String {
+    match p.strip_prefix(cwd) {
+        Ok(rel) => format!("./{}", rel.display()),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+impl<'a> Loader<'a> {
+    fn engine(&self, base_dir: &Path) -> Engine {
+        let disable_insecure = match &self.opts.env_vars {
+            Some(m) => m.get("HELMFILE_DISABLE_INSECURE_FEATURES").is_some_and(|v| v == "true"),
+            None => std::env::var("HELMFILE_DISABLE_INSECURE_FEATURES").is_ok_and(|v| v == "true"),
+        };
+        Engine::new(EngineOptions { base_dir: base_dir.to_path_buf(), disable_insecure, env: self.opts.env_vars.clone() })
+    }
+
+    /// Load `path` and (first) its sub-helmfiles, appending to `out`.
+    fn visit(&self, path: &Path, overrides: Option<&Value>, out: &mut Vec<LoadedState>, depth: usize) -> Result<()> {
+        if depth > 32 {
+            bail!("sub-helmfiles nest deeper than 32 levels at {} (a cycle?)", path.display());
+        }
+        let state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
+        for (i, sub) in state.spec.helmfiles.iter().enumerate() {
+            if sub.path == "." {
+                bail!(
+                    "in {}: contains a recursion into the directory containing this helmfile at helmfiles[{i}]",
+                    display_path(path, &self.cwd)
+                );
+            }
+            let mut sub_values = values::empty_map();
+            for (j, entry) in sub.values.iter().enumerate() {
+                let v = self
+                    .load_values_entry(entry, &state.base_dir, "Error", &state.env, &format!("helmfiles[{i}].values[{j}]"))
+                    .map_err(|e| in_file(path, &self.cwd, e))?;
+                if let Some(v) = v {
+                    merge(&mut sub_values, &v);
+                }
+            }
+            let matches = expand_glob(&state.base_dir, &sub.path)?;
+            if matches.is_empty() {
+                bail!("in {}: helmfiles[{i}]: no file matches {:?}", display_path(path, &self.cwd), sub.path);
+            }
+            for m in matches {
+                if m == state.abs_path {
+                    bail!("in {}: contains a recursion into the same sub-helmfile at helmfiles[{i}]", display_path(path, &self.cwd));
+                }
+                let ov = if sub.values.is_empty() { None } else { Some(&sub_values) };
+                if m.is_dir() {
+                    for f in dir_files(&m)? {
+                        self.visit(&f, ov, out, depth + 1)?;
+                    }
+                } else {
+                    self.visit(&m, ov, out, depth + 1)?;
+                }
+            }
+        }
+        out.push(state);
+        Ok(())
+    }
+
+    /// Load one state file with its bases, parts and environment, then process releases.
+    fn load_root(&self, path: &Path, overrides: Option<&Value>) -> Result<LoadedState> {
+        let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let (spec, env) = self.load_file(path, None, overrides, true)?;
+        if spec.environments.is_empty() && self.opts.env_name() != "default" && overrides.is_none() {
+            bail!("failed to read {}: environment {:?} is not defined", file_name(path), self.opts.env_name());
+        }
+        let rendered_values = env.merged();
+        let mut state = LoadedState {
+            file: path.strip_prefix(&self.cwd).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf()),
+            abs_path: path.to_path_buf(),
+            base_dir,
+            spec,
+            env,
+            rendered_values,
+        };
+        self.apply_cli_overrides(&mut state)?;
+        let engine = self.engine(&state.base_dir);
+        super::release::execute_templates(&mut state, &engine)?;
+        Ok(state)
+    }
+
+    fn apply_cli_overrides(&self, state: &mut LoadedState) -> Result<()> {
+        if let Some(kc) = &self.opts.kube_context {
+            if state.spec.kube_context.as_deref().is_some_and(|s| !s.is_empty()) {
+                bail!("Cannot use option --kube-context and set attribute kubeContext.");
+            }
+            state.spec.kube_context = Some(kc.clone());
+            state.spec.helm_defaults.kube_context = Some(kc.clone());
+        }
+        if let Some(ns) = &self.opts.namespace {
+            if state.spec.namespace.as_deref().is_some_and(|s| !s.is_empty()) {
+                bail!("Cannot use option --namespace and set attribute namespace.");
+            }
+            state.spec.namespace = Some(ns.clone());
+        }
+        Ok(())
+    }
+
+    /// helmfile's `load`: split into parts, render, parse, layer bases, load environment,
+    /// merge parts.
+    fn load_file(
+        &self,
+        path: &Path,
+        ctx_env: Option<&Environment>,
+        overrides: Option<&Value>,
+        evaluate_bases: bool,
+    ) -> Result<(StateSpec, Environment)> {
+        let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let content = raw.replace("\r\n", "\n");
+        let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let name = file_name(path);
+        let gotmpl = name.ends_with(".gotmpl");
+        let templated = gotmpl || self.opts.v0 || content.contains("{{");
+        let engine = self.engine(&base_dir);
+
+        let parts: Vec<&str> = content.split("\n---\n").collect();
+        let mut env = ctx_env.cloned();
+        let mut final_state: Option<StateSpec> = None;
+        let mut final_env = Environment::new(self.opts.env_name());
+        // Line offset of each part, so errors point at the line in the file.
+        let mut line_offset = 0usize;
+        for (i, part) in parts.iter().enumerate() {
+            let id = format!("{name}.part.{i}");
+            let rendered = if templated {
+                let data = match &env {
+                    Some(e) => e.template_data(),
+                    None => {
+                        // v0's first pass: render with an empty environment to find the
+                        // environments, then render again with their values.
+                        let first_env = self.first_pass_env(part, &id, &engine, &base_dir, overrides)?;
+                        first_env.template_data()
+                    }
+                };
+                let display = display_path(path, &self.cwd);
+                engine.render(&display, &pad_lines(part, line_offset), &data).map_err(|e| anyhow!("{e}"))?
+            } else {
+                pad_lines(part, line_offset)
+            };
+            let current = parse_state(&rendered, path, &self.cwd)?;
+            let current = if evaluate_bases {
+                self.layer_bases(current, &base_dir, env.as_ref(), overrides)?
+            } else if !current.bases.is_empty() {
+                bail!("nested `base` helmfile is unsupported. please submit a feature request if you need this!");
+            } else {
+                current
+            };
+            let cur_env = self.load_env(&current, &base_dir, env.as_ref(), overrides)?;
+            final_state = Some(match final_state {
+                None => current,
+                Some(mut f) => {
+                    merge_override(&mut f, current);
+                    f
+                }
+            });
+            final_env = cur_env.clone();
+            env = Some(cur_env);
+            line_offset += part.matches('\n').count() + 2;
+            let fs = final_state.as_ref().expect("set above");
+            if !fs.environments.is_empty()
+                && evaluate_bases
+                && final_env.name != "default"
+                && !fs.environments.contains_key(&final_env.name)
+            {
+                bail!("failed to read {name}: environment {:?} is not defined", final_env.name);
+            }
+        }
+        Ok((final_state.unwrap_or_default(), final_env))
+    }
+
+    /// Render a part with no environment values, parse it, and load its environment —
+    /// helmfile v0's first rendering pass.
+    fn first_pass_env(
+        &self,
+        part: &str,
+        id: &str,
+        engine: &Engine,
+        base_dir: &Path,
+        overrides: Option<&Value>,
+    ) -> Result<Environment> {
+        let mut empty = Environment::new(self.opts.env_name());
+        if let Some(o) = overrides {
+            empty.values = o.clone();
+        }
+        let data = empty.template_data();
+        let rendered = match engine.render(id, part, &data) {
+            Ok(r) => r,
+            // helmfile's first pass ignores errors: the second pass reports them.
+            Err(_) => return Ok(empty),
+        };
+        let Ok(spec) = serde_yaml::from_str::<StateSpec>(&rendered) else {
+            return Ok(empty);
+        };
+        self.load_env(&spec, base_dir, None, overrides)
+    }
+
+    /// Load `bases:` and layer the state on top of them.
+    fn layer_bases(
+        &self,
+        state: StateSpec,
+        base_dir: &Path,
+        env: Option<&Environment>,
+        overrides: Option<&Value>,
+    ) -> Result<StateSpec> {
+        if state.bases.is_empty() {
+            return Ok(state);
+        }
+        let mut layers = Vec::new();
+        for b in &state.bases {
+            let p = base_dir.join(b);
+            let (base, _) = self
+                .load_file(&p, env, overrides, false)
+                .map_err(|e| anyhow!("failed to load base {b}: {e:#}"))?;
+            layers.push(base);
+        }
+        let mut state = state;
+        state.bases.clear();
+        layers.push(state);
+        let mut it = layers.into_iter();
+        let mut acc = it.next().expect("at least the state");
+        for layer in it {
+            merge_layer(&mut acc, layer);
+        }
+        Ok(acc)
+    }
+
+    /// helmfile's `loadEnvValues` + defaults: the environment of this state.
+    fn load_env(
+        &self,
+        state: &StateSpec,
+        base_dir: &Path,
+        ctx_env: Option<&Environment>,
+        overrides: Option<&Value>,
+    ) -> Result<Environment> {
+        let name = self.opts.env_name();
+        let mut env = Environment::new(name);
+        let load_ctx = ctx_env.cloned().unwrap_or_else(|| Environment::new(name));
+        if let Some(spec) = state.environments.get(name) {
+            env.kube_context = spec.kube_context.clone().unwrap_or_default();
+            let handler = env_missing_file_handler(state, spec);
+            for (i, entry) in spec.values.iter().enumerate() {
+                if let Some(v) =
+                    self.load_values_entry(entry, base_dir, &handler, &load_ctx, &format!("environments.{name}.values[{i}]"))?
+                {
+                    merge(&mut env.values, &v);
+                }
+            }
+            for (i, secret) in spec.secrets.iter().enumerate() {
+                bail!(
+                    "environments.{name}.secrets[{i}] ({secret}): encrypted environment secrets need helm-secrets and cannot be read by kod; decrypt them into a values file first"
+                );
+            }
+        }
+        if let Some(ctx) = ctx_env {
+            let mut d = ctx.defaults.clone();
+            merge(&mut d, &env.defaults);
+            env.defaults = d;
+            let mut v = ctx.values.clone();
+            merge(&mut v, &env.values);
+            env.values = v;
+            if !ctx.kube_context.is_empty() {
+                env.kube_context = ctx.kube_context.clone();
+            }
+        }
+        if let Some(o) = overrides {
+            merge(&mut env.values, o);
+        }
+        let handler = state.missing_file_handler.clone().unwrap_or_else(|| "Error".to_string());
+        for (i, entry) in state.values.iter().enumerate() {
+            if let Some(v) = self.load_values_entry(entry, base_dir, &handler, &load_ctx, &format!("values[{i}]"))? {
+                merge(&mut env.defaults, &v);
+            }
+        }
+        Ok(env)
+    }
+
+    /// One entry of a `values:` list: an inline map, or a path/glob to YAML files (rendered
+    /// first when they end in `.gotmpl`). Returns `None` when a missing file is tolerated.
+    fn load_values_entry(
+        &self,
+        entry: &Yaml,
+        base_dir: &Path,
+        missing_handler: &str,
+        ctx: &Environment,
+        what: &str,
+    ) -> Result<Option<Value>> {
+        match entry {
+            Yaml::Mapping(_) => Ok(Some(yaml_to_json(entry)?)),
+            Yaml::Null => Ok(None),
+            Yaml::String(p) => {
+                let files = expand_glob(base_dir, p)?;
+                if files.is_empty() {
+                    return match missing_handler {
+                        "Warn" | "Info" | "Debug" => {
+                            if missing_handler == "Warn" {
+                                eprintln!("kod: warning: {what}: skipping missing values file matching {p:?}");
+                            }
+                            Ok(None)
+                        }
+                        _ => bail!("{what}: values file {p:?} does not exist (relative to {})", base_dir.display()),
+                    };
+                }
+                let mut acc = values::empty_map();
+                for f in files {
+                    let text = std::fs::read_to_string(&f).with_context(|| format!("{what}: cannot read {}", f.display()))?;
+                    let text = if f.to_string_lossy().ends_with(".gotmpl") {
+                        let data = ctx.template_data();
+                        self.engine(f.parent().unwrap_or(base_dir))
+                            .render(&display_path(&f, &self.cwd), &text, &data)
+                            .map_err(|e| anyhow!("{e}"))?
+                    } else {
+                        text
+                    };
+                    let v = values::parse_values_yaml(&text)
+                        .map_err(|e| anyhow!("{}: {e}", display_path(&f, &self.cwd)))?;
+                    merge(&mut acc, &v);
+                }
+                Ok(Some(acc))
+            }
+            other => bail!("{what}: expected a map or a file path, found {other:?}"),
+        }
+    }
+}
+
+fn env_missing_file_handler(state: &StateSpec, spec: &EnvironmentSpec) -> String {
+    spec.missing_file_handler.clone().or_else(|| state.missing_file_handler.clone()).unwrap_or_else(|| "Error".to_string())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+/// Prefix `n` newlines so YAML and template errors report the line in the whole file.
+fn pad_lines(part: &str, n: usize) -> String {
+    if n == 0 {
+        part.to_string()
+    } else {
+        let mut s = "\n".repeat(n);
+        s.push_str(part);
+        s
+    }
+}
+
+/// Expand a path or glob relative to `base`; a plain existing path yields itself.
+pub fn expand_glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
+    if !pattern.contains(['*', '?', '[']) {
+        return Ok(if full.exists() { vec![full] } else { Vec::new() });
+    }
+    let mut out = Vec::new();
+    glob_walk(&full, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// A small glob: `*`, `?` and `[...]` within path components (`**` matches one component).
+fn glob_walk(pattern: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let comps: Vec<String> = pattern.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    let mut current = vec![PathBuf::new()];
+    for (i, comp) in comps.iter().enumerate() {
+        let mut next = Vec::new();
+        for base in &current {
+            if comp.contains(['*', '?', '[']) {
+                let dir = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base.clone() };
+                let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    if name.starts_with('.') && !comp.starts_with('.') {
+                        continue;
+                    }
+                    if glob_match(comp, &name) {
+                        next.push(base.join(&name));
+                    }
+                }
+            } else {
+                let p = if i == 0 && comp == "/" { PathBuf::from("/") } else { base.join(comp) };
+                next.push(p);
+            }
+        }
+        current = next;
+    }
+    out.extend(current.into_iter().filter(|p| p.exists()));
+    Ok(())
+}
+
+/// Match one path component against a glob pattern.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    fn rec(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| rec(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && rec(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().position(|c| *c == ']') else { return false };
+                if n.is_empty() {
+                    return false;
+                }
+                let set = &p[1..end];
+                let (neg, set) = if set.first() == Some(&'!') || set.first() == Some(&'^') { (true, &set[1..]) } else { (false, set) };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        if set[i] <= n[0] && n[0] <= set[i + 2] {
+                            hit = true;
+                        }
+                        i += 3;
+                    } else {
+                        if set[i] == n[0] {
+                            hit = true;
+                        }
+                        i += 1;
+                    }
+                }
+                hit != neg && rec(&p[end + 1..], &n[1..])
+            }
+            Some(c) => n.first() == Some(c) && rec(&p[1..], &n[1..]),
+        }
+    }
+    rec(&p, &n)
+}
+
+/// Parse a rendered part strictly; several YAML documents in it are merged with lists
+/// appended (helmfile's `Parse`).
+fn parse_state(text: &str, path: &Path, cwd: &Path) -> Result<StateSpec> {
+    use serde::Deserialize;
+    let mut state: Option<StateSpec> = None;
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let spec = match StateSpec::deserialize(doc) {
+            Ok(s) => s,
+            Err(e) => {
+                let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+                let msg = e.to_string();
+                let msg = match msg.find(" at line ") {
+                    Some(at) => msg[..at].to_string(),
+                    None => msg,
+                };
+                let msg = msg.replace("unknown field", "unknown key");
+                bail!("{}{loc}: {msg} (document {})", display_path(path, cwd), i + 1);
+            }
+        };
+        state = Some(match state {
+            None => spec,
+            Some(mut acc) => {
+                merge_layer(&mut acc, spec);
+                acc
+            }
+        });
+    }
+    Ok(state.unwrap_or_default())
+}
+
+macro_rules! override_fields {
+    ($dst:ident, $src:ident; opt: $($o:ident),*; vec: $($v:ident),*; map: $($m:ident),*) => {
+        $( if $src.$o.is_some() { $dst.$o = $src.$o; } )*
+        $( if !$src.$v.is_empty() { $dst.$v = $src.$v; } )*
+        $( for (k, v) in $src.$m { $dst.$m.insert(k, v); } )*
+    };
+}
+
+macro_rules! append_fields {
+    ($dst:ident, $src:ident; opt: $($o:ident),*; vec: $($v:ident),*; map: $($m:ident),*) => {
+        $( if $src.$o.is_some() { $dst.$o = $src.$o; } )*
+        $( $dst.$v.extend($src.$v); )*
+        $( for (k, v) in $src.$m { $dst.$m.insert(k, v); } )*
+    };
+}
+
+/// Merge a later part into the state (`mergo.WithOverride`): set scalars override, non-empty
+/// lists replace, maps merge key by key.
+fn merge_override(dst: &mut StateSpec, src: StateSpec) {
+    let hd = src.helm_defaults.clone();
+    override_fields!(dst, src;
+        opt: helm_binary, kustomize_binary, context, kube_context, namespace, chart, kube_version,
+             missing_file_handler, missing_file_handler_config, lock_file_path;
+        vec: values, bases, helmfiles, charts, repositories, releases, api_versions, hooks;
+        map: environments, common_labels, templates);
+    if !hd.is_empty() {
+        dst.helm_defaults = hd;
+    }
+}
+
+/// Layer a state over a base (`mergo.WithAppendSlice` + `WithOverride`): lists append,
+/// scalars override, maps merge; environments merge with their values concatenated.
+fn merge_layer(dst: &mut StateSpec, mut src: StateSpec) {
+    let envs = std::mem::take(&mut src.environments);
+    for (name, e) in envs {
+        match dst.environments.get_mut(&name) {
+            Some(d) => {
+                d.values.extend(e.values);
+                d.secrets.extend(e.secrets);
+                if e.kube_context.is_some() {
+                    d.kube_context = e.kube_context;
+                }
+                if e.missing_file_handler.is_some() {
+                    d.missing_file_handler = e.missing_file_handler;
+                }
+                if e.missing_file_handler_config.is_some() {
+                    d.missing_file_handler_config = e.missing_file_handler_config;
+                }
+            }
+            None => {
+                dst.environments.insert(name, e);
+            }
+        }
+    }
+    let hd = src.helm_defaults.clone();
+    append_fields!(dst, src;
+        opt: helm_binary, kustomize_binary, context, kube_context, namespace, chart, kube_version,
+             missing_file_handler, missing_file_handler_config, lock_file_path;
+        vec: values, bases, helmfiles, charts, repositories, releases, api_versions, hooks;
+        map: common_labels, templates);
+    if !hd.is_empty() {
+        dst.helm_defaults = hd;
+    }
+}
+
+/// Release-level merge used by `inherit:` (mergo `WithAppendSlice`, no override): the
+/// template's fields first; the release's non-empty fields win; lists append; maps merge.
+pub(crate) fn inherit_merge(base: &ReleaseSpec, over: &ReleaseSpec) -> ReleaseSpec {
+    let b = serde_yaml::to_value(base).unwrap_or(Yaml::Null);
+    let o = serde_yaml::to_value(over).unwrap_or(Yaml::Null);
+    let merged = yaml_inherit(b, o);
+    serde_yaml::from_value(merged).unwrap_or_else(|_| over.clone())
+}
+
+fn yaml_inherit(base: Yaml, over: Yaml) -> Yaml {
+    match (base, over) {
+        (Yaml::Mapping(mut b), Yaml::Mapping(o)) => {
+            for (k, v) in o {
+                let merged = match b.remove(&k) {
+                    Some(bv) => match (bv, v) {
+                        (Yaml::Sequence(mut bs), Yaml::Sequence(os)) => {
+                            bs.extend(os);
+                            Yaml::Sequence(bs)
+                        }
+                        (bm @ Yaml::Mapping(_), om @ Yaml::Mapping(_)) => yaml_inherit(bm, om),
+                        (_, ov) => ov,
+                    },
+                    None => v,
+                };
+                b.insert(k, merged);
+            }
+            Yaml::Mapping(b)
+        }
+        (_, o) => o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.yaml", "a.yaml"));
+        assert!(!glob_match("*.yaml", "a.yml"));
+        assert!(glob_match("v?.y*ml", "v1.yaml"));
+        assert!(glob_match("[a-c]x", "bx"));
+        assert!(!glob_match("[!a-c]x", "bx"));
+    }
+
+    #[test]
+    fn discovery_rules() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(discover(d.path(), None).unwrap_err().to_string().contains("no state file found"));
+        std::fs::create_dir(d.path().join("helmfile.d")).unwrap();
+        std::fs::write(d.path().join("helmfile.d/b.yaml"), "").unwrap();
+        std::fs::write(d.path().join("helmfile.d/a.yaml.gotmpl"), "").unwrap();
+        std::fs::write(d.path().join("helmfile.d/notes.txt"), "").unwrap();
+        let files = discover(d.path(), None).unwrap();
+        let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
+        assert_eq!(names, vec!["a.yaml.gotmpl", "b.yaml"]);
+        std::fs::write(d.path().join("helmfile.yaml"), "").unwrap();
+        assert!(discover(d.path(), None).unwrap_err().to_string().contains("helmfile.d/ exist"));
+        assert!(discover(d.path(), Some(Path::new("nope.yaml"))).unwrap_err().to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn inherit_appends_lists_and_lets_the_release_win() {
+        let t: ReleaseSpec = serde_yaml::from_str("namespace: t\nvalues: [a.yaml]\nlabels: {x: '1'}\n").unwrap();
+        let r: ReleaseSpec = serde_yaml::from_str("name: r\nchart: c\nvalues: [b.yaml]\nlabels: {y: '2'}\n").unwrap();
+        let m = inherit_merge(&t, &r);
+        assert_eq!(m.namespace, "t");
+        assert_eq!(m.values.len(), 2);
+        assert_eq!(m.labels.len(), 2);
+        assert_eq!(m.name, "r");
+    }
+}
