@@ -47,7 +47,81 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, vec!["doctor", "help"], "{text}");
+    assert_eq!(commands, vec!["helmfile", "doctor", "help"], "{text}");
+}
+
+#[test]
+fn helmfile_help_lists_only_working_verbs() {
+    let out = kod().args(["helmfile", "--help"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    let verbs: Vec<&str> = text
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(verbs, vec!["build", "list", "help"], "{text}");
+    for flag in ["--file", "--environment", "--state-values-set", "--state-values-file", "--selector", "--kube-context", "--namespace"] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helmfiles").join(name)
+}
+
+/// helmfile's flags work before and after the verb, as with helmfile itself.
+#[test]
+fn helmfile_flags_before_or_after_the_verb() {
+    let dir = fixture("02-environments");
+    let before = kod()
+        .current_dir(&dir)
+        .args(["helmfile", "-e", "prod", "--state-values-set", "extra=x", "-l", "size=large", "list", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let after = kod()
+        .current_dir(&dir)
+        .args(["helmfile", "list", "-o", "json", "-e", "prod", "--state-values-set", "extra=x", "-l", "size=large"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let global_first = kod()
+        .current_dir(&dir)
+        .args(["--quiet", "helmfile", "--environment=prod", "list", "--selector", "size=large", "--output", "json", "--state-values-set=extra=x"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(before, after);
+    assert_eq!(before, global_first);
+    let rows: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{"name": "web-prod", "namespace": "web-prod", "enabled": true, "installed": true,
+                             "labels": "region:eu,size:large", "chart": "../_chart/app", "version": ""}])
+    );
+    // A selector that matches nothing lists nothing.
+    kod().current_dir(&dir).args(["helmfile", "-e", "prod", "list", "-o", "json", "-l", "size=tiny"]).assert().success().stdout("[]\n");
+}
+
+#[test]
+fn unknown_environment_is_an_error() {
+    kod()
+        .current_dir(fixture("02-environments"))
+        .args(["helmfile", "-e", "nope", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("environment \"nope\" is not defined"));
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub struct HelmfileCmd {
 #[derive(Args, Debug, Clone, Default)]
 pub struct HelmfileFlags {
     /// The helmfile (or a directory of them) [default: helmfile.yaml, helmfile.yaml.gotmpl or helmfile.d/]
-    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true, env = "HELMFILE_FILE_PATH")]
     pub file: Option<PathBuf>,
     /// The environment to use
     #[arg(short = 'e', long = "environment", value_name = "ENV", global = true)]

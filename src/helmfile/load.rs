@@ -633,7 +633,17 @@ fn parse_state(text: &str, path: &Path, cwd: &Path) -> Result<StateSpec> {
     use serde::Deserialize;
     let mut state: Option<StateSpec> = None;
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let spec = match StateSpec::deserialize(doc) {
+        // YAML merge keys (`<<: *anchor`) must be applied before the strict decode; that
+        // path goes through a Value, which keeps the key path but not the line.
+        let decoded = if text.contains("<<") {
+            Yaml::deserialize(doc).and_then(|mut v| {
+                v.apply_merge()?;
+                serde_yaml::from_value::<StateSpec>(v)
+            })
+        } else {
+            StateSpec::deserialize(doc)
+        };
+        let spec = match decoded {
             Ok(s) => s,
             Err(e) => {
                 let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();

@@ -14,7 +14,8 @@ pub fn build_document(state: &LoadedState, embed_values: bool) -> Result<Yaml> {
     let spec = serde_yaml::to_value(&state.spec).context("serialising the state")?;
     let Yaml::Mapping(spec) = spec else { return Err(anyhow!("state did not serialise to a map")) };
     let mut out = Mapping::new();
-    let file_name = state.file.display().to_string();
+    // helmfile prints the file name relative to its own directory (it works from there).
+    let file_name = state.abs_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     out.insert("filepath".into(), Yaml::String(file_name));
     out.insert("helmBinary".into(), Yaml::String(state.spec.helm_binary.clone().unwrap_or_else(|| "helm".into())));
     out.insert(
@@ -26,8 +27,8 @@ pub fn build_document(state: &LoadedState, embed_values: bool) -> Result<Yaml> {
         if key == "helmBinary" || key == "kustomizeBinary" {
             continue;
         }
-        if key == "releases" && embed_values {
-            out.insert(k, embedded_releases(state)?);
+        if key == "releases" {
+            out.insert(k, if embed_values { embedded_releases(state)? } else { releases_with_chart_paths(state)? });
             continue;
         }
         out.insert(k, v);
@@ -37,6 +38,21 @@ pub fn build_document(state: &LoadedState, embed_values: bool) -> Result<Yaml> {
     }
     out.insert("renderedvalues".into(), json_to_yaml(&state.rendered_values));
     Ok(Yaml::Mapping(out))
+}
+
+/// Releases as `helmfile build` prints them without `--embed-values`: a chart given as
+/// `./path` gets `chartPath` (the cleaned path), as helmfile 0.166 does; `../path` and
+/// absolute paths do not (checked against the real binary).
+fn releases_with_chart_paths(state: &LoadedState) -> Result<Yaml> {
+    let mut list = Vec::new();
+    for r in &state.spec.releases {
+        let mut r = r.clone();
+        if r.chart_path.is_none() && r.chart.starts_with("./") {
+            r.chart_path = Some(super::release::clean_path(&r.chart));
+        }
+        list.push(serde_yaml::to_value(&r)?);
+    }
+    Ok(Yaml::Sequence(list))
 }
 
 /// Releases with every values-file entry replaced by its (rendered) content.

@@ -50,9 +50,6 @@ pub fn execute_templates(state: &mut LoadedState, engine: &Engine) -> Result<()>
             bail!("{display}: encountered empty chart while reading release {:?}", r.name);
         }
         apply_overrides(state, &mut r);
-        if is_local_chart(&r.chart) {
-            r.chart_path = Some(clean_path(&r.chart));
-        }
         *raw = r;
     }
     state.spec.releases = releases;
