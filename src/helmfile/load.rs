@@ -198,9 +198,56 @@ struct Loader<'a> {
     cwd: PathBuf,
 }
 
-/// An error in a file, helmfile style: `in FILE: ...`.
+/// An error in a file, helmfile style: `in FILE: ...` (unless the message already starts
+/// with the file's own `FILE:LINE:` position).
 fn in_file(file: &Path, cwd: &Path, e: anyhow::Error) -> anyhow::Error {
-    anyhow!("in {}: {e:#}", display_path(file, cwd))
+    let shown = display_path(file, cwd);
+    let text = format!("{e:#}");
+    if text.starts_with(&format!("{shown}:")) || text.starts_with("in ") {
+        anyhow!(text)
+    } else {
+        anyhow!("in {shown}: {text}")
+    }
+}
+
+/// Rewrite serde's "unknown field `x`, expected one of `a`, `b`, ..." into a short message
+/// with a suggestion of the closest accepted key.
+fn unknown_key_message(msg: &str) -> String {
+    let Some(start) = msg.find("unknown field `") else { return msg.to_string() };
+    let rest = &msg[start + "unknown field `".len()..];
+    let Some(end) = rest.find('`') else { return msg.to_string() };
+    let key = &rest[..end];
+    let prefix = &msg[..start];
+    let candidates: Vec<&str> = match rest.find("expected one of ") {
+        Some(i) => rest[i..].split('`').skip(1).step_by(2).collect(),
+        None => match rest.find("expected `") {
+            Some(i) => rest[i..].split('`').skip(1).step_by(2).collect(),
+            None => Vec::new(),
+        },
+    };
+    let best = candidates
+        .iter()
+        .map(|c| (edit_distance(&key.to_lowercase(), &c.to_lowercase()), *c))
+        .min()
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3));
+    match best {
+        Some((_, c)) => format!("{prefix}unknown key `{key}` (did you mean `{c}`?)"),
+        None => format!("{prefix}unknown key `{key}` (not a key helmfile 0.166 accepts here)"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn display_path(p: &Path, cwd: &Path) -> String {
@@ -652,8 +699,8 @@ fn parse_state(text: &str, path: &Path, cwd: &Path) -> Result<StateSpec> {
                     Some(at) => msg[..at].to_string(),
                     None => msg,
                 };
-                let msg = msg.replace("unknown field", "unknown key");
-                bail!("{}{loc}: {msg} (document {})", display_path(path, cwd), i + 1);
+                let msg = unknown_key_message(&msg);
+                bail!("{}{loc}: {msg}", display_path(path, cwd));
             }
         };
         state = Some(match state {
@@ -767,6 +814,14 @@ fn yaml_inherit(base: Yaml, over: Yaml) -> Yaml {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let m = unknown_key_message("releases[0]: unknown field `namspace`, expected one of `chart`, `name`, `namespace`");
+        assert_eq!(m, "releases[0]: unknown key `namspace` (did you mean `namespace`?)");
+        let m = unknown_key_message("unknown field `zzzzzzzz`, expected one of `chart`, `name`");
+        assert_eq!(m, "unknown key `zzzzzzzz` (not a key helmfile 0.166 accepts here)");
+    }
 
     #[test]
     fn globs() {
