@@ -40,16 +40,15 @@ pub fn build_document(state: &LoadedState, embed_values: bool) -> Result<Yaml> {
     Ok(Yaml::Mapping(out))
 }
 
-/// Releases as `helmfile build` prints them without `--embed-values`: a chart given as
-/// `./path` gets `chartPath` (the cleaned path), as helmfile 0.166 does; `../path` and
-/// absolute paths do not (checked against the real binary).
+/// Releases as `helmfile build` prints them: a chart given as `./path` gets `chartPath`
+/// (the cleaned path), as helmfile 0.166 does; `../path` and absolute paths do not
+/// (checked against the real binary). Inline values maps print with sorted keys (Go maps).
 fn releases_with_chart_paths(state: &LoadedState) -> Result<Yaml> {
     let mut list = Vec::new();
     for r in &state.spec.releases {
         let mut r = r.clone();
-        if r.chart_path.is_none() && r.chart.starts_with("./") {
-            r.chart_path = Some(super::release::clean_path(&r.chart));
-        }
+        with_chart_path(&mut r);
+        r.values = r.values.iter().map(sorted).collect::<Result<_>>()?;
         list.push(serde_yaml::to_value(&r)?);
     }
     Ok(Yaml::Sequence(list))
@@ -98,10 +97,25 @@ fn embedded_releases(state: &LoadedState) -> Result<Yaml> {
                 other => vals.push(other.clone()),
             }
         }
-        r.values = vals;
+        r.values = vals.iter().map(sorted).collect::<Result<_>>()?;
+        with_chart_path(&mut r);
         list.push(serde_yaml::to_value(&r)?);
     }
     Ok(Yaml::Sequence(list))
+}
+
+fn with_chart_path(r: &mut super::ReleaseSpec) {
+    if r.chart_path.is_none() && r.chart.starts_with("./") {
+        r.chart_path = Some(super::release::clean_path(&r.chart));
+    }
+}
+
+/// A values entry with map keys sorted, as Go prints a map.
+fn sorted(v: &Yaml) -> Result<Yaml> {
+    Ok(match v {
+        Yaml::Mapping(_) => json_to_yaml(&super::values::yaml_to_json(v)?),
+        other => other.clone(),
+    })
 }
 
 /// Print states the way `helmfile build` does (`---` + `#  Source:` per state).
