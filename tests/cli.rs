@@ -108,7 +108,8 @@ fn helmfile_flags_before_or_after_the_verb() {
     assert_eq!(
         rows,
         serde_json::json!([{"name": "web-prod", "namespace": "web-prod", "enabled": true, "installed": true,
-                             "labels": "region:eu,size:large", "chart": "../_chart/app", "version": ""}])
+                             "labels": "chart:app,name:web-prod,namespace:web-prod,region:eu,size:large",
+                             "chart": "../_chart/app", "version": ""}])
     );
     // A selector that matches nothing lists nothing.
     kod().current_dir(&dir).args(["helmfile", "-e", "prod", "list", "-o", "json", "-l", "size=tiny"]).assert().success().stdout("[]\n");

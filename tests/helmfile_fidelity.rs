@@ -84,11 +84,40 @@ fn compare(case: &Case) -> Result<Option<String>, String> {
         return Ok(Some(format!("kod fails: {}", kerr.trim())));
     }
     let (h, k) = (releases_of(&hout), releases_of(&kout));
-    if h == k {
-        return Ok(None);
+    if h != k {
+        let show = |d: &[(String, Value)]| serde_yaml::to_string(&d.iter().map(|(f, r)| (f.clone(), r.clone())).collect::<Vec<_>>()).unwrap();
+        return Ok(Some(format!("--- helmfile\n{}\n--- kod\n{}", show(&h), show(&k))));
     }
-    let show = |d: &[(String, Value)]| serde_yaml::to_string(&d.iter().map(|(f, r)| (f.clone(), r.clone())).collect::<Vec<_>>()).unwrap();
-    Ok(Some(format!("--- helmfile\n{}\n--- kod\n{}", show(&h), show(&k))))
+    // `list -o json` must match too, without and with each selector variant of the case.
+    let mut variants: Vec<Vec<String>> = vec![vec![]];
+    if let Ok(text) = std::fs::read_to_string(case.dir.join("kod-list-selectors")) {
+        variants.extend(text.lines().filter(|l| !l.trim().is_empty()).map(|l| vec!["-l".to_string(), l.trim().to_string()]));
+    }
+    for sel in variants {
+        let mut largs = case.args.clone();
+        largs.extend(sel.clone());
+        largs.extend(["list".to_string(), "--output".to_string(), "json".to_string()]);
+        let (h_ok, hl, herr) = run(&helmfile, &case.dir, &largs, &case.env, home.path());
+        let mut kl_args = vec!["helmfile".to_string()];
+        kl_args.extend(largs.clone());
+        let (k_ok, kl, kerr) = run(&kod, &case.dir, &kl_args, &case.env, home.path());
+        if h_ok != k_ok {
+            return Ok(Some(format!("list {sel:?}: helmfile ok={h_ok} ({herr}), kod ok={k_ok} ({kerr})")));
+        }
+        let parse = |t: &str| -> serde_json::Value {
+            // helmfile prints nothing at all (not `[]`) when no release matches.
+            let t = t.trim();
+            if t.is_empty() {
+                serde_json::json!([])
+            } else {
+                serde_json::from_str(t).unwrap_or(serde_json::Value::String(t.to_string()))
+            }
+        };
+        if h_ok && parse(&hl) != parse(&kl) {
+            return Ok(Some(format!("list {sel:?} differs:\n--- helmfile\n{hl}\n--- kod\n{kl}")));
+        }
+    }
+    Ok(None)
 }
 
 fn read_case(dir: &Path, name: String) -> Case {

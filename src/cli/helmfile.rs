@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{Context, OutputFormat, UsageError};
 use crate::helmfile::{self, output, LoadOptions, LoadedState};
-use crate::plan::selector::{self, Selector};
+use crate::plan::selector::Selector;
 
 #[derive(Args, Debug)]
 pub struct HelmfileCmd {
@@ -60,6 +60,7 @@ impl HelmfileFlags {
             v0: self.helmfile_v0,
             cwd: None,
             env_vars: None,
+            selectors: self.selector.clone(),
         }
     }
 
@@ -128,9 +129,9 @@ fn build(flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {
 }
 
 fn list(flags: &HelmfileFlags, args: ListArgs) -> Result<i32> {
-    let selectors = flags.selectors()?;
+    flags.selectors()?;
     let states = flags.load()?;
-    let rows = output::list_rows(&states, &|r| selector::selected(&selectors, r))?;
+    let rows = output::list_rows(&states)?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string(&rows)?),
         OutputFormat::Text => print!("{}", output::list_table(&rows)),

@@ -55,6 +55,8 @@ pub struct LoadOptions {
     pub cwd: Option<PathBuf>,
     /// Environment variables for templates (`None` = the process environment).
     pub env_vars: Option<BTreeMap<String, String>>,
+    /// `-l/--selector` (each one AND-ed terms; several are OR-ed).
+    pub selectors: Vec<String>,
 }
 
 impl LoadOptions {
@@ -113,6 +115,9 @@ pub struct LoadedState {
     pub env: Environment,
     /// `.Values` of this state.
     pub rendered_values: Value,
+    /// The selectors that pick this state's releases: the command line's, or a
+    /// sub-helmfile entry's own `selectors` (which replace them). Empty = every release.
+    pub selectors: Vec<String>,
 }
 
 /// Load every state file kod must read, in helmfile's order (sub-helmfiles before their
@@ -137,7 +142,7 @@ pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     let mut out = Vec::new();
     let any_overrides = !opts.state_values_files.is_empty() || !opts.state_values_set.is_empty();
     for f in files {
-        ld.visit(&f, if any_overrides { Some(&overrides) } else { None }, &mut out, 0)?;
+        ld.visit(&f, if any_overrides { Some(&overrides) } else { None }, &opts.selectors, &mut out, 0)?;
     }
     Ok(out)
 }
@@ -267,11 +272,19 @@ impl<'a> Loader<'a> {
     }
 
     /// Load `path` and (first) its sub-helmfiles, appending to `out`.
-    fn visit(&self, path: &Path, overrides: Option<&Value>, out: &mut Vec<LoadedState>, depth: usize) -> Result<()> {
+    fn visit(
+        &self,
+        path: &Path,
+        overrides: Option<&Value>,
+        selectors: &[String],
+        out: &mut Vec<LoadedState>,
+        depth: usize,
+    ) -> Result<()> {
         if depth > 32 {
             bail!("sub-helmfiles nest deeper than 32 levels at {} (a cycle?)", path.display());
         }
-        let state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
+        let mut state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
+        select_releases(&mut state, selectors)?;
         for (i, sub) in state.spec.helmfiles.iter().enumerate() {
             if sub.path == "." {
                 bail!(
@@ -288,6 +301,16 @@ impl<'a> Loader<'a> {
                     merge(&mut sub_values, &v);
                 }
             }
+            if sub.selectors_inherited && !sub.selectors.is_empty() {
+                bail!(
+                    "in {}: you cannot use 'selectorsInherited: true' along with explicit selectors for path: {}",
+                    display_path(path, &self.cwd),
+                    sub.path
+                );
+            }
+            // A sub-helmfile's own selectors replace the command line's; otherwise (and
+            // with `selectorsInherited`) the command line's apply.
+            let sub_selectors = if sub.selectors.is_empty() { &self.opts.selectors } else { &sub.selectors };
             let matches = expand_glob(&state.base_dir, &sub.path)?;
             if matches.is_empty() {
                 bail!("in {}: helmfiles[{i}]: no file matches {:?}", display_path(path, &self.cwd), sub.path);
@@ -299,10 +322,10 @@ impl<'a> Loader<'a> {
                 let ov = if sub.values.is_empty() { None } else { Some(&sub_values) };
                 if m.is_dir() {
                     for f in dir_files(&m)? {
-                        self.visit(&f, ov, out, depth + 1)?;
+                        self.visit(&f, ov, sub_selectors, out, depth + 1)?;
                     }
                 } else {
-                    self.visit(&m, ov, out, depth + 1)?;
+                    self.visit(&m, ov, sub_selectors, out, depth + 1)?;
                 }
             }
         }
@@ -325,6 +348,7 @@ impl<'a> Loader<'a> {
             spec,
             env,
             rendered_values,
+            selectors: Vec::new(),
         };
         self.apply_cli_overrides(&mut state)?;
         let engine = self.engine(&state.base_dir);
@@ -574,6 +598,26 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// Keep only the releases `selectors` pick; like helmfile, a selected release then carries
+/// the automatic `chart`, `name` and `namespace` labels.
+fn select_releases(state: &mut LoadedState, selectors: &[String]) -> Result<()> {
+    use crate::plan::selector::{release_labels, Selector};
+    state.selectors = selectors.to_vec();
+    if selectors.is_empty() {
+        return Ok(());
+    }
+    let parsed = selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
+    let releases = std::mem::take(&mut state.spec.releases);
+    for mut r in releases {
+        let labels = release_labels(&r);
+        if parsed.iter().any(|sel| sel.matches(&labels)) {
+            r.labels = labels;
+            state.spec.releases.push(r);
+        }
+    }
+    Ok(())
+}
+
 fn env_missing_file_handler(state: &StateSpec, spec: &EnvironmentSpec) -> String {
     spec.missing_file_handler.clone().or_else(|| state.missing_file_handler.clone()).unwrap_or_else(|| "Error".to_string())
 }
@@ -679,7 +723,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 fn parse_state(text: &str, path: &Path, cwd: &Path) -> Result<StateSpec> {
     use serde::Deserialize;
     let mut state: Option<StateSpec> = None;
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         // YAML merge keys (`<<: *anchor`) must be applied before the strict decode; that
         // path goes through a Value, which keeps the key path but not the line.
         let decoded = if text.contains("<<") {

@@ -142,14 +142,11 @@ pub struct ListRow {
     pub version: String,
 }
 
-/// The rows of `helmfile list` for the selected releases.
-pub fn list_rows(states: &[LoadedState], selected: &dyn Fn(&super::ReleaseSpec) -> bool) -> Result<Vec<ListRow>> {
+/// The rows of `helmfile list` (the loader has already applied the selectors).
+pub fn list_rows(states: &[LoadedState]) -> Result<Vec<ListRow>> {
     let mut rows = Vec::new();
     for s in states {
         for r in &s.spec.releases {
-            if !selected(r) {
-                continue;
-            }
             let enabled = condition_enabled(r, &s.rendered_values)
                 .map_err(|e| anyhow!("in {}: {e}", s.file.display()))?;
             let labels = r.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
