@@ -174,6 +174,9 @@ fn vstr(s: impl Into<String>) -> Value {
 fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let mut cur = a[0].clone();
     let label = a[1].as_str().unwrap_or("").to_string();
+    // Go names the static type: values looked up in maps are `interface {}`,
+    // a variable's first hop has the dynamic type.
+    let mut concrete = label.starts_with('$') || label.starts_with('(');
     for k in &a[2..] {
         let k = k.as_str().unwrap_or("");
         cur = match classify(&cur) {
@@ -182,8 +185,12 @@ fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
-            _ => return Err(err(format!("can't evaluate field {} in type interface {{}} (in {})", k, label))),
+            _ => {
+                let t = if concrete { type_name(&cur) } else { "interface {}" };
+                return Err(err(format!("can't evaluate field {} in type {} (in {})", k, t, label)));
+            }
         };
+        concrete = false;
     }
     Ok(cur)
 }
@@ -212,9 +219,25 @@ fn h_float(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(a[0].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)))
 }
 
-fn h_template(c: &Ctx, s: &State, a: &[Value]) -> R {
+/// `{{ template "name" dot }}`: errors inside keep their own line (Go
+/// reports them at the define's line, not at the call site).
+fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
     let name = a[0].as_str().unwrap_or("").to_string();
-    render_define(c, s, &name, a.get(1).cloned().unwrap_or_default()).map(Value::from)
+    let dot = a.get(1).cloned().unwrap_or_default();
+    let Ok(t) = s.env().get_template(&format!("define:{}", name)) else {
+        return Err(err(format!("template {:?} not defined", name)));
+    };
+    let d = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if d > MAX_DEPTH {
+        Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
+    } else {
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+    };
+    DEPTH.with(|d| d.set(d.get() - 1));
+    r.map(Value::from)
 }
 
 thread_local! {
@@ -308,17 +331,6 @@ fn f_slice(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
     match classify(&a[0]) {
         G::Str(_) => Err(err("list should be type of slice or array but string")),
-        G::Str(s) if false => {
-            if idx.len() == 3 {
-                return Err(err("cannot 3-index slice a string"));
-            }
-            let lo = idx.first().copied().unwrap_or(0);
-            let hi = idx.get(1).copied().unwrap_or(s.len() as i64);
-            if lo < 0 || hi < lo || hi as usize > s.len() {
-                return Err(err(format!("index out of range: {}", if hi as usize > s.len() { hi } else { lo })));
-            }
-            Ok(vstr(String::from_utf8_lossy(&s.as_bytes()[lo as usize..hi as usize]).into_owned()))
-        }
         G::List(l) => {
             let lo = idx.first().copied().unwrap_or(0);
             let hi = idx.get(1).copied().unwrap_or(l.len() as i64);
@@ -593,13 +605,30 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
     }
     let out = child.wait_with_output().map_err(|e| err(format!("{}: {}", name, e)))?;
     if !out.status.success() {
-        return Err(err(format!(
-            "exit status {}\nCOMMAND:\n  {} {}\n\nOUTPUT:\n  {}",
-            out.status.code().unwrap_or(-1),
-            command,
-            str_args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim_end().replace('\n', "\n  ")
-        )));
+        // helmfile's helmexec.Output error layout
+        let path = if command.contains('/') {
+            command.clone()
+        } else {
+            which::which(&command).map(|p| p.display().to_string()).unwrap_or_else(|_| command.clone())
+        };
+        let code = out.status.code().unwrap_or(-1);
+        let mut m = format!("command {:?} exited with non-zero status:\n\nPATH:\n  {}\n\nARGS:\n", path, path);
+        let mut all_args = vec![command.clone()];
+        all_args.extend(str_args.iter().cloned());
+        for (i, a) in all_args.iter().enumerate() {
+            m.push_str(&format!("  {}: {} ({} bytes)\n", i, a, a.len()));
+        }
+        let indent = |b: &[u8]| String::from_utf8_lossy(b).trim_end().replace('\n', "\n  ");
+        m.push_str(&format!("\nERROR:\n  exit status {}\n\nEXIT STATUS\n  {}", code, code));
+        if !out.stderr.is_empty() {
+            m.push_str(&format!("\n\nSTDERR:\n  {}", indent(&out.stderr)));
+        }
+        let mut combined = out.stdout.clone();
+        combined.extend_from_slice(&out.stderr);
+        if !combined.is_empty() {
+            m.push_str(&format!("\n\nCOMBINED OUTPUT:\n  {}", indent(&combined)));
+        }
+        return Err(err(m));
     }
     Ok(vstr(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
@@ -836,10 +865,28 @@ fn f_required(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
 }
 
-fn f_fetch_secret(_c: &Ctx, _s: &State, _a: &[Value]) -> R {
+fn f_fetch_secret(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("fetchSecretValue", a, 1)?;
+    // vals only touches `ref+...` references; anything else is returned as is
+    if !s_arg(&a[0])?.starts_with("ref+") {
+        return Ok(a[0].clone());
+    }
     Err(err("not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"))
 }
-fn f_expand_secret_refs(_c: &Ctx, _s: &State, _a: &[Value]) -> R {
+fn has_secret_ref(v: &Value) -> bool {
+    match classify(v) {
+        G::Str(s) => s.starts_with("ref+"),
+        G::List(l) => l.iter().any(has_secret_ref),
+        G::Map(m) => m.snapshot().values().any(has_secret_ref),
+        _ => false,
+    }
+}
+
+fn f_expand_secret_refs(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("expandSecretRefs", a, 1)?;
+    if !has_secret_ref(&a[0]) {
+        return Ok(a[0].clone());
+    }
     Err(err("not supported offline by kod: expandSecretRefs (vals secret references must be resolved before packaging)"))
 }
 

@@ -201,7 +201,11 @@ fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
         ('v', G::Bool(b)) | ('t', G::Bool(b)) => pad(b.to_string(), spec, false),
         ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', G::Int(i)) => pad(fmt_int(i, verb, spec), spec, true),
         ('c', G::Int(i)) => pad(char::from_u32(i as u32).map(|c| c.to_string()).unwrap_or_default(), spec, false),
-        ('q', G::Int(i)) => pad(format!("'{}'", char::from_u32(i as u32).unwrap_or('\u{fffd}')), spec, false),
+        ('q', G::Int(i)) => {
+            let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
+            let q = if c == '\'' { "\\'".to_string() } else if c == '"' { "\"".to_string() } else { go_quote(&c.to_string()).trim_matches('"').to_string() };
+            pad(format!("'{}'", q), spec, false)
+        }
         ('v' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', G::Float(f)) => pad(fmt_float(f, verb, spec), spec, true),
         (_, G::List(l)) if verb != 'T' => {
             let inner: Vec<String> = l.iter().map(|x| fmt_one(verb, &Spec { width: None, ..*spec }, x)).collect();

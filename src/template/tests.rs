@@ -23,7 +23,8 @@ fn smoke() {
 fn dump_cases() {
     let Ok(path) = std::env::var("KOD_TPL_CASES") else { return };
     let text = std::fs::read_to_string(path).unwrap();
-    let e = engine();
+    let base = std::env::var("KOD_TPL_BASE").unwrap_or_else(|_| "/tmp".into());
+    let e = Engine::new(EngineOptions { base_dir: PathBuf::from(base), disable_insecure: false, env: None });
     for c in text.split("\n=====\n") {
         if c.trim().is_empty() {
             continue;
@@ -145,6 +146,162 @@ z: null
         (r#"{{ eq .Values.a.z nil }}|{{ eq .Values.a.s nil }}|{{ ne .Values.a.z nil }}
 "#, Ok(r#"true|false|false
 "#)),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_layout_yaml_printf_errors() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"a
+  {{- .Values.a.b }}
+b {{ .Values.a.b -}}
+
+  c"#, Ok(r#"a1
+b 1c"#)),
+        (r#"{{- /* leading comment */ -}}
+x
+{{ "y" }}"#, Ok(r#"x
+y"#)),
+        (r#"{{ if true -}}
+  yes
+{{- end }}"#, Ok(r#"yes"#)),
+        (r#"{{ range $i, $x := list "a" "b" }}
+- {{ $i }}: {{ $x }}
+{{- end }}"#, Ok(r#"
+- 0: a
+- 1: b"#)),
+        (r##"{{ toYaml (dict "t" "true" "n" "1" "e" "" "c" "a: b" "y" "yes" "on" "on" "nu" "null" "tl" "~" "ml" "a\nb\n" "ml2" "a\nb" "sp" " x" "oct" "0755" "ex" "1e3" "d" "-" "f" 1.5 "f2" 1e6 "f3" 1.0 "i" 7 "l" (list 1 (list 2 3) (dict "x" 1 "q" (list))) "m" (dict) "z" nil "h" "#x" "q" "it's" "u" "ü" "big" 123456789.0 "small" 0.00001 "s2" "a b" "colon" "a:b" "star" "*x" "amp" "&x" "y2" "Y" "dot" ".5" "bo" true) }}"##, Ok(r#"amp: '&x'
+big: 1.23456789e+08
+bo: true
+c: 'a: b'
+colon: a:b
+d: '-'
+dot: ".5"
+e: ""
+ex: "1e3"
+f: 1.5
+f2: 1e+06
+f3: 1
+h: '#x'
+i: 7
+l:
+- 1
+- - 2
+  - 3
+- q: []
+  x: 1
+m: {}
+ml: |
+  a
+  b
+ml2: |-
+  a
+  b
+"n": "1"
+nu: "null"
+oct: "0755"
+"on": "on"
+q: it's
+s2: a b
+small: 1e-05
+sp: ' x'
+star: '*x'
+t: "true"
+tl: "~"
+u: ü
+"y": "yes"
+y2: "Y"
+z: null
+"#)),
+        (r#"{{ toYaml (dict "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss tttt uuuu") }}"#, Ok(r#"long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp
+  qqqq rrrr ssss tttt uuuu
+"#)),
+        (r#"{{ toYaml (dict "n" (dict "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss tttt uuuu" "ql" "'aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr")) }}"#, Ok(r#""n":
+  long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo
+    pppp qqqq rrrr ssss tttt uuuu
+  ql: '''aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo
+    pppp qqqq rrrr'
+"#)),
+        (r#"{{ toYaml (list "a" (dict "b" (list 1 2) "c" "d") (list)) }}"#, Ok(r#"- a
+- b:
+  - 1
+  - 2
+  c: d
+- []
+"#)),
+        (r#"{{ toYaml "plain" }}|{{ toYaml 1 }}|{{ toYaml nil }}|{{ toYaml (list) }}|{{ toYaml (dict) }}"#, Ok(r#"plain
+|1
+|null
+|[]
+|{}
+"#)),
+        (r#"{{ toYaml (dict "tab" "a\tb" "trail" "a " "ts" "2001-12-14" "b60" "1:20" "q2" "\"x\"" "bs" "a\\b" "mlsp" "a \nb" "lead" "\n a" "hex" "0x1F" "neg" "-1" "plus" "+1" "inf" ".inf" "dash" "- x" "q3" "? x" "pct" "%x" "at" "@x" "comma" "a,b" "brace" "{x" "hash" "a #b" "hash2" "a#b" "bang" "!x" "pipe" "|x" "gt" ">x" "bq" "`x" "three" "---" "multi2" "a\n\nb\n\n") }}"#, Ok(r#"at: '@x'
+b60: "1:20"
+bang: '!x'
+bq: '`x'
+brace: '{x'
+bs: a\b
+comma: a,b
+dash: '- x'
+gt: '>x'
+hash: 'a #b'
+hash2: a#b
+hex: "0x1F"
+inf: ".inf"
+lead: |2-
+
+   a
+mlsp: "a \nb"
+multi2: |+
+  a
+
+  b
+
+neg: "-1"
+pct: '%x'
+pipe: '|x'
+plus: "+1"
+q2: '"x"'
+q3: '? x'
+tab: "a\tb"
+three: '---'
+trail: 'a '
+ts: "2001-12-14"
+"#)),
+        (r#"{{ printf "%6.2f|%-8v|%+d|%x|%X|%o|%b|%c|%q|%e|%g|%08.3f|%3d|%v|%s" 3.14159 "ab" 5 "hi" 255 8 5 65 10 123456.789 0.000012 3.14159 7 true .Values.a.l }}"#, Ok(r#"  3.14|ab      |+5|6869|FF|10|101|A|'\n'|1.234568e+05|1.2e-05|0003.142|  7|true|[%!s(int=1) %!s(int=2) x]"#)),
+        (r#"{{ printf "%v %v %v %v" 1e21 1e20 123456.0 1234567.0 }}|{{ 1e21 }}|{{ toJson 1e21 }}|{{ toJson 1e20 }}|{{ toJson 0.000001 }}|{{ toJson 0.0000001 }}"#, Ok(r#"1e+21 1e+20 123456 1.234567e+06|1e+21|1e+21|100000000000000000000|0.000001|1e-7"#)),
+        (r#"{{ define "a" }}{{ .x | required "x missing" }}{{ end }}{{ include "a" (dict) }}"#, Err((1, r#"error calling include: template "a":1: map has no entry for key "x""#))),
+        (r#"{{ define "b" }}
+line2
+{{ .nope.x }}
+{{ end }}{{ template "b" (dict) }}"#, Err((3, r#"map has no entry for key "nope""#))),
+        (r#"{{ template "nodef" }}"#, Err((1, r#"template "nodef" not defined"#))),
+        (r#"{{ else }}"#, Err((1, r#"unexpected {{else}}"#))),
+        (r#"{{ end }}"#, Err((1, r#"unexpected {{end}}"#))),
+        (r#"{{ range 3 }}x{{ end }}"#, Err((1, r#"range can't iterate over 3"#))),
+        (r#"{{ break }}"#, Err((1, r#"{{break}} outside {{range}}"#))),
+        (r#"{{ .Values.a.b.c }}"#, Err((1, r#"can't evaluate field c in type interface {}"#))),
+        (r#"{{ $x := 5 }}{{ $x.y }}"#, Err((1, r#"can't evaluate field y in type int"#))),
+        (r#"{{ "a" "b" }}"#, Err((1, r#"can't give argument to non-function "a""#))),
+        (r#"{{ nil }}"#, Err((1, r#"nil is not a command"#))),
+        (r#"{{ .Values.a.b 1 }}"#, Err((1, r#"b is not a method but has arguments"#))),
+        (r#"{{ with .Values.a.l }}{{ len . }}{{ end }}{{ with .Values.a.e }}x{{ end }}"#, Ok(r#"3"#)),
+        (r#"{{ $v := .Values }}{{ range $k, $val := $v.a.nested }}{{ $k }}={{ $val.w }}{{ end }}"#, Ok(r#"x=deep"#)),
+        (r#"{{ range $i, $v := .Values.a.l }}{{ $i }}{{ end }}{{ $v := 1 }}{{ $v }}"#, Ok(r#"0121"#)),
+        (r#"{{ $r := list }}{{ range .Values.a.l }}{{ $r = append $r . }}{{ end }}{{ $r }}"#, Ok(r#"[1 2 x]"#)),
+        (r#"{{ $d := dict }}{{ range $k, $v := .Values.a.nested }}{{ $_ := set $d $k $v }}{{ end }}{{ $d }}"#, Ok(r#"map[x:map[w:deep]]"#)),
+        (r#"{{ $x := "outer" }}{{ with .Values.a.s }}{{ $x = . }}{{ end }}{{ $x }}"#, Ok(r#"str"#)),
+        (r#"{{ define "v" }}{{ $x := 1 }}{{ $ }}{{ end }}{{ $x := 9 }}{{ template "v" "D" }}{{ $x }}"#, Ok(r#"D9"#)),
+        (r#"{{ .Environment.Name }}|{{ .Values.a.nested.x.w | upper | quote }}"#, Ok(r#"default|"DEEP""#)),
+        (r#"{{ "abc" | trunc 2 }}{{ "x" | nindent 4 }}"#, Ok(r#"ab
+    x"#)),
+        (r#"{{ tpl "{{ .nope }}" (dict) }}"#, Err((1, r#"map has no entry for key "nope""#))),
+        (r#"{{ 3 | sub 10 }}|{{ div 10 0 }}
+"#, Err((1, r#"error calling div: runtime error: integer divide by zero"#))),
     ];
     check_cases(cases);
 }

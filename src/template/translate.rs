@@ -297,7 +297,7 @@ impl Tr {
         if cmd.args.len() > 1 || piped.is_some() {
             // Go: a non-function can't take arguments
             let what = match first {
-                Operand::Field(f) => format!("can't give argument to non-function .{}", f.join(".")),
+                Operand::Field(f) => format!("{} is not a method but has arguments", f.last().unwrap()),
                 Operand::Nil => "nil is not a command".to_string(),
                 _ => format!("can't give argument to non-function {}", cmd.text.split_whitespace().next().unwrap_or("")),
             };
