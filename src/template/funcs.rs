@@ -143,7 +143,8 @@ pub fn empty(v: &Value) -> bool {
 fn list_arg(v: &Value, fname: &str) -> Result<Vec<Value>, Error> {
     match classify(v) {
         G::List(l) => Ok(l),
-        G::Nil => Ok(vec![]),
+        // sprig calls reflect.TypeOf(nil).Kind(): a nil pointer panic
+        G::Nil => Err(err("runtime error: invalid memory address or nil pointer dereference")),
         _ => Err(err(format!("Cannot {} on type {}", fname, type_name(v)))),
     }
 }
@@ -443,8 +444,8 @@ fn go_eq2(a: &Value, b: &Value) -> Result<bool, Error> {
         (G::Float(x), G::Float(y)) => x == y,
         (G::Str(x), G::Str(y)) => x == y,
         _ => {
-            let fmt_s = super::printf::go_sprintf("%s", &[a.clone()]);
-            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(a))));
+            let fmt_s = super::printf::go_sprintf("%s", &[b.clone()]);
+            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(b))));
         }
     })
 }
@@ -1039,7 +1040,10 @@ fn base64_dec(s: &str) -> String {
     use base64::Engine as _;
     match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => e.to_string(),
+        Err(base64::DecodeError::InvalidByte(i, _)) | Err(base64::DecodeError::InvalidLastSymbol(i, _)) => {
+            format!("illegal base64 data at input byte {}", i)
+        }
+        Err(_) => format!("illegal base64 data at input byte {}", s.len()),
     }
 }
 
@@ -1083,6 +1087,9 @@ fn words(s: &str) -> Vec<String> {
                 out.push(std::mem::take(&mut cur));
             }
             continue;
+        }
+        if c.is_ascii_digit() && !cur.is_empty() && chars[i - 1].is_alphabetic() {
+            out.push(std::mem::take(&mut cur));
         }
         if c.is_uppercase() && !cur.is_empty() {
             let prev = chars[i - 1];
@@ -1211,14 +1218,15 @@ fn f_substr(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let (start, end, s) = (i_arg(&a[0])?, i_arg(&a[1])?, s_arg(&a[2])?);
     let b = s.as_bytes();
     let len = b.len() as i64;
-    let r = if start < 0 {
-        &b[..(end.clamp(0, len)) as usize]
-    } else if end < 0 || end > len {
-        &b[start.min(len) as usize..]
-    } else {
-        &b[start.min(end) as usize..end as usize]
-    };
-    Ok(vstr(String::from_utf8_lossy(r).into_owned()))
+    // sprig: start<0 -> s[:end]; end<0||end>len -> s[start:]; else s[start:end]
+    let (lo, hi) = if start < 0 { (0, end) } else if end < 0 || end > len { (start, len) } else { (start, end) };
+    if hi < 0 || hi > len {
+        return Err(err(format!("runtime error: slice bounds out of range [:{}] with length {}", hi, len)));
+    }
+    if lo > hi {
+        return Err(err(format!("runtime error: slice bounds out of range [{}:{}]", lo, hi)));
+    }
+    Ok(vstr(String::from_utf8_lossy(&b[lo as usize..hi as usize]).into_owned()))
 }
 
 fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1343,11 +1351,22 @@ fn f_plural(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 // regex
 
 fn go_regex(re: &str) -> Result<regex::Regex, Error> {
-    regex::Regex::new(re).map_err(|e| err(format!("error parsing regexp: {}", e)))
+    regex::Regex::new(re).map_err(|e| {
+        let detail = e.to_string();
+        let last = detail.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
+        err(format!("regexp: Compile(`{}`): error parsing regexp: {}", re, last))
+    })
 }
 
+/// sprig's regexMatch ignores compile errors (false).
 fn f_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexMatch", a, 2)?;
+    let (re, s) = (s_arg(&a[0])?, s_arg(&a[1])?);
+    Ok(Value::from(regex::Regex::new(&re).map(|r| r.is_match(&s)).unwrap_or(false)))
+}
+
+fn f_must_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("mustRegexMatch", a, 2)?;
     Ok(Value::from(go_regex(&s_arg(&a[0])?)?.is_match(&s_arg(&a[1])?)))
 }
 fn f_regex_find(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1604,48 +1623,62 @@ fn f_until(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_until_step(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("untilStep", a, 3)?;
     let (start, stop, step) = (i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?);
-    let mut v = Vec::new();
-    if step > 0 {
-        let mut i = start;
-        while i < stop {
-            v.push(Value::from(i));
-            i += step;
-        }
-    } else if step < 0 {
-        let mut i = start;
-        while i > stop {
-            v.push(Value::from(i));
-            i += step;
-        }
-    }
-    Ok(Value::from(v))
+    Ok(Value::from(until_step(start, stop, step).into_iter().map(Value::from).collect::<Vec<_>>()))
 }
 
+fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
+    let mut v = Vec::new();
+    if step == 0 {
+        return v;
+    }
+    if stop < start {
+        if step >= 0 {
+            return v;
+        }
+        let mut i = start;
+        while i > stop {
+            v.push(i);
+            i += step;
+        }
+    } else {
+        if step <= 0 {
+            return v;
+        }
+        let mut i = start;
+        while i < stop {
+            v.push(i);
+            i += step;
+        }
+    }
+    v
+}
+
+/// sprig `seq`: like GNU seq, returns a space-separated string.
 fn f_seq(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let p: Vec<i64> = a.iter().map(i_arg).collect::<Result<_, _>>()?;
-    let (start, step, end) = match p.len() {
-        0 => return Ok(vstr("")),
-        1 => {
-            let end = p[0];
-            if end == 0 {
-                return Ok(vstr(""));
-            }
-            (1, if end > 0 { 1 } else { -1 }, end)
+    let out = match p.len() {
+        1 | 2 => {
+            let (start, end) = if p.len() == 1 { (1, p[0]) } else { (p[0], p[1]) };
+            let inc = if end < start { -1 } else { 1 };
+            until_step(start, end + inc, inc)
         }
-        2 => (p[0], if p[1] >= p[0] { 1 } else { -1 }, p[1]),
-        3 => (p[0], p[1], p[2]),
-        _ => return Ok(vstr("")),
+        3 => {
+            let (start, step, end) = (p[0], p[1], p[2]);
+            if end < start {
+                if step > 0 {
+                    vec![]
+                } else {
+                    until_step(start, end - 1, step)
+                }
+            } else if step < 0 {
+                vec![]
+            } else {
+                until_step(start, end + 1, step)
+            }
+        }
+        _ => vec![],
     };
-    let mut out = Vec::new();
-    if step == 0 {
-        return Ok(vstr(""));
-    }
-    let mut i = start;
-    while (step > 0 && i <= end) || (step < 0 && i >= end) {
-        out.push(i.to_string());
-        i += step;
-    }
-    Ok(vstr(out.join(" ")))
+    Ok(vstr(out.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")))
 }
 
 // ------------------------------------------------------------ sprig: lists
@@ -1835,10 +1868,8 @@ fn merge_into(dst: &GoMap, src: &GoMap, overwrite: bool) {
                 (G::Map(dm), G::Map(sm)) => merge_into(&dm, &sm, overwrite),
                 _ => {
                     if overwrite {
-                        // mergo WithOverride: empty src values don't overwrite
-                        if !empty(&sv) {
-                            dst.insert(k, sv);
-                        }
+                        // verified: mergeOverwrite (dict "a" 1) (dict "a" "") gives a:""
+                        dst.insert(k, sv);
                     } else if empty(&dv) {
                         dst.insert(k, sv);
                     }
@@ -1990,15 +2021,25 @@ fn f_to_raw_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("toRawJson", a, 1)?;
     Ok(vstr(go_json(&a[0], None, false)))
 }
+/// Go's encoding/json decodes every number into float64.
+fn json_floats(v: Value) -> Value {
+    match classify(&v) {
+        G::Int(i) => Value::from(i as f64),
+        G::List(l) => Value::from(l.into_iter().map(json_floats).collect::<Vec<_>>()),
+        G::Map(m) => GoMap::new_value(m.snapshot().into_iter().map(|(k, x)| (k, json_floats(x))).collect()),
+        _ => v,
+    }
+}
+
 fn f_from_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("fromJson", a, 1)?;
     let s = s_arg(&a[0])?;
-    Ok(serde_json::from_str::<serde_json::Value>(&s).map(|j| from_json(&j)).unwrap_or_default())
+    Ok(serde_json::from_str::<serde_json::Value>(&s).map(|j| json_floats(from_json(&j))).unwrap_or_default())
 }
 fn f_must_from_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("mustFromJson", a, 1)?;
     let s = s_arg(&a[0])?;
-    serde_json::from_str::<serde_json::Value>(&s).map(|j| from_json(&j)).map_err(|e| err(e.to_string()))
+    serde_json::from_str::<serde_json::Value>(&s).map(|j| json_floats(from_json(&j))).map_err(|e| err(e.to_string()))
 }
 
 // ------------------------------------------------------------ sprig: dates (subset)
@@ -2172,7 +2213,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("sha256sum", f_sha256sum),
     ("sha1sum", f_sha1sum),
     ("regexMatch", f_regex_match),
-    ("mustRegexMatch", f_regex_match),
+    ("mustRegexMatch", f_must_regex_match),
     ("regexFind", f_regex_find),
     ("regexFindAll", f_regex_find_all),
     ("regexReplaceAll", f_regex_replace_all),
@@ -2277,7 +2318,7 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         env.add_function(format!("g_{}", name), move |st: &State, args: minijinja::value::Rest<Value>| {
             f(&c, st, &args).map_err(|e| {
                 let msg = e.detail().unwrap_or("").to_string();
-                if msg.starts_with("error calling ") {
+                if msg.starts_with("error calling ") || msg.starts_with("wrong number of args") {
                     e
                 } else {
                     err(format!("error calling {}: {}", fname, msg))

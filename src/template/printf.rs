@@ -182,10 +182,19 @@ fn go_exp(s: &str) -> String {
 }
 
 fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
+    fmt_at(verb, spec, v, 0)
+}
+
+fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
     let g = classify(v);
+    // a nil interface inside a collection prints <nil> for every verb
+    if depth > 0 && matches!(g, G::Nil) {
+        return pad("<nil>".into(), spec, false);
+    }
     match (verb, g) {
         ('T', _) => pad(type_name(v).to_string(), spec, false),
-        ('v', G::Nil) | ('s', G::Nil) => pad("<nil>".into(), spec, false),
+        ('v', G::Nil) => pad("<nil>".into(), spec, false),
+        ('U', G::Int(i)) => pad(format!("U+{:04X}", i), spec, false),
         ('v', G::Str(s)) | ('s', G::Str(s)) => {
             let s = match spec.prec {
                 Some(p) => s.chars().take(p).collect(),
@@ -208,14 +217,17 @@ fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
         }
         ('v' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', G::Float(f)) => pad(fmt_float(f, verb, spec), spec, true),
         (_, G::List(l)) if verb != 'T' => {
-            let inner: Vec<String> = l.iter().map(|x| fmt_one(verb, &Spec { width: None, ..*spec }, x)).collect();
+            let inner: Vec<String> = l.iter().map(|x| fmt_at(verb, &Spec { width: None, ..*spec }, x, depth + 1)).collect();
             pad(format!("[{}]", inner.join(" ")), spec, false)
         }
         (_, G::Map(m)) => {
             let inner: Vec<String> = m
                 .snapshot()
                 .iter()
-                .map(|(k, x)| format!("{}:{}", fmt_one(verb, &Spec { width: None, ..*spec }, &Value::from(k.as_str())), fmt_one(verb, &Spec { width: None, ..*spec }, x)))
+                .map(|(k, x)| {
+                    let sp = Spec { width: None, ..*spec };
+                    format!("{}:{}", fmt_at(verb, &sp, &Value::from(k.as_str()), depth + 1), fmt_at(verb, &sp, x, depth + 1))
+                })
                 .collect();
             pad(format!("map[{}]", inner.join(" ")), spec, false)
         }

@@ -305,3 +305,95 @@ line2
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_functions_edge_cases() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{% raw %} {# x #} {{ "{{" }} {%- y -%} a{"#, Ok(r#"{% raw %} {# x #} {{ {%- y -%} a{"#)),
+        (r#"text with endraw {% endraw %} and {{ .Values.a.b }}"#, Ok(r#"text with endraw {% endraw %} and 1"#)),
+        (r#"{{ len .Values.a.z }}"#, Err((1, r#"error calling len: len of nil pointer"#))),
+        (r#"{{ index .Values.a.z "x" }}"#, Err((1, r#"error calling index: index of untyped nil"#))),
+        (r#"{{ index .Values.a.l "x" }}"#, Err((1, r#"error calling index: cannot index slice/array with type string"#))),
+        (r#"{{ toYaml (list "a\nb" (dict "k" "l1\nl2\n") "x") }}"#, Ok(r#"- |-
+  a
+  b
+- k: |
+    l1
+    l2
+- x
+"#)),
+        (r#"{{ toYaml (dict "k" (list (list "a" "b") (dict "m" (dict "n" 1)))) | indent 2 }}"#, Ok(r#"  k:
+  - - a
+    - b
+  - m:
+      "n": 1
+  "#)),
+        (r#"{{ default (dict "a" 1) .Values.a.m }}|{{ default (list 1) (list) }}|{{ default 5 false }}|{{ default "x" .Values.a.t }}"#, Ok(r#"map[a:1]|[1]|5|true"#)),
+        (r#"{{ empty 0.0 }}|{{ empty "0" }}|{{ empty (dict "a" nil) }}|{{ empty nil }}|{{ empty false }}"#, Ok(r#"true|false|false|true|true"#)),
+        (r#"{{ .Values.a.b | add 1 }}|{{ add "3" 2 }}|{{ add1 5 }}|{{ sub 1.9 0.2 }}|{{ mul "2" 2.5 }}"#, Ok(r#"2|5|6|1|4"#)),
+        (r#"{{ toString 1.5 }}|{{ toString nil }}|{{ toString (list 1) }}|{{ toString true }}"#, Ok(r#"1.5|<nil>|[1]|true"#)),
+        (r#"{{ int nil }}|{{ int "abc" }}|{{ int "1.9" }}|{{ int true }}|{{ float64 "x" }}|{{ float64 3 }}"#, Ok(r#"0|0|0|1|0|3"#)),
+        (r#"{{ quote 1.5 true (list 1 "a") }}|{{ squote nil }}|{{ quote }}"#, Ok(r#""1.5" "true" "[1 a]"||"#)),
+        (r#"{{ join "," .Values.a.l }}|{{ join "," "abc" }}|{{ join "," nil }}"#, Ok(r#"1,2,x|abc|"#)),
+        (r#"{{ first (list) }}|{{ last nil }}|{{ rest (list) }}|{{ has "x" .Values.a.l }}|{{ has 1 nil }}"#, Err((1, r#"error calling last: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ first "abc" }}"#, Err((1, r#"error calling first: Cannot find first on type string"#))),
+        (r#"{{ get "a" .Values.a.z }}"#, Err((1, r#"error calling get: unexpected type(<nil>) of value for key "a": it must be either map[string]any or any struct"#))),
+        (r#"{{ getOrNil "a.b.c" .Values }}"#, Ok(r#"<no value>"#)),
+        (r#"{{ get "a.z.x" "def" .Values }}"#, Err((1, r#"error calling get: unexpected type(<nil>) of value for key "x": it must be either map[string]any or any struct"#))),
+        (r#"{{ tpl "{{ $.x }}{{ range .l }}{{.}}{{end}}" (dict "x" "X" "l" (list 1 2)) }}"#, Ok(r#"X12"#)),
+        (r#"{{ $a := list 1 2 }}{{ $b := append $a 3 }}{{ $a }}{{ $b }}"#, Ok(r#"[1 2][1 2 3]"#)),
+        (r#"{{ $d := dict "a" (dict "b" 1) }}{{ $c := deepCopy $d }}{{ $_ := set $c.a "b" 2 }}{{ $d }}{{ $c }}"#, Ok(r#"map[a:map[b:1]]map[a:map[b:2]]"#)),
+        (r#"{{ $m := .Values.a.nested }}{{ $_ := set $m "new" 1 }}{{ .Values.a.nested }}"#, Ok(r#"map[new:1 x:map[w:deep]]"#)),
+        (r#"{{ split "" "abc" }}|{{ splitn "," 2 "a,b,c" }}|{{ splitList "," "" }}"#, Ok(r#"map[_0:a _1:b _2:c]|map[_0:a _1:b,c]|[]"#)),
+        (r#"{{ regexReplaceAll "(?P<first>\\w+) (\\w+)" "hello world" "$2 $first" }}|{{ regexFindAll "[a-c]" "abcabc" 2 }}|{{ regexSplit "," "a,b,c" -1 }}"#, Ok(r#"world hello|[a b]|[a b c]"#)),
+        (r#"{{ regexMatch "[" "x" }}"#, Ok(r#"false"#)),
+        (r#"{{ semverCompare ">1.0.0 <2.0.0" "1.5.0" }}|{{ semverCompare "1.x" "1.4.2" }}|{{ semverCompare ">=1.0.0-0" "1.2.0-beta" }}|{{ semverCompare "^0.2.3" "0.2.9" }}|{{ semverCompare "^0.2.3" "0.3.0" }}|{{ semverCompare ">= 1.2, < 1.4" "1.3.0" }}|{{ semverCompare "1.2.3 || 2.x" "2.1.0" }}"#, Ok(r#"true|true|true|true|false|true|true"#)),
+        (r#"{{ semverCompare ">=1.0" "v1.2.3" }}|{{ (semver "1.2.3-rc.1+b5").Prerelease }}|{{ (semver "1.2.3").Major }}"#, Ok(r#"true|rc.1|1"#)),
+        (r#"{{ semverCompare ">=1.0" "notaversion" }}"#, Err((1, r#"error calling semverCompare: Invalid Semantic Version"#))),
+        (r#"{{ printf "%s" .Values.a }}|{{ printf "%d" .Values.a.l }}|{{ printf "%v" nil }}|{{ printf "%s" nil }}|{{ printf "%d" nil }}"#, Ok(r#"map[b:%!s(int=1) big:%!s(int=1000000) e: f:%!s(float64=1.5) l:[%!s(int=1) %!s(int=2) x] m:map[] nested:map[x:map[w:deep]] s:str t:%!s(bool=true) z:<nil>]|[1 2 %!d(string=x)]|<nil>|%!s(<nil>)|%!d(<nil>)"#)),
+        (r#"{{ printf "%5.1f|%-6d|%+.2e|%x|%#x|%#o|% d|%3c|%U" 2.25 42 12345.678 -255 255 8 5 66 65 }}"#, Ok(r#"  2.2|42    |+1.23e+04|-ff|0xff|010| 5|  B|U+0041"#)),
+        (r#"{{ println }}|{{ print }}|{{ print nil }}|{{ print "a" "b" }}|{{ print 1 2 }}|{{ print (list 1) 2 }}"#, Ok(r#"
+||<nil>|ab|1 2|[1] 2"#)),
+        (r#"{{ html "<a href='x'>&</a>" }}|{{ js "it's <b>\"q\"" }}|{{ urlquery "a b&c=d/é" }}"#, Ok(r#"&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|it\'s \u003Cb\u003E\"q\"|a+b%26c%3Dd%2F%C3%A9"#)),
+        (r#"{{ eq (list 1) (list 1) }}"#, Err((1, r#"error calling eq: non-comparable type [%!s(int=1)]: []interface {}"#))),
+        (r#"{{ eq .Values.a (dict) }}"#, Err((1, r#"error calling eq: non-comparable type map[]: map[string]interface {}"#))),
+        (r#"{{ lt "a" 1 }}"#, Err((1, r#"error calling lt: incompatible types for comparison"#))),
+        (r#"{{ lt nil 1 }}"#, Err((1, r#"error calling lt: invalid type for comparison"#))),
+        (r#"{{ eq 1 }}"#, Err((1, r#"error calling eq: missing argument for comparison"#))),
+        (r#"{{ ne 1 "a" }}"#, Err((1, r#"error calling ne: incompatible types for comparison"#))),
+        (r#"{{ eq true true }}|{{ eq .Values.a.b 1 }}|{{ eq .Values.a.f 1.5 }}|{{ eq (int64 1) 1 }}|{{ eq (len .Values.a.l) 3 }}"#, Ok(r#"true|true|true|true|true"#)),
+        (r#"{{ and }}"#, Err((1, r#"wrong number of args for and: want at least 1 got 0"#))),
+        (r#"{{ not 1 2 }}"#, Err((1, r#"wrong number of args for not: want 1 got 2"#))),
+        (r#"{{ title "hello wORLD foo-bar" }}|{{ untitle "Hello World" }}|{{ camelcase "http_server" }}|{{ snakecase "HTTPServer" }}|{{ kebabcase "myHTTPServer2x" }}|{{ swapcase "aBc" }}"#, Ok(r#"Hello WORLD Foo-Bar|hello world|HttpServer|http_server|my-http-server-2x|AbC"#)),
+        (r#"{{ substr 0 100 "abc" }}|{{ substr 2 1 "abc" }}|{{ substr -1 2 "abc" }}|{{ trunc -2 "hello" }}|{{ trunc 10 "hi" }}|{{ abbrev 3 "hello" }}"#, Err((1, r#"error calling substr: runtime error: slice bounds out of range [2:1]"#))),
+        (r#"{{ wrap 5 "aaa bbb ccc ddd" }}|{{ repeat 0 "x" }}|{{ trimAll "ab" "abxba" }}|{{ nindent 2 "a\nb" }}"#, Ok(r#"aaa
+bbb
+ccc
+ddd||x|
+  a
+  b"#)),
+        (r#"{{ until 0 }}|{{ until -2 }}|{{ seq 5 1 }}|{{ seq 1 2 9 }}|{{ seq 0 }}|{{ untilStep 0 10 3 }}"#, Ok(r#"[]|[0 -1]|5 4 3 2 1|1 3 5 7 9|1 0|[0 3 6 9]"#)),
+        (r#"{{ max 1.5 2 }}|{{ min "3" 1 }}|{{ div 7.9 2 }}|{{ mod -7 3 }}|{{ addf 1.5 2 }}|{{ subf 5 1.5 }}|{{ mulf 1.5 2 }}|{{ divf 1 4 }}|{{ floor 1.7 }}|{{ ceil 1.2 }}|{{ round 2.345 2 }}"#, Ok(r#"2|1|3|-1|3.5|3.5|3|0.25|1|2|2.35"#)),
+        (r#"{{ uniq (list "a" 1 "a" 1.0 1) }}|{{ compact (list 0 "" nil "x" 1) }}|{{ reverse (list 1 2 3) }}|{{ without (list 1 "1" 2) "1" }}"#, Ok(r#"[a 1 1]|[x 1]|[3 2 1]|[1 2]"#)),
+        (r#"{{ dict "a" }}|{{ dict 1 2 }}|{{ dict "b" 2 "a" 1 | toJson }}|{{ list }}|{{ dict }}"#, Ok(r#"map[a:]|map[1:2]|{"a":1,"b":2}|[]|map[]"#)),
+        (r#"{{ merge (dict "a" "" "b" 0) (dict "a" "x" "b" 5) }}|{{ mergeOverwrite (dict "a" 1 "n" (dict "x" 1)) (dict "a" "" "n" (dict "x" 2 "y" 3)) }}"#, Ok(r#"map[a:x b:5]|map[a: n:map[x:2 y:3]]"#)),
+        (r#"{{ toJson nil }}|{{ toJson 1.0 }}|{{ toJson (list) }}|{{ toJson "é\n\t\u2028" }}|{{ toRawJson "<>" }}|{{ fromJson "bad" }}|{{ fromJson "[1,2]" }}|{{ fromJson "1.5" }}"#, Ok(r#"null|1|[]|"é\n\t\u2028"|"<>"|<no value>|[1 2]|1.5"#)),
+        (r#"{{ b64dec "!!" }}|{{ b64enc "" }}|{{ sha256sum "" }}"#, Ok(r#"illegal base64 data at input byte 0||e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"#)),
+        (r#"{{ coalesce nil "" }}|{{ all 1 "" }}|{{ any 0 "x" }}|{{ ternary 1 2 false }}|{{ cat }}"#, Ok(r#"<no value>|false|true|2|"#)),
+        (r#"{{ "a" | eq "a" }}|{{ .Values.a.l | first | add 10 }}|{{ .Values.a | keys | sortAlpha | join "," }}"#, Ok(r#"true|11|b,big,e,f,l,m,nested,s,t,z"#)),
+        (r#"{{ with .Values.a }}{{ with .nested }}{{ .x.w }}{{ $.Values.a.b }}{{ end }}{{ end }}"#, Ok(r#"deep1"#)),
+        (r#"{{ range $k, $v := .Values.a.nested }}{{ range $k2, $v2 := $v }}{{ $k }}.{{ $k2 }}={{ $v2 }}{{ end }}{{ end }}"#, Ok(r#"x.w=deep"#)),
+        (r#"{{ range .Values.a.l }}{{ range $.Values.a.l }}{{ . }}{{ end }};{{ end }}"#, Ok(r#"12x;12x;12x;"#)),
+        (r#"{{ range $x := .Values.a.l }}{{ $x }}{{ end }}"#, Ok(r#"12x"#)),
+        (r#"{{ range $i, $x := "abc" }}{{ $x }}{{ end }}"#, Err((1, r#"range can't iterate over abc"#))),
+        (r#"{{ $i := 0 }}{{ range .Values.a.l }}{{ $i = add $i 1 }}{{ end }}{{ $i }}"#, Ok(r#"3"#)),
+        (r#"{{ if and .Values.a.t (eq .Values.a.s "str") }}ok{{ end }}|{{ if or .Values.a.e .Values.a.m }}x{{ else }}empty{{ end }}"#, Ok(r#"ok|empty"#)),
+        (r#"{{ if .Values.a.z }}{{ .Values.a.z.x }}{{ end }}|{{ and .Values.a.z .Values.a.z.x }}|{{ or .Values.a.s .Values.nope }}"#, Ok(r#"|<no value>|str"#)),
+        (r#"{{ and .Values.a.t .Values.nope }}
+"#, Err((1, r#"map has no entry for key "nope""#))),
+    ];
+    check_cases(cases);
+}
