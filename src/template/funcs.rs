@@ -536,8 +536,9 @@ fn f_env(c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_expandenv(c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("expandenv", a, 1)?;
     let s = s_arg(&a[0])?;
-    let re = regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)").unwrap();
-    Ok(vstr(re.replace_all(&s, |caps: &regex::Captures| {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)").unwrap());
+    Ok(vstr(RE.replace_all(&s, |caps: &regex::Captures| {
         let n = caps.get(1).or(caps.get(2)).unwrap().as_str();
         c.getenv(n).unwrap_or_default()
     })))
@@ -1439,9 +1440,11 @@ fn semver_match(constraint: &str, v: &semver::Version) -> Result<bool, Error> {
     for alt in constraint.split("||") {
         let mut ok = true;
         let alt = alt.trim();
-        let re = regex::Regex::new(r"(\^|~>|~|>=|<=|!=|=>|=<|>|<|=)?\s*(v?[0-9xX*][0-9A-Za-z.\-+*]*)").unwrap();
+        static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"(\^|~>|~|>=|<=|!=|=>|=<|>|<|=)?\s*(v?[0-9xX*][0-9A-Za-z.\-+*]*)").unwrap()
+        });
         let mut any = false;
-        for cap in re.captures_iter(alt) {
+        for cap in RE.captures_iter(alt) {
             any = true;
             let op = cap.get(1).map(|m| m.as_str()).unwrap_or("");
             let ver = cap.get(2).unwrap().as_str().trim_start_matches('v');

@@ -397,3 +397,249 @@ ddd||x|
     ];
     check_cases(cases);
 }
+
+// ---------------------------------------------------------------- API and helmfile functions
+
+fn engine_with(base: &std::path::Path, env: &[(&str, &str)], insecure_off: bool) -> Engine {
+    Engine::new(EngineOptions {
+        base_dir: base.to_path_buf(),
+        disable_insecure: insecure_off,
+        env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+    })
+}
+
+fn render_err(e: &Engine, src: &str) -> TemplateError {
+    e.render("helmfile.yaml.gotmpl", src, &hf_dot()).unwrap_err()
+}
+
+#[test]
+fn engine_is_send_sync_clone() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Engine>();
+    let e = engine();
+    let e2 = e.clone();
+    let h = std::thread::spawn(move || e2.render("x", "{{ add 1 2 }}", &json!({})).unwrap());
+    assert_eq!(h.join().unwrap(), "3");
+    assert_eq!(e.render("x", "{{ add 1 2 }}", &json!({})).unwrap(), "3");
+}
+
+#[test]
+fn error_display_is_file_line_message() {
+    let e = engine();
+    let err = e
+        .render("helmfile.yaml.gotmpl", "a: 1\nb: {{ .Values.installed }}\n", &json!({"Values": {}}))
+        .unwrap_err();
+    assert_eq!(err.file, "helmfile.yaml.gotmpl");
+    assert_eq!(err.line, 2);
+    assert_eq!(err.kind, TemplateErrorKind::Render);
+    assert_eq!(err.to_string(), r#"helmfile.yaml.gotmpl:2: map has no entry for key "installed" (in .Values.installed)"#);
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let e = engine();
+    let cases: &[(&str, usize, &str)] = &[
+        ("a\nb\n{{ foo 1 }}", 3, r#"function "foo" not defined"#),
+        ("{{ if .x }}\n\n{{ else }}", 1, "unexpected EOF"),
+        ("x\n{{ $y }}", 2, r#"undefined variable "$y""#),
+        ("{{ range .x }}{{ end }}\n{{ end }}", 2, "unexpected {{end}}"),
+        ("{{ with .x }}{{ else with .y }}{{ end }}", 1, "unexpected <with> in else"),
+        ("\n{{ \"unterminated }}", 2, "unterminated quoted string"),
+        ("{{ .a", 1, "unclosed action"),
+        ("{{ /* c */ }}", 1, "unrecognized character in action"),
+        ("{{/* open", 1, "unclosed comment"),
+        ("\n\n{{ define \"x\" }}\n{{ nofunc }}\n{{ end }}", 4, r#"function "nofunc" not defined"#),
+        ("{{ (1 }}", 1, "unclosed left paren"),
+        ("{{ 1 | }}", 1, "missing command after |"),
+        ("{{ continue }}", 1, "{{continue}} outside {{range}}"),
+    ];
+    for (src, line, msg) in cases {
+        let err = e.render("f.gotmpl", src, &json!({})).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Syntax, "{}", src);
+        assert_eq!(err.line, *line, "{} -> {}", src, err);
+        assert!(err.message.contains(msg), "{} -> {}", src, err);
+    }
+}
+
+#[test]
+fn runtime_error_lines_survive_trimming_and_multiline_actions() {
+    let e = engine();
+    let dot = json!({"Values": {"a": 1}});
+    let cases: &[(&str, usize)] = &[
+        ("a\n\n  {{- .Values.a }}\n{{ .Values.b }}", 4),
+        ("{{ .Values.a -}}\n\n\n  x {{ .Values.b }}", 4),
+        ("{{ `raw\nstring\n` }}\n{{ .Values.b }}", 4),
+        ("{{/* multi\nline\ncomment */}}\n{{ .Values.b }}", 4),
+        ("{{ list\n  1\n  2 }}\n{{ .Values.b }}", 4),
+        ("{{ range list 1 2 }}\n{{ if eq . 2 }}\n{{ $.Values.b }}{{ end }}{{ end }}", 3),
+        ("{{ define \"d\" }}\n\n{{ .nope }}{{ end }}{{ template \"d\" dict }}", 3),
+        ("{% raw %}\n{# x #}\n{{ .Values.b }}", 3),
+    ];
+    for (src, line) in cases {
+        let err = e.render("f", src, &dot).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Render, "{}", src);
+        assert_eq!(err.line, *line, "{} -> {}", src, err);
+    }
+}
+
+#[test]
+fn env_and_required_env() {
+    let e = engine_with(std::path::Path::new("/tmp"), &[("FOO", "bar"), ("EMPTY", "")], false);
+    assert_eq!(e.render("f", r#"{{ env "FOO" }}|{{ env "NOPE" }}|{{ requiredEnv "FOO" }}|{{ expandenv "x-$FOO-${FOO}" }}"#, &json!({})).unwrap(), "bar||bar|x-bar-bar");
+    for name in ["NOPE", "EMPTY"] {
+        let err = render_err(&e, &format!("\n{{{{ requiredEnv {:?} }}}}", name));
+        assert_eq!(err.line, 2);
+        assert_eq!(err.message, format!("error calling requiredEnv: required env var `{}` is not set", name));
+    }
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kod-template-test-{}-{}", tag, std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("sub/inner")).unwrap();
+    std::fs::write(d.join("sub/b.yaml"), "b: 2\n").unwrap();
+    std::fs::write(d.join("sub/a.yaml"), "a: 1\n").unwrap();
+    std::fs::write(d.join("top.txt"), "hello\n").unwrap();
+    d
+}
+
+#[test]
+fn files_resolve_relative_to_base_dir() {
+    let d = tempdir("files");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: false, env: None });
+    let out = e
+        .render(
+            "f",
+            r#"{{ readFile "top.txt" }}|{{ isFile "top.txt" }}|{{ isFile "sub" }}|{{ isFile "nope" }}|{{ isDir "sub" }}|{{ readDir "sub" }}|{{ readDirEntries "sub" }}|{{ (readFile "sub/a.yaml" | fromYaml).a }}"#,
+            &json!({}),
+        )
+        .unwrap();
+    assert_eq!(out, "hello\n|true|false|false|true|[sub/a.yaml sub/b.yaml]|[sub/a.yaml sub/b.yaml sub/inner]|1");
+    let abs = d.join("top.txt");
+    assert_eq!(e.render("f", &format!("{{{{ readFile {:?} }}}}", abs.display().to_string()), &json!({})).unwrap(), "hello\n");
+    let err = e.render("f", r#"{{ readFile "missing.txt" }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("no such file or directory"), "{}", err);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn exec_runs_in_base_dir_with_stdin() {
+    let d = tempdir("exec");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: false, env: None });
+    assert_eq!(e.render("f", r#"{{ exec "cat" (list "top.txt") }}"#, &json!({})).unwrap(), "hello\n");
+    assert_eq!(e.render("f", r#"{{ exec "cat" (list) "from stdin" }}"#, &json!({})).unwrap(), "from stdin");
+    assert_eq!(e.render("f", r#"{{ envExec (dict "KOD_X" "42") "sh" (list "-c" "echo $KOD_X") | trim }}"#, &json!({})).unwrap(), "42");
+    let err = e.render("f", r#"{{ exec "echo" (list 1) }}"#, &json!({})).unwrap_err();
+    assert_eq!(err.message, r#"error calling exec: unexpected type of arg "int" in args [1] at index 0"#);
+    let err = e.render("f", r#"{{ exec "sh" (list "-c" "echo oops >&2; exit 3") }}"#, &json!({})).unwrap_err();
+    assert!(err.message.starts_with("error calling exec: command \""), "{}", err);
+    assert!(err.message.contains("exited with non-zero status:\n\nPATH:\n"), "{}", err);
+    assert!(err.message.contains("ARGS:\n  0: sh (2 bytes)\n  1: -c (2 bytes)\n"), "{}", err);
+    assert!(err.message.contains("ERROR:\n  exit status 3\n\nEXIT STATUS\n  3\n\nSTDERR:\n  oops"), "{}", err);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn disable_insecure_features() {
+    let d = tempdir("insecure");
+    let e = engine_with(&d, &[], true);
+    for src in [
+        r#"{{ exec "echo" (list) }}"#,
+        r#"{{ envExec (dict) "echo" (list) }}"#,
+        r#"{{ readFile "top.txt" }}"#,
+        r#"{{ readDir "sub" }}"#,
+        r#"{{ readDirEntries "sub" }}"#,
+    ] {
+        let err = e.render("f", src, &json!({})).unwrap_err();
+        assert!(
+            err.message.ends_with("HELMFILE_DISABLE_INSECURE_FEATURES is active, insecure function calls are disabled"),
+            "{} -> {}",
+            src,
+            err
+        );
+    }
+    // not insecure: still allowed
+    assert_eq!(e.render("f", r#"{{ isFile "top.txt" }}"#, &json!({})).unwrap(), "true");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn secrets_are_refused_offline() {
+    let e = engine();
+    let err = e.render("f", r#"{{ fetchSecretValue "ref+vault://secret/x#/key" }}"#, &json!({})).unwrap_err();
+    assert_eq!(
+        err.message,
+        "error calling fetchSecretValue: not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"
+    );
+    let err = e.render("f", r#"{{ expandSecretRefs (dict "a" "ref+awssecrets://x") }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("not supported offline by kod: expandSecretRefs"), "{}", err);
+    // values without references pass through (vals only resolves ref+ URLs)
+    assert_eq!(e.render("f", r#"{{ fetchSecretValue "plain" }}|{{ expandSecretRefs (dict "a" "b") }}"#, &json!({})).unwrap(), "plain|map[a:b]");
+}
+
+#[test]
+fn tpl_include_and_defines() {
+    let e = engine();
+    let src = r#"{{- define "labels" -}}
+app: {{ .name }}
+tier: {{ get "tier" "web" . }}
+{{- end -}}
+labels:
+  {{- include "labels" (dict "name" "x") | nindent 2 }}
+{{ tpl "{{ .a }}+{{ include \"labels\" . | len }}" (dict "a" 1 "name" "n") }}"#;
+    // tpl renders a separate template: it cannot see this file's defines
+    let err = e.render("f", src, &json!({})).unwrap_err();
+    assert!(err.message.contains(r#"no template "labels""#), "{}", err);
+    let src2 = src.replace(r#"+{{ include \"labels\" . | len }}"#, "");
+    assert_eq!(e.render("f", &src2, &json!({})).unwrap(), "labels:\n  app: x\n  tier: web\n1");
+}
+
+#[test]
+fn values_are_go_typed() {
+    let e = engine();
+    let dot = json!({"Values": {"i": 1, "f": 1.5, "g": 2.0, "big": 1e6, "s": "1"}});
+    assert_eq!(
+        e.render("f", "{{ typeOf .Values.i }} {{ typeOf .Values.f }} {{ typeOf .Values.g }} {{ .Values.g }} {{ .Values.big }} {{ typeOf .Values.s }}", &dot).unwrap(),
+        "int float64 float64 2 1e+06 string"
+    );
+    let err = e.render("f", "{{ eq .Values.i .Values.g }}", &dot).unwrap_err();
+    assert_eq!(err.message, "error calling eq: incompatible types for comparison");
+}
+
+#[test]
+fn maps_are_shared_and_mutable_like_go() {
+    let e = engine();
+    let src = r#"{{ $d := dict "a" 1 }}{{ $alias := $d }}{{ $_ := set $alias "b" 2 }}{{ $d }}|{{ $m := merge $d (dict "c" 3) }}{{ $d }}|{{ .Values | setValueAtPath "x.y" 5 | toJson }}"#;
+    assert_eq!(e.render("f", src, &json!({"Values": {"x": {}}})).unwrap(), r#"map[a:1 b:2]|map[a:1 b:2 c:3]|{"x":{"y":5}}"#);
+}
+
+#[test]
+fn parsed_templates_are_cached() {
+    let e = engine();
+    let src = "{{ range $i, $v := .Values.l }}{{ $i }}={{ $v }} {{ end }}";
+    for i in 0..50 {
+        let out = e.render("f", src, &json!({"Values": {"l": [i, "x"]}})).unwrap();
+        assert_eq!(out, format!("0={} 1=x ", i));
+    }
+    assert_eq!(e.inner.cache.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn rendering_is_fast_enough() {
+    // a 200-release helmfile-like template rendered 200 times
+    let mut src = String::from("releases:\n");
+    for i in 0..200 {
+        src.push_str(&format!(
+            "- name: r{i}\n  namespace: {{{{ .Values.ns | default \"default\" }}}}\n  installed: {{{{ and .Values.enabled (not (has \"r{i}\" .Values.skip)) }}}}\n  values:\n  - {{{{ toYaml .Values.common | nindent 4 }}}}\n"
+        ));
+    }
+    let dot = json!({"Values": {"ns": "x", "enabled": true, "skip": ["r3"], "common": {"a": 1, "b": [1, 2], "c": {"d": "e"}}}});
+    let e = engine();
+    let start = std::time::Instant::now();
+    for _ in 0..200 {
+        e.render("f", &src, &dot).unwrap();
+    }
+    let out = e.render("f", &src, &dot).unwrap();
+    assert!(out.contains("- name: r3\n  namespace: x\n  installed: false\n"), "{}", &out[..400]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+}
