@@ -1014,8 +1014,33 @@ macro_rules! str1 {
     };
 }
 
-str1!(f_upper, "upper", |s| s.to_uppercase());
-str1!(f_lower, "lower", |s| s.to_lowercase());
+str1!(f_upper, "upper", |s| go_upper(&s));
+str1!(f_lower, "lower", |s| go_lower(&s));
+
+/// Go's strings.ToUpper maps rune by rune (no multi-rune expansions like ß -> SS).
+fn go_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+fn go_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_lowercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
 str1!(f_trim, "trim", |s| s.trim().to_string());
 str1!(f_title, "title", |s| title(&s));
 str1!(f_untitle, "untitle", |s| untitle(&s));

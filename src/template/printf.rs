@@ -217,19 +217,17 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
         }
         ('v' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', G::Float(f)) => pad(fmt_float(f, verb, spec), spec, true),
         (_, G::List(l)) if verb != 'T' => {
-            let inner: Vec<String> = l.iter().map(|x| fmt_at(verb, &Spec { width: None, ..*spec }, x, depth + 1)).collect();
-            pad(format!("[{}]", inner.join(" ")), spec, false)
+            // Go applies width/flags to each element
+            let inner: Vec<String> = l.iter().map(|x| fmt_at(verb, spec, x, depth + 1)).collect();
+            format!("[{}]", inner.join(" "))
         }
         (_, G::Map(m)) => {
             let inner: Vec<String> = m
                 .snapshot()
                 .iter()
-                .map(|(k, x)| {
-                    let sp = Spec { width: None, ..*spec };
-                    format!("{}:{}", fmt_at(verb, &sp, &Value::from(k.as_str()), depth + 1), fmt_at(verb, &sp, x, depth + 1))
-                })
+                .map(|(k, x)| format!("{}:{}", fmt_at(verb, spec, &Value::from(k.as_str()), depth + 1), fmt_at(verb, spec, x, depth + 1)))
                 .collect();
-            pad(format!("map[{}]", inner.join(" ")), spec, false)
+            format!("map[{}]", inner.join(" "))
         }
         _ => bad_verb(verb, v),
     }

@@ -643,3 +643,111 @@ fn rendering_is_fast_enough() {
     assert!(out.contains("- name: r3\n  namespace: x\n  installed: false\n"), "{}", &out[..400]);
     assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_whitespace_yaml_json_semver() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ define "x" }}
+X{{ end }}
+a
+{{ template "x" }}
+b"#, Ok(r#"
+a
+
+X
+b"#)),
+        (r#"{{- define "y" -}}
+Y
+{{- end -}}
+start
+{{ include "y" . }}"#, Ok(r#"start
+Y"#)),
+        (r#"{{ range .Values.a.z }}x{{ else }}nil-range{{ end }}"#, Ok(r#"nil-range"#)),
+        (r#"{{-3}}|{{ 1e3 }}|{{ -0.5 }}|{{ .5 }}|{{ 1_0.5 }}|{{ 0o17 }}|{{ 0b101 }}|{{ '\n' }}|{{ "\x41\101\u00e9" }}"#, Ok(r#"-3|1000|-0.5|0.5|10.5|15|5|10|AAé"#)),
+        (r#"{{ .Values.a.l | default dict }}|{{ default dict .Values.a.m }}|{{ list | len }}"#, Ok(r#"[1 2 x]|map[]|0"#)),
+        (r#"{{ $r := dict }}{{ range $k, $v := .Values.a }}{{ if kindIs "string" $v }}{{ $_ := set $r $k $v }}{{ end }}{{ end }}{{ toYaml $r }}"#, Ok(r#"e: ""
+s: str
+"#)),
+        (r#"{{ $x := 0 }}{{ range $i, $v := .Values.a.l }}{{ if eq $i 0 }}{{ $x := 100 }}{{ end }}{{ $x = add $x 1 }}{{ end }}{{ $x }}"#, Ok(r#"3"#)),
+        (r#"{{ range $i, $v := .Values.a.l }}{{ $i }}{{ end }}{{ range $j, $w := list 7 }}{{ $j }}{{ $w }}{{ end }}"#, Ok(r#"01207"#)),
+        (r#"{{ $l := list }}{{ with $l }}full{{ else }}empty-with{{ end }}|{{ with 0 }}z{{ else }}zero{{ end }}|{{ with "0" }}{{ . }}{{ end }}"#, Ok(r#"empty-with|zero|0"#)),
+        (r#"{{ if and (hasKey .Values.a "b") (gt .Values.a.b 0) }}pos{{ end }}|{{ if not (hasKey .Values.a "q") }}noq{{ end }}"#, Ok(r#"pos|noq"#)),
+        (r#"{{ .Values.a.nested | toYaml | indent 4 }}"#, Ok(r#"    x:
+      w: deep
+    "#)),
+        (r#"{{ toYaml (dict "k" "line1\nline2" "emptyline" "a\n\nb" "trailing" "x\n\n\n" "spaces" "  lead") }}"#, Ok(r#"emptyline: |-
+  a
+
+  b
+k: |-
+  line1
+  line2
+spaces: '  lead'
+trailing: |+
+  x
+
+
+"#)),
+        (r#"{{ toYaml (list (dict "a" "x\ny")) }}"#, Ok(r#"- a: |-
+    x
+    y
+"#)),
+        (r#"{{ toYaml (dict "k" (list "multi\nline")) }}"#, Ok(r#"k:
+- |-
+  multi
+  line
+"#)),
+        (r#"{{ toYaml (dict "url" "http://example.com:8080/path" "glob" "*.yaml" "sq" "'quoted'" "dq" "\"dq\"" "pct" "50%" "key: val" 1 "tilde" "~/x" "eq" "=" "ques" "?" "amp" "a&b" "excl" "a!" "brack" "[x]" "emptyl" (list) "date" "2024-01-02" "ver" "1.10" "vers" "v1.2.3" "nul" "null" "ip" "10.0.0.1" "time" "12:30" "bool2" "False" "sci" "6e-3") }}"#, Ok(r#"amp: a&b
+bool2: "False"
+brack: '[x]'
+date: "2024-01-02"
+dq: '"dq"'
+emptyl: []
+eq: =
+excl: a!
+glob: '*.yaml'
+ip: 10.0.0.1
+'key: val': 1
+nul: "null"
+pct: 50%
+ques: '?'
+sci: "6e-3"
+sq: '''quoted'''
+tilde: ~/x
+time: "12:30"
+url: http://example.com:8080/path
+ver: "1.10"
+vers: v1.2.3
+"#)),
+        (r#"{{ toYaml 1.5 }}|{{ toYaml true }}|{{ toYaml "yes" }}|{{ toYaml "a: b" }}|{{ toYaml (list 1 2) }}"#, Ok(r#"1.5
+|true
+|"yes"
+|'a: b'
+|- 1
+- 2
+"#)),
+        (r#"{{ toJson (dict "f" 1.5 "big" 1e21 "i" 10 "neg" -0.000001 "h" "<tag>") }}|{{ toPrettyJson (list) }}|{{ toPrettyJson (dict "a" (dict)) }}"#, Ok(r#"{"big":1e+21,"f":1.5,"h":"\u003ctag\u003e","i":10,"neg":-0.000001}|[]|{
+  "a": {}
+}"#)),
+        (r#"{{ printf "%v|%s|%d" (list (dict "a" 1)) (dict "k" (list "x")) (list 1 2) }}"#, Ok(r#"[map[a:1]]|map[k:[x]]|[1 2]"#)),
+        (r#"{{ printf "%10.3s|%-10q|%3v|%08.2f|%+v|%x" "abcdef" "q" (list 1 2) -3.14159 -1 "ñ" }}"#, Ok(r#"       abc|"q"       |[  1   2]|-0003.14|-1|c3b1"#)),
+        (r#"{{ len (split "." "a.b.c") }}|{{ (split "." "a.b.c")._1 }}|{{ index (splitList "." "a.b.c") 2 }}"#, Ok(r#"3|b|c"#)),
+        (r#"{{ trimAll "$" "$$5.00$" }}|{{ trim "\n\t x \n" }}|{{ upper "ß" }}|{{ lower "ÀB" }}|{{ title "élan vital" }}"#, Ok(r#"5.00|x|ß|àb|Élan Vital"#)),
+        (r#"{{ quote "tab\there" "é" "\x00" }}|{{ squote "it's" }}"#, Ok(r#""tab\there" "é" "\x00"|'it's'"#)),
+        (r#"{{ (semver "1.2.3").Minor }}|{{ semverCompare "<1.20-0" "1.19.5-gke.1" }}|{{ semverCompare ">=1.20.0-0" "1.21.0" }}|{{ semverCompare "~1.2.3" "1.2.9" }}|{{ semverCompare "~1.2.3" "1.3.0" }}|{{ semverCompare "!=1.2.3" "1.2.3" }}|{{ semverCompare "*" "1.0.0" }}|{{ semverCompare "<=1.2" "1.2.9" }}|{{ semverCompare ">1.2" "1.2.9" }}"#, Ok(r#"2|true|true|true|false|false|true|true|false"#)),
+        (r#"{{ regexReplaceAll "[^a-z0-9-]" "My_App.Name" "-" | lower }}|{{ regexReplaceAll "(a)(b)?" "ac" "[$2]" }}|{{ regexReplaceAllLiteral "a" "aa" "$1" }}|{{ regexFind "x" "abc" }}"#, Ok(r#"-y--pp--ame|[]c|$1$1|"#)),
+        (r#"{{ dig "a" "b" "c" "def" (dict "a" (dict "b" "notmap")) }}"#, Err((1, r#"error calling dig: interface conversion: interface {} is string, not map[string]interface {}"#))),
+        (r#"{{ hasKey (dict) "" }}|{{ pluck "x" (dict) }}|{{ values (dict "b" 2 "a" 1) }}|{{ pick (dict "a" 1) "z" }}"#, Ok(r#"false|[]|[1 2]|map[]"#)),
+        (r#"{{ concat (list 1) nil }}"#, Err((1, r#"error calling concat: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ append nil 1 }}"#, Err((1, r#"error calling append: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ ternary "a" "b" (eq 1 1) }}|{{ coalesce .Values.a.z .Values.a.e .Values.a.s }}|{{ empty .Values.a.nested }}"#, Ok(r#"a|str|false"#)),
+        (r#"{{ toString 1e6 }}|{{ toString 0.1 }}|{{ print 1e-7 }}|{{ printf "%v" 100000000.0 }}|{{ printf "%f" 1e6 }}|{{ printf "%g" 1e6 }}|{{ printf "%e" 0.0 }}|{{ printf "%.0f" 2.5 }}|{{ printf "%.0f" 3.5 }}"#, Ok(r#"1e+06|0.1|1e-07|1e+08|1000000.000000|1e+06|0.000000e+00|2|4"#)),
+        (r#"{{ int64 2.99 }}|{{ int -2.5 }}|{{ atoi "x" }}|{{ atoi " 5" }}|{{ float64 "1e3" }}|{{ toDecimal "9" }}|{{ toDecimal 17 }}
+"#, Ok(r#"2|-2|0|0|1000|0|15
+"#)),
+    ];
+    check_cases(cases);
+}
