@@ -14,7 +14,7 @@ use minijinja::{Error, ErrorKind, State};
 
 use super::printf::{go_quote, go_sprint, go_sprintf, go_sprintln};
 use super::value::{
-    classify, deep_copy, from_json, from_yaml, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
+    classify, deep_copy, from_json, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
 };
 use super::yaml::to_yaml;
 use super::EngineInner;
@@ -757,17 +757,23 @@ fn f_to_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(vstr(to_yaml(&a[0])))
 }
 
+/// helmfile's FromYaml: yaml.v2 Unmarshal into map[string]interface{}.
 fn f_from_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    use super::yaml_decode::{decode, Decoded};
     nargs("fromYaml", a, 1)?;
     let s = s_arg(&a[0])?;
-    let y: serde_yaml::Value = match serde_yaml::from_str(&s) {
-        Ok(y) => y,
-        Err(e) => return Err(err(format!("{}, offending yaml: {}", e, s))),
-    };
-    match y {
-        serde_yaml::Value::Null => Ok(new_map()),
-        serde_yaml::Value::Mapping(_) => Ok(from_yaml(&y)),
-        _ => Err(err(format!("error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {{}}, offending yaml: {}", s))),
+    match decode(&s) {
+        Err(e) => Err(err(format!("{}, offending yaml: {}", e, s))),
+        Ok(Decoded::Empty) => Ok(new_map()),
+        Ok(Decoded::Node { kind: "!!map", value, .. }) => Ok(value),
+        Ok(Decoded::Node { kind: "!!null", .. }) => Ok(new_map()),
+        Ok(Decoded::Node { kind, line, text, .. }) => {
+            let what = if kind == "!!seq" { kind.to_string() } else { format!("{} `{}`", kind, text) };
+            Err(err(format!(
+                "yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into map[string]interface {{}}, offending yaml: {}",
+                line, what, s
+            )))
+        }
     }
 }
 

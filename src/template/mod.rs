@@ -80,6 +80,7 @@ pub mod printf;
 pub mod translate;
 pub mod value;
 pub mod yaml;
+pub mod yaml_decode;
 
 #[cfg(test)]
 mod tests;

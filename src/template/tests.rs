@@ -751,3 +751,26 @@ vers: v1.2.3
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_from_yaml_is_yaml_v2() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ fromYaml "a: 1\nb: [x, 2.5, true, null]\nc: {d: e}" }}|{{ fromYaml "" }}|{{ (fromYaml "k: 0755").k }}|{{ (fromYaml "k: yes").k }}|{{ (fromYaml "k: 1e3").k }}"#, Ok(r#"map[a:1 b:[x 2.5 true <nil>] c:map[d:e]]|map[]|493|true|1000"#)),
+        (r#"{{ fromYaml "- a\n- b" }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ fromYaml "a: [" }}"#, Err((1, r#"error calling fromYaml: yaml: line 1: did not find expected node content, offending yaml: a: ["#))),
+        (r#"{{ fromYaml "just a string" }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r##"{{ fromYaml "~" }}|{{ fromYaml "# only comment" }}"##, Ok(r#"map[]|map[]"#)),
+        (r#"{{ $y := fromYaml "a: 'yes'\nb: \"0755\"\nc: on\nd: Off\ne: ~\nf: 0x1F\ng: 1_000\nh: +5\ni: .5\nj: 2001-12-14\nk: 1:20\nl: !!str 12\nm: !!float 3\nn: y\np: -0b101\nq: .inf\nr: 09" }}{{ range $k, $v := $y }}{{ $k }}={{ $v }}({{ typeOf $v }}) {{ end }}"#, Ok(r#"a=yes(string) b=0755(string) c=true(bool) d=false(bool) e=<no value>(<nil>) f=31(int) g=1000(int) h=5(int) i=0.5(float64) j=2001-12-14(string) k=1:20(string) l=12(string) m=3(float64) n=true(bool) p=-5(int) q=+Inf(float64) r=9(float64) "#)),
+        (r#"{{ $y := fromYaml "base: &b {x: 1, y: 2}\nder:\n  <<: *b\n  y: 3\nlist: [*b]\n" }}{{ toJson $y }}"#, Err((1, r#"error calling fromYaml: unexpected type of key in map: expected string, got bool: value=true, map=map[x:1 true:2], offending yaml: base: &b {x: 1, y: 2}"#))),
+        (r#"{{ fromYaml "a: 1\n---\nb: 2" }}"#, Ok(r#"map[a:1]"#)),
+        (r#"{{ fromYaml "a:\n  b: |\n    multi\n    line\n  c: >\n    folded\n    text\n" | toJson }}"#, Ok(r#"{"a":{"b":"multi\nline\n","c":"folded text\n"}}"#)),
+        (r#"{{ index (fromYaml "1: one\n\"2\": two") "1" }}"#, Ok(r#"one"#)),
+        (r#"{{ fromYaml "a: b: c" }}"#, Err((1, r#"error calling fromYaml: yaml: mapping values are not allowed in this context, offending yaml: a: b: c"#))),
+        (r#"{{ fromYaml "\ta: 1" }}
+"#, Err((1, r#"error calling fromYaml: yaml: found character that cannot start any token, offending yaml: 	a: 1"#))),
+    ];
+    check_cases(cases);
+}
