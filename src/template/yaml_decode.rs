@@ -366,14 +366,14 @@ pub fn decode(src: &str) -> Result<Decoded, String> {
                         // nested maps are map[interface{}]interface{}; helmfile
                         // then insists on string keys
                         if !matches!(super::value::classify(&k), super::value::G::Str(_)) {
-                            let mut shown = map.clone();
-                            shown.insert(key_string(&k), value);
-                            let m = GoMap::new_value(shown);
+                            // fmt prints string keys before the bool/int one
+                            let mut parts: Vec<String> = map.iter().map(|(mk, mv)| format!("{}:{}", mk, sprint(mv))).collect();
+                            parts.push(format!("{}:{}", key_string(&k), sprint(&value)));
                             return Err(format!(
-                                "unexpected type of key in map: expected string, got {}: value={}, map={}",
+                                "unexpected type of key in map: expected string, got {}: value={}, map=map[{}]",
                                 super::value::type_name(&k),
                                 key_string(&k),
-                                sprint(&m)
+                                parts.join(" ")
                             ));
                         }
                         map.insert(key_string(&k), value);
