@@ -1382,8 +1382,25 @@ fn f_plural(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 // regex
 
+/// Compiled user regexes, shared across renders (helmfile re-renders the
+/// same templates many times).
+fn cached_regex(re: &str) -> Result<regex::Regex, regex::Error> {
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(r) = CACHE.lock().unwrap().get(re) {
+        return Ok(r.clone());
+    }
+    let r = regex::Regex::new(re)?;
+    let mut c = CACHE.lock().unwrap();
+    if c.len() > 1024 {
+        c.clear();
+    }
+    c.insert(re.to_string(), r.clone());
+    Ok(r)
+}
+
 fn go_regex(re: &str) -> Result<regex::Regex, Error> {
-    regex::Regex::new(re).map_err(|e| {
+    cached_regex(re).map_err(|e| {
         let detail = e.to_string();
         let last = detail.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
         err(format!("regexp: Compile(`{}`): error parsing regexp: {}", re, last))
@@ -1394,7 +1411,7 @@ fn go_regex(re: &str) -> Result<regex::Regex, Error> {
 fn f_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexMatch", a, 2)?;
     let (re, s) = (s_arg(&a[0])?, s_arg(&a[1])?);
-    Ok(Value::from(regex::Regex::new(&re).map(|r| r.is_match(&s)).unwrap_or(false)))
+    Ok(Value::from(cached_regex(&re).map(|r| r.is_match(&s)).unwrap_or(false)))
 }
 
 fn f_must_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {

@@ -774,3 +774,119 @@ fn verified_from_yaml_is_yaml_v2() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_realistic_helmfile_templates() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{- define "common.labels" -}}
+team: platform
+env: {{ .Environment.Name }}
+{{- end -}}
+{{- $releases := list "ingress" "cert-manager" "monitoring" -}}
+repositories:
+- name: stable
+  url: https://charts.example.com
+releases:
+{{- range $i, $name := $releases }}
+- name: {{ $name }}
+  namespace: {{ $name | replace "-" "" }}
+  chart: stable/{{ $name }}
+  version: {{ printf "1.%d.0" $i | quote }}
+  labels:
+    {{- include "common.labels" $ | nindent 4 }}
+  {{- if eq $name "monitoring" }}
+  installed: {{ $.Values.a.t }}
+  {{- end }}
+  values:
+  - replicas: {{ add $i 1 }}
+    {{- with $.Values.a.nested }}
+    nested:
+{{ toYaml . | indent 6 }}
+    {{- end }}
+{{- end }}"#, Ok(r#"repositories:
+- name: stable
+  url: https://charts.example.com
+releases:
+- name: ingress
+  namespace: ingress
+  chart: stable/ingress
+  version: "1.0.0"
+  labels:
+    team: platform
+    env: default
+  values:
+  - replicas: 1
+    nested:
+      x:
+        w: deep
+      
+- name: cert-manager
+  namespace: certmanager
+  chart: stable/cert-manager
+  version: "1.1.0"
+  labels:
+    team: platform
+    env: default
+  values:
+  - replicas: 2
+    nested:
+      x:
+        w: deep
+      
+- name: monitoring
+  namespace: monitoring
+  chart: stable/monitoring
+  version: "1.2.0"
+  labels:
+    team: platform
+    env: default
+  installed: true
+  values:
+  - replicas: 3
+    nested:
+      x:
+        w: deep
+      "#)),
+        (r#"{{ $cfg := dict "image" (dict "repository" "nginx" "tag" "1.25") "resources" (dict "limits" (dict "cpu" "100m")) -}}
+image: {{ $cfg.image.repository }}:{{ $cfg.image.tag }}
+{{- $cfg | toYaml | nindent 0 }}
+{{- /* trailing comment */}}
+done"#, Ok(r#"image: nginx:1.25
+image:
+  repository: nginx
+  tag: "1.25"
+resources:
+  limits:
+    cpu: 100m
+
+done"#)),
+        (r#"{{ $hosts := list }}{{ range $k, $v := .Values.a.nested }}{{ $hosts = append $hosts (printf "%s.example.com" $k) }}{{ end }}hosts: {{ $hosts | toJson }}
+{{ $env := .Environment.Name | default "dev" }}{{ if or (eq $env "prod") (eq $env "default") }}big: true{{ else }}big: false{{ end }}"#, Ok(r#"hosts: ["x.example.com"]
+big: true"#)),
+        (r#"{{- range $key, $val := .Values.a }}
+{{- if kindIs "map" $val }}
+{{ $key }}: map({{ len $val }})
+{{- else if kindIs "slice" $val }}
+{{ $key }}: list({{ len $val }})
+{{- else }}
+{{ $key }}: {{ $val | toString | quote }}
+{{- end }}
+{{- end }}
+"#, Ok(r#"
+b: "1"
+big: "1000000"
+e: ""
+f: "1.5"
+l: list(3)
+m: map(0)
+nested: map(1)
+s: "str"
+t: "true"
+z: "<nil>"
+"#)),
+    ];
+    check_cases(cases);
+}
