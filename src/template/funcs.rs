@@ -14,7 +14,7 @@ use minijinja::{Error, ErrorKind, State};
 
 use super::printf::{go_quote, go_sprint, go_sprintf, go_sprintln};
 use super::value::{
-    classify, deep_copy, from_json, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
+    classify, deep_copy, from_json, int64, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
 };
 use super::yaml::to_yaml;
 use super::EngineInner;
@@ -974,6 +974,10 @@ fn f_int(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("int", a, 1)?;
     Ok(Value::from(to_i64(&a[0])))
 }
+fn f_int64(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("int64", a, 1)?;
+    Ok(int64(to_i64(&a[0])))
+}
 fn f_float64(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("float64", a, 1)?;
     Ok(Value::from(to_f64(&a[0])))
@@ -984,7 +988,7 @@ fn f_atoi(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 fn f_to_decimal(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("toDecimal", a, 1)?;
-    Ok(Value::from(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)))
+    Ok(int64(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)))
 }
 
 fn f_type_of(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1595,19 +1599,19 @@ fn f_semver(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 // ------------------------------------------------------------ sprig: math
 
 fn f_add(_c: &Ctx, _s: &State, a: &[Value]) -> R {
-    Ok(Value::from(a.iter().map(to_i64).fold(0i64, |x, y| x.wrapping_add(y))))
+    Ok(int64(a.iter().map(to_i64).fold(0i64, |x, y| x.wrapping_add(y))))
 }
 fn f_add1(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("add1", a, 1)?;
-    Ok(Value::from(to_i64(&a[0]) + 1))
+    Ok(int64(to_i64(&a[0]).wrapping_add(1)))
 }
 fn f_sub(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("sub", a, 2)?;
-    Ok(Value::from(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+    Ok(int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
 }
 fn f_mul(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("mul", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).fold(1i64, |x, y| x.wrapping_mul(y))))
+    Ok(int64(a.iter().map(to_i64).fold(1i64, |x, y| x.wrapping_mul(y))))
 }
 fn f_div(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("div", a, 2)?;
@@ -1615,7 +1619,7 @@ fn f_div(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     if b == 0 {
         return Err(err("runtime error: integer divide by zero"));
     }
-    Ok(Value::from(to_i64(&a[0]) / b))
+    Ok(int64(to_i64(&a[0]).wrapping_div(b)))
 }
 fn f_mod(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("mod", a, 2)?;
@@ -1623,15 +1627,15 @@ fn f_mod(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     if b == 0 {
         return Err(err("runtime error: integer divide by zero"));
     }
-    Ok(Value::from(to_i64(&a[0]) % b))
+    Ok(int64(to_i64(&a[0]).wrapping_rem(b)))
 }
 fn f_max(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("max", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).max().unwrap()))
+    Ok(int64(a.iter().map(to_i64).max().unwrap()))
 }
 fn f_min(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("min", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).min().unwrap()))
+    Ok(int64(a.iter().map(to_i64).min().unwrap()))
 }
 fn f_addf(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(a.iter().map(to_f64).sum::<f64>()))
@@ -2095,47 +2099,119 @@ fn f_must_from_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 // ------------------------------------------------------------ sprig: dates (subset)
 
-fn go_layout_to_chrono(layout: &str) -> String {
-    let table: &[(&str, &str)] = &[
-        ("2006", "%Y"),
+/// One chunk of a Go time layout (time.nextStdChunk's vocabulary).
+enum Chunk {
+    Lit(String),
+    /// chrono format directive
+    Fmt(&'static str),
+    /// zone abbreviation ("MST")
+    ZoneName,
+    /// lower-case am/pm ("pm")
+    LowerAmPm,
+}
+
+fn go_layout_chunks(layout: &str) -> Vec<Chunk> {
+    const TOKENS: &[(&str, &str)] = &[
         ("January", "%B"),
         ("Jan", "%b"),
         ("Monday", "%A"),
         ("Mon", "%a"),
-        ("MST", "%Z"),
+        ("2006", "%Y"),
+        ("-07:00:00", "%:z"),
+        ("-070000", "%z"),
         ("-07:00", "%:z"),
         ("-0700", "%z"),
         ("Z07:00", "%:z"),
+        ("Z0700", "%z"),
+        ("002", "%j"),
         ("01", "%m"),
         ("02", "%d"),
-        ("_2", "%e"),
-        ("15", "%H"),
         ("03", "%I"),
         ("04", "%M"),
         ("05", "%S"),
-        ("PM", "%p"),
         ("06", "%y"),
+        ("15", "%H"),
+        ("_2", "%e"),
+        ("1", "%-m"),
+        ("2", "%-d"),
+        ("3", "%-I"),
+        ("4", "%-M"),
+        ("5", "%-S"),
+        ("PM", "%p"),
         (".000000000", "%.9f"),
         (".000000", "%.6f"),
         (".000", "%.3f"),
+        (".999999999", "%.f"),
+        (".999999", "%.f"),
+        (".999", "%.f"),
     ];
-    let mut out = String::new();
+    let mut out = Vec::new();
     let mut rest = layout;
     'outer: while !rest.is_empty() {
-        for (g, c) in table {
+        if let Some(r) = rest.strip_prefix("MST") {
+            out.push(Chunk::ZoneName);
+            rest = r;
+            continue;
+        }
+        if let Some(r) = rest.strip_prefix("pm") {
+            out.push(Chunk::LowerAmPm);
+            rest = r;
+            continue;
+        }
+        for (g, c) in TOKENS {
             if let Some(r) = rest.strip_prefix(g) {
-                out.push_str(c);
+                out.push(Chunk::Fmt(c));
                 rest = r;
                 continue 'outer;
             }
         }
         let ch = rest.chars().next().unwrap();
-        if ch == '%' {
-            out.push_str("%%");
-        } else {
-            out.push(ch);
-        }
+        out.push(Chunk::Lit(ch.to_string()));
         rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+/// Go layout -> chrono format string (for parsing).
+pub fn go_layout_to_chrono(layout: &str) -> String {
+    go_layout_chunks(layout)
+        .into_iter()
+        .map(|c| match c {
+            Chunk::Lit(s) => s.replace('%', "%%"),
+            Chunk::Fmt(f) => f.to_string(),
+            Chunk::ZoneName => "%Z".to_string(),
+            Chunk::LowerAmPm => "%P".to_string(),
+        })
+        .collect()
+}
+
+/// Format a time with a Go layout.
+pub fn go_format_time<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>, layout: &str) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use chrono::Offset;
+    let mut out = String::new();
+    for c in go_layout_chunks(layout) {
+        match c {
+            Chunk::Lit(s) => out.push_str(&s),
+            Chunk::Fmt(f) => out.push_str(&t.format(f).to_string()),
+            Chunk::LowerAmPm => out.push_str(&t.format("%P").to_string()),
+            Chunk::ZoneName => {
+                let secs = t.offset().fix().local_minus_utc();
+                if secs == 0 {
+                    out.push_str("UTC");
+                } else {
+                    // Go prints unnamed zones as "+03" / "-0530"
+                    let (sign, a) = if secs < 0 { ('-', -secs) } else { ('+', secs) };
+                    if a % 3600 == 0 {
+                        out.push_str(&format!("{}{:02}", sign, a / 3600));
+                    } else {
+                        out.push_str(&format!("{}{:02}{:02}", sign, a / 3600, (a % 3600) / 60));
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -2157,7 +2233,7 @@ fn f_date(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         _ => None,
     }
     .unwrap_or_else(chrono::Local::now);
-    Ok(vstr(t.format(&go_layout_to_chrono(&layout)).to_string()))
+    Ok(vstr(go_format_time(&t, &layout)))
 }
 
 // ------------------------------------------------------------ registry
@@ -2221,7 +2297,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("toString", f_to_string),
     ("toStrings", f_to_strings),
     ("int", f_int),
-    ("int64", f_int),
+    ("int64", f_int64),
     ("float64", f_float64),
     ("atoi", f_atoi),
     ("toDecimal", f_to_decimal),
@@ -2297,6 +2373,22 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("tuple", f_list),
     ("first", f_first),
     ("mustFirst", f_first),
+    ("mustRest", f_rest),
+    ("mustInitial", f_initial),
+    ("mustPrepend", f_prepend),
+    ("mustPush", f_append),
+    ("mustReverse", f_reverse),
+    ("mustUniq", f_uniq),
+    ("mustWithout", f_without),
+    ("mustHas", f_has),
+    ("mustSlice", f_slice),
+    ("mustCompact", f_compact),
+    ("mustRegexFind", f_regex_find),
+    ("mustRegexFindAll", f_regex_find_all),
+    ("mustRegexReplaceAll", f_regex_replace_all),
+    ("mustRegexReplaceAllLiteral", f_regex_replace_all_literal),
+    ("mustRegexSplit", f_regex_split),
+    ("biggest", f_max),
     ("last", f_last),
     ("mustLast", f_last),
     ("rest", f_rest),
@@ -2357,12 +2449,16 @@ pub const HELPERS: &[(&str, Func)] = &[
 ];
 
 pub fn is_func(name: &str) -> bool {
-    FUNCS.iter().any(|(n, _)| *n == name)
+    all_funcs().any(|(n, _)| *n == name)
+}
+
+fn all_funcs() -> impl Iterator<Item = &'static (&'static str, Func)> {
+    FUNCS.iter().chain(super::funcs_extra::EXTRA_FUNCS.iter())
 }
 
 /// Register all functions on a minijinja environment.
 pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
-    for (name, f) in FUNCS {
+    for (name, f) in all_funcs() {
         let c = ctx.clone();
         let f = *f;
         let fname: &'static str = name;

@@ -75,6 +75,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub mod funcs;
+pub mod funcs_extra;
 pub mod parse;
 pub mod printf;
 pub mod translate;

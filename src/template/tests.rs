@@ -890,3 +890,27 @@ z: "<nil>"
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_more_sprig_dates_int64() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ base "/a/b/c.txt" }}|{{ base "a/b/" }}|{{ base "" }}|{{ dir "/a/b/c" }}|{{ dir "c" }}|{{ clean "a//b/../c/." }}|{{ ext "x/y.tar.gz" }}|{{ ext "noext" }}|{{ isAbs "/x" }}|{{ osBase "a/b" }}"#, Ok(r#"c.txt|b|.|/a/b|.|a/c|.gz||true|b"#)),
+        (r#"{{ nospace " a b\tc\n" }}|{{ initials "John Ronald Tolkien" }}|{{ abbrevboth 5 10 "1234 5678 9123" }}|{{ wrapWith 5 "\t" "Hello World" }}|{{ adler32sum "hello" }}"#, Ok(r#"abc|JRT|...5678...|Hello	World|103547413"#)),
+        (r#"{{ b32enc "hello" }}|{{ b32dec "NBSWY3DP" }}|{{ b32enc "a" }}|{{ add1f 1.5 }}|{{ maxf 1 2.5 }}|{{ minf 1 2.5 }}|{{ chunk 2 (list 1 2 3) }}|{{ typeIsLike "string" "x" }}|{{ hello }}"#, Ok(r#"NBSWY3DP|hello|ME======|2.5|2.5|1|[[1 2] [3]]|true|Hello!"#)),
+        (r#"{{ $u := urlParse "https://user:pw@example.com:8443/p/a?x=1#frag" }}{{ $u.scheme }}|{{ $u.host }}|{{ $u.hostname }}|{{ $u.path }}|{{ $u.query }}|{{ $u.fragment }}|{{ $u.userinfo }}|{{ urlJoin $u }}"#, Ok(r#"https|example.com:8443|example.com|/p/a|x=1|frag|user:pw|https://user:pw@example.com:8443/p/a?x=1#frag"#)),
+        (r#"{{ toDate "2006-01-02" "2017-12-31" | date "02/01/2006" }}|{{ toDate "2006-01-02" "2017-12-31" | unixEpoch }}|{{ duration 3700 }}|{{ duration "95" }}|{{ durationRound "2h10m" }}|{{ toDate "2006-01-02" "2017-12-31" | htmlDate }}"#, Ok(r#"31/12/2017|1514678400|0s|1m35s|2h|2017-12-31"#)),
+        (r#"{{ toDate "2006-01-02" "2017-12-31" | dateModify "1h30m" | date "2006-01-02 15:04" }}|{{ toDate "2006-01-02 15:04:05" "2020-05-06 07:08:09" | date "Jan 2, 2006 at 3:04pm (MST)" }}"#, Ok(r#"2017-12-31 01:30|May 6, 2020 at 7:08am (UTC)"#)),
+        (r#"{{ len (randAlphaNum 8) }}|{{ len uuidv4 }}|{{ len (shuffle "abc") }}"#, Ok(r#"8|36|3"#)),
+        (r#"{{ mustRegexFind "b+" "abbbc" }}|{{ biggest 1 3 2 }}|{{ mustCompact (list "" "a") }}|{{ mustHas 1 (list 1) }}
+"#, Ok(r#"bbb|3|[a]|true
+"#)),
+        (r#"{{ typeOf (add 1 1) }}|{{ typeOf (int64 1) }}|{{ typeOf (int 1) }}|{{ kindIs "int64" (sub 3 1) }}|{{ kindOf (mul 2 2) }}|{{ typeOf (len "x") }}|{{ typeOf (toDecimal "7") }}|{{ typeOf (max 1 2) }}|{{ eq (add 1 1) 2 }}|{{ duration (add 3600 1) }}|{{ printf "%T %d" (div 7 2) (mod 7 2) }}|{{ toJson (add 1 2) }}|{{ toYaml (dict "n" (add 1 2)) }}|{{ if sub 1 1 }}t{{ else }}f{{ end }}|{{ and (add 1 0) "x" }}|{{ add 1 2 | add 3 }}
+"#, Ok(r#"int64|int64|int|true|int64|int|int64|int64|true|1h0m1s|int64 1|3|"n": 3
+|f|x|6
+"#)),
+    ];
+    check_cases(cases);
+}
