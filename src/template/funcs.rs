@@ -505,6 +505,15 @@ fn f_ge(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(!go_lt(&a[0], &a[1])?))
 }
 
+/// Go's `call`: template data never holds functions here.
+fn f_call(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs_min("call", a, 1)?;
+    if is_nil(&a[0]) {
+        return Err(err("call of nil"));
+    }
+    Err(err(format!("non-function of type {}", type_name(&a[0]))))
+}
+
 // `and`/`or` as values (only reachable via the translator when used in
 // unusual positions); normally translated to jinja's short-circuit ops.
 fn f_and(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -673,12 +682,6 @@ fn f_is_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("isFile", a, 1)?;
     let p = c.resolve(&s_arg(&a[0])?);
     Ok(Value::from(p.metadata().map(|m| !m.is_dir()).unwrap_or(false)))
-}
-
-fn f_is_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    nargs("isDir", a, 1)?;
-    let p = c.resolve(&s_arg(&a[0])?);
-    Ok(Value::from(p.metadata().map(|m| m.is_dir()).unwrap_or(false)))
 }
 
 fn f_read_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -2258,6 +2261,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("le", f_le),
     ("gt", f_gt),
     ("ge", f_ge),
+    ("call", f_call),
     // helmfile
     ("env", f_env),
     ("expandenv", f_expandenv),
@@ -2265,7 +2269,6 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("exec", f_exec),
     ("envExec", f_env_exec),
     ("isFile", f_is_file),
-    ("isDir", f_is_dir),
     ("readFile", f_read_file),
     ("readDir", f_read_dir),
     ("readDirEntries", f_list_dir),

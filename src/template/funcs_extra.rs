@@ -633,7 +633,6 @@ refused! {
     f_encrypt_aes => "encryptAES", "crypto material must be provided as values";
     f_decrypt_aes => "decryptAES", "crypto material must be provided as values";
     f_rand_bytes => "randBytes", "crypto material must be provided as values";
-    f_rand_seeded_numeric => "randSeededNumeric", "not part of the sprig release helmfile 0.166 ships";
 }
 
 pub const EXTRA_FUNCS: &[(&str, Func)] = &[
@@ -700,6 +699,3 @@ pub const EXTRA_FUNCS: &[(&str, Func)] = &[
     ("decryptAES", f_decrypt_aes),
     ("randBytes", f_rand_bytes),
 ];
-
-#[allow(dead_code)]
-const _UNUSED: Option<Func> = Some(f_rand_seeded_numeric);

@@ -510,11 +510,11 @@ fn files_resolve_relative_to_base_dir() {
     let out = e
         .render(
             "f",
-            r#"{{ readFile "top.txt" }}|{{ isFile "top.txt" }}|{{ isFile "sub" }}|{{ isFile "nope" }}|{{ isDir "sub" }}|{{ readDir "sub" }}|{{ readDirEntries "sub" }}|{{ (readFile "sub/a.yaml" | fromYaml).a }}"#,
+            r#"{{ readFile "top.txt" }}|{{ isFile "top.txt" }}|{{ isFile "sub" }}|{{ isFile "nope" }}|{{ readDir "sub" }}|{{ readDirEntries "sub" }}|{{ (readFile "sub/a.yaml" | fromYaml).a }}"#,
             &json!({}),
         )
         .unwrap();
-    assert_eq!(out, "hello\n|true|false|false|true|[sub/a.yaml sub/b.yaml]|[sub/a.yaml sub/b.yaml sub/inner]|1");
+    assert_eq!(out, "hello\n|true|false|false|[sub/a.yaml sub/b.yaml]|[sub/a.yaml sub/b.yaml sub/inner]|1");
     let abs = d.join("top.txt");
     assert_eq!(e.render("f", &format!("{{{{ readFile {:?} }}}}", abs.display().to_string()), &json!({})).unwrap(), "hello\n");
     let err = e.render("f", r#"{{ readFile "missing.txt" }}"#, &json!({})).unwrap_err();
@@ -913,4 +913,38 @@ fn verified_more_sprig_dates_int64() {
 "#)),
     ];
     check_cases(cases);
+}
+
+/// The exact function set of helmfile 0.166 (Go builtins + sprig's
+/// TxtFuncMap + helmfile's own). Verified by rendering
+/// `{{ if false }}{{ NAME }}{{ end }}` for every name with helmfile 0.166:
+/// all parse, and `isDir`, `listDir`, `randSeededNumeric` do not.
+#[test]
+fn function_set_matches_helmfile_0_166() {
+    let want = "and or not len index slice print printf println html js urlquery eq ne lt le gt ge call \
+        envExec exec isFile readFile readDir readDirEntries toYaml fromYaml setValueAtPath requiredEnv get getOrNil tpl required fetchSecretValue expandSecretRefs include sprigGet \
+        hello ago date date_in_zone date_modify dateInZone dateModify duration durationRound htmlDate htmlDateInZone must_date_modify mustDateModify mustToDate now toDate unixEpoch \
+        abbrev abbrevboth trunc trim upper lower title untitle substr repeat trimall trimAll trimSuffix trimPrefix nospace initials randAlphaNum randAlpha randAscii randNumeric \
+        swapcase shuffle snakecase camelcase kebabcase wrap wrapWith contains hasPrefix hasSuffix quote squote cat indent nindent replace plural sha1sum sha256sum adler32sum toString \
+        atoi int64 int float64 seq toDecimal split splitList splitn toStrings until untilStep add1 add sub div mod mul randInt add1f addf subf divf mulf biggest max min maxf minf ceil floor round \
+        join sortAlpha default empty coalesce all any compact mustCompact fromJson toJson toPrettyJson toRawJson mustFromJson mustToJson mustToPrettyJson mustToRawJson ternary deepCopy mustDeepCopy \
+        typeOf typeIs typeIsLike kindOf kindIs deepEqual env expandenv getHostByName base dir clean ext isAbs osBase osClean osDir osExt osIsAbs b64enc b64dec b32enc b32dec \
+        tuple list dict set unset hasKey pluck keys pick omit merge mergeOverwrite mustMerge mustMergeOverwrite values append push mustAppend mustPush prepend mustPrepend \
+        first mustFirst rest mustRest last mustLast initial mustInitial reverse mustReverse uniq mustUniq without mustWithout has mustHas mustSlice concat dig chunk mustChunk \
+        bcrypt htpasswd genPrivateKey derivePassword buildCustomCert genCA genCAWithKey genSelfSignedCert genSelfSignedCertWithKey genSignedCert genSignedCertWithKey encryptAES decryptAES randBytes \
+        uuidv4 semver semverCompare fail regexMatch mustRegexMatch regexFindAll mustRegexFindAll regexFind mustRegexFind regexReplaceAll mustRegexReplaceAll regexReplaceAllLiteral \
+        mustRegexReplaceAllLiteral regexSplit mustRegexSplit regexQuoteMeta urlParse urlJoin";
+    let mut want: Vec<&str> = want.split_whitespace().collect();
+    want.sort();
+    want.dedup();
+    let mut have: Vec<&str> = funcs::FUNCS.iter().chain(funcs_extra::EXTRA_FUNCS.iter()).map(|(n, _)| *n).collect();
+    have.sort();
+    let before = have.len();
+    have.dedup();
+    assert_eq!(before, have.len(), "duplicate registrations");
+    assert_eq!(have, want);
+    for missing in ["isDir", "listDir", "randSeededNumeric", "toToml", "lookup"] {
+        let err = engine().render("f", &format!("{{{{ if false }}}}{{{{ {} }}}}{{{{ end }}}}", missing), &json!({})).unwrap_err();
+        assert_eq!(err.message, format!("function {:?} not defined", missing));
+    }
 }
