@@ -2481,8 +2481,18 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         let f = *f;
         env.add_function(format!("g__{}", name), move |st: &State, args: minijinja::value::Rest<Value>| f(&c, st, &args));
     }
-    env.add_function("g__assign", |ns: Value, slot: String, v: Value| -> Result<Value, Error> {
-        let _ = (&ns, &slot);
+    // Go variables: one mutable slot table per template execution
+    env.add_function("g__vars", || Value::from_object(GoMap::default()));
+    env.add_function("g__set", |vars: Value, slot: String, v: Value| -> Result<Value, Error> {
+        if let Some(m) = vars.downcast_object_ref::<GoMap>() {
+            m.insert(slot, v);
+        }
+        Ok(Value::from(""))
+    });
+    env.add_function("g__setv", |vars: Value, slot: String, v: Value| -> Result<Value, Error> {
+        if let Some(m) = vars.downcast_object_ref::<GoMap>() {
+            m.insert(slot, v.clone());
+        }
         Ok(v)
     });
 }

@@ -948,3 +948,22 @@ fn function_set_matches_helmfile_0_166() {
         assert_eq!(err.message, format!("function {:?} not defined", missing));
     }
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_variable_scoping() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ ($x := 5) }}|{{ $x }}|{{ add ($y := 2) $y }}"#, Ok(r#"5|5|4"#)),
+        (r#"{{ if true }}{{ $z := 1 }}{{ end }}{{ $z }}"#, Err((1, r#"undefined variable "$z""#))),
+        (r#"{{ with $w := 3 }}{{ end }}{{ $w }}"#, Err((1, r#"undefined variable "$w""#))),
+        (r#"{{ range $i, $v := list 1 }}{{ end }}{{ $i }}"#, Err((1, r#"undefined variable "$i""#))),
+        (r#"{{ $x := 1 }}{{ with .Values.a }}{{ $x = 2 }}{{ $x := 3 }}{{ $x = 4 }}{{ $x }}{{ end }}{{ $x }}"#, Ok(r#"42"#)),
+        (r#"{{ $ = 5 }}{{ $ }}"#, Ok(r#"5"#)),
+        (r#"{{ $x := 1 }}{{ $x := 2 }}{{ $x }}"#, Ok(r#"2"#)),
+        (r#"{{ define "d" }}{{ $x }}{{ end }}
+"#, Err((1, r#"undefined variable "$x""#))),
+    ];
+    check_cases(cases);
+}
