@@ -14,7 +14,7 @@ use minijinja::{Error, ErrorKind, State};
 
 use super::printf::{go_quote, go_sprint, go_sprintf, go_sprintln};
 use super::value::{
-    classify, deep_copy, from_json, from_yaml, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
+    classify, deep_copy, from_json, int64, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
 };
 use super::yaml::to_yaml;
 use super::EngineInner;
@@ -143,7 +143,8 @@ pub fn empty(v: &Value) -> bool {
 fn list_arg(v: &Value, fname: &str) -> Result<Vec<Value>, Error> {
     match classify(v) {
         G::List(l) => Ok(l),
-        G::Nil => Ok(vec![]),
+        // sprig calls reflect.TypeOf(nil).Kind(): a nil pointer panic
+        G::Nil => Err(err("runtime error: invalid memory address or nil pointer dereference")),
         _ => Err(err(format!("Cannot {} on type {}", fname, type_name(v)))),
     }
 }
@@ -174,6 +175,9 @@ fn vstr(s: impl Into<String>) -> Value {
 fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let mut cur = a[0].clone();
     let label = a[1].as_str().unwrap_or("").to_string();
+    // Go names the static type: values looked up in maps are `interface {}`,
+    // a variable's first hop has the dynamic type.
+    let mut concrete = label.starts_with('$') || label.starts_with('(');
     for k in &a[2..] {
         let k = k.as_str().unwrap_or("");
         cur = match classify(&cur) {
@@ -182,8 +186,12 @@ fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
-            _ => return Err(err(format!("can't evaluate field {} in type interface {{}} (in {})", k, label))),
+            _ => {
+                let t = if concrete { type_name(&cur) } else { "interface {}" };
+                return Err(err(format!("can't evaluate field {} in type {} (in {})", k, t, label)));
+            }
         };
+        concrete = false;
     }
     Ok(cur)
 }
@@ -212,9 +220,25 @@ fn h_float(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(a[0].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)))
 }
 
-fn h_template(c: &Ctx, s: &State, a: &[Value]) -> R {
+/// `{{ template "name" dot }}`: errors inside keep their own line (Go
+/// reports them at the define's line, not at the call site).
+fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
     let name = a[0].as_str().unwrap_or("").to_string();
-    render_define(c, s, &name, a.get(1).cloned().unwrap_or_default()).map(Value::from)
+    let dot = a.get(1).cloned().unwrap_or_default();
+    let Ok(t) = s.env().get_template(&format!("define:{}", name)) else {
+        return Err(err(format!("template {:?} not defined", name)));
+    };
+    let d = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if d > MAX_DEPTH {
+        Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
+    } else {
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+    };
+    DEPTH.with(|d| d.set(d.get() - 1));
+    r.map(Value::from)
 }
 
 thread_local! {
@@ -308,17 +332,6 @@ fn f_slice(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
     match classify(&a[0]) {
         G::Str(_) => Err(err("list should be type of slice or array but string")),
-        G::Str(s) if false => {
-            if idx.len() == 3 {
-                return Err(err("cannot 3-index slice a string"));
-            }
-            let lo = idx.first().copied().unwrap_or(0);
-            let hi = idx.get(1).copied().unwrap_or(s.len() as i64);
-            if lo < 0 || hi < lo || hi as usize > s.len() {
-                return Err(err(format!("index out of range: {}", if hi as usize > s.len() { hi } else { lo })));
-            }
-            Ok(vstr(String::from_utf8_lossy(&s.as_bytes()[lo as usize..hi as usize]).into_owned()))
-        }
         G::List(l) => {
             let lo = idx.first().copied().unwrap_or(0);
             let hi = idx.get(1).copied().unwrap_or(l.len() as i64);
@@ -431,8 +444,8 @@ fn go_eq2(a: &Value, b: &Value) -> Result<bool, Error> {
         (G::Float(x), G::Float(y)) => x == y,
         (G::Str(x), G::Str(y)) => x == y,
         _ => {
-            let fmt_s = super::printf::go_sprintf("%s", &[a.clone()]);
-            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(a))));
+            let fmt_s = super::printf::go_sprintf("%s", &[b.clone()]);
+            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(b))));
         }
     })
 }
@@ -492,6 +505,15 @@ fn f_ge(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(!go_lt(&a[0], &a[1])?))
 }
 
+/// Go's `call`: template data never holds functions here.
+fn f_call(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs_min("call", a, 1)?;
+    if is_nil(&a[0]) {
+        return Err(err("call of nil"));
+    }
+    Err(err(format!("non-function of type {}", type_name(&a[0]))))
+}
+
 // `and`/`or` as values (only reachable via the translator when used in
 // unusual positions); normally translated to jinja's short-circuit ops.
 fn f_and(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -523,8 +545,9 @@ fn f_env(c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_expandenv(c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("expandenv", a, 1)?;
     let s = s_arg(&a[0])?;
-    let re = regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)").unwrap();
-    Ok(vstr(re.replace_all(&s, |caps: &regex::Captures| {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)").unwrap());
+    Ok(vstr(RE.replace_all(&s, |caps: &regex::Captures| {
         let n = caps.get(1).or(caps.get(2)).unwrap().as_str();
         c.getenv(n).unwrap_or_default()
     })))
@@ -593,13 +616,30 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
     }
     let out = child.wait_with_output().map_err(|e| err(format!("{}: {}", name, e)))?;
     if !out.status.success() {
-        return Err(err(format!(
-            "exit status {}\nCOMMAND:\n  {} {}\n\nOUTPUT:\n  {}",
-            out.status.code().unwrap_or(-1),
-            command,
-            str_args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim_end().replace('\n', "\n  ")
-        )));
+        // helmfile's helmexec.Output error layout
+        let path = if command.contains('/') {
+            command.clone()
+        } else {
+            which::which(&command).map(|p| p.display().to_string()).unwrap_or_else(|_| command.clone())
+        };
+        let code = out.status.code().unwrap_or(-1);
+        let mut m = format!("command {:?} exited with non-zero status:\n\nPATH:\n  {}\n\nARGS:\n", path, path);
+        let mut all_args = vec![command.clone()];
+        all_args.extend(str_args.iter().cloned());
+        for (i, a) in all_args.iter().enumerate() {
+            m.push_str(&format!("  {}: {} ({} bytes)\n", i, a, a.len()));
+        }
+        let indent = |b: &[u8]| String::from_utf8_lossy(b).trim_end().replace('\n', "\n  ");
+        m.push_str(&format!("\nERROR:\n  exit status {}\n\nEXIT STATUS\n  {}", code, code));
+        if !out.stderr.is_empty() {
+            m.push_str(&format!("\n\nSTDERR:\n  {}", indent(&out.stderr)));
+        }
+        let mut combined = out.stdout.clone();
+        combined.extend_from_slice(&out.stderr);
+        if !combined.is_empty() {
+            m.push_str(&format!("\n\nCOMBINED OUTPUT:\n  {}", indent(&combined)));
+        }
+        return Err(err(m));
     }
     Ok(vstr(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
@@ -642,12 +682,6 @@ fn f_is_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("isFile", a, 1)?;
     let p = c.resolve(&s_arg(&a[0])?);
     Ok(Value::from(p.metadata().map(|m| !m.is_dir()).unwrap_or(false)))
-}
-
-fn f_is_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    nargs("isDir", a, 1)?;
-    let p = c.resolve(&s_arg(&a[0])?);
-    Ok(Value::from(p.metadata().map(|m| m.is_dir()).unwrap_or(false)))
 }
 
 fn f_read_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -726,17 +760,23 @@ fn f_to_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(vstr(to_yaml(&a[0])))
 }
 
+/// helmfile's FromYaml: yaml.v2 Unmarshal into map[string]interface{}.
 fn f_from_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    use super::yaml_decode::{decode, Decoded};
     nargs("fromYaml", a, 1)?;
     let s = s_arg(&a[0])?;
-    let y: serde_yaml::Value = match serde_yaml::from_str(&s) {
-        Ok(y) => y,
-        Err(e) => return Err(err(format!("{}, offending yaml: {}", e, s))),
-    };
-    match y {
-        serde_yaml::Value::Null => Ok(new_map()),
-        serde_yaml::Value::Mapping(_) => Ok(from_yaml(&y)),
-        _ => Err(err(format!("error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {{}}, offending yaml: {}", s))),
+    match decode(&s) {
+        Err(e) => Err(err(format!("{}, offending yaml: {}", e, s))),
+        Ok(Decoded::Empty) => Ok(new_map()),
+        Ok(Decoded::Node { kind: "!!map", value, .. }) => Ok(value),
+        Ok(Decoded::Node { kind: "!!null", .. }) => Ok(new_map()),
+        Ok(Decoded::Node { kind, line, text, .. }) => {
+            let what = if kind == "!!seq" { kind.to_string() } else { format!("{} `{}`", kind, text) };
+            Err(err(format!(
+                "yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into map[string]interface {{}}, offending yaml: {}",
+                line, what, s
+            )))
+        }
     }
 }
 
@@ -836,10 +876,28 @@ fn f_required(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
 }
 
-fn f_fetch_secret(_c: &Ctx, _s: &State, _a: &[Value]) -> R {
+fn f_fetch_secret(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("fetchSecretValue", a, 1)?;
+    // vals only touches `ref+...` references; anything else is returned as is
+    if !s_arg(&a[0])?.starts_with("ref+") {
+        return Ok(a[0].clone());
+    }
     Err(err("not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"))
 }
-fn f_expand_secret_refs(_c: &Ctx, _s: &State, _a: &[Value]) -> R {
+fn has_secret_ref(v: &Value) -> bool {
+    match classify(v) {
+        G::Str(s) => s.starts_with("ref+"),
+        G::List(l) => l.iter().any(has_secret_ref),
+        G::Map(m) => m.snapshot().values().any(has_secret_ref),
+        _ => false,
+    }
+}
+
+fn f_expand_secret_refs(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("expandSecretRefs", a, 1)?;
+    if !has_secret_ref(&a[0]) {
+        return Ok(a[0].clone());
+    }
     Err(err("not supported offline by kod: expandSecretRefs (vals secret references must be resolved before packaging)"))
 }
 
@@ -919,6 +977,10 @@ fn f_int(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("int", a, 1)?;
     Ok(Value::from(to_i64(&a[0])))
 }
+fn f_int64(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("int64", a, 1)?;
+    Ok(int64(to_i64(&a[0])))
+}
 fn f_float64(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("float64", a, 1)?;
     Ok(Value::from(to_f64(&a[0])))
@@ -929,7 +991,7 @@ fn f_atoi(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 fn f_to_decimal(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("toDecimal", a, 1)?;
-    Ok(Value::from(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)))
+    Ok(int64(i64::from_str_radix(&strval(&a[0]), 8).unwrap_or(0)))
 }
 
 fn f_type_of(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -965,8 +1027,33 @@ macro_rules! str1 {
     };
 }
 
-str1!(f_upper, "upper", |s| s.to_uppercase());
-str1!(f_lower, "lower", |s| s.to_lowercase());
+str1!(f_upper, "upper", |s| go_upper(&s));
+str1!(f_lower, "lower", |s| go_lower(&s));
+
+/// Go's strings.ToUpper maps rune by rune (no multi-rune expansions like ß -> SS).
+fn go_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+fn go_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_lowercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
 str1!(f_trim, "trim", |s| s.trim().to_string());
 str1!(f_title, "title", |s| title(&s));
 str1!(f_untitle, "untitle", |s| untitle(&s));
@@ -992,7 +1079,10 @@ fn base64_dec(s: &str) -> String {
     use base64::Engine as _;
     match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => e.to_string(),
+        Err(base64::DecodeError::InvalidByte(i, _)) | Err(base64::DecodeError::InvalidLastSymbol(i, _)) => {
+            format!("illegal base64 data at input byte {}", i)
+        }
+        Err(_) => format!("illegal base64 data at input byte {}", s.len()),
     }
 }
 
@@ -1036,6 +1126,9 @@ fn words(s: &str) -> Vec<String> {
                 out.push(std::mem::take(&mut cur));
             }
             continue;
+        }
+        if c.is_ascii_digit() && !cur.is_empty() && chars[i - 1].is_alphabetic() {
+            out.push(std::mem::take(&mut cur));
         }
         if c.is_uppercase() && !cur.is_empty() {
             let prev = chars[i - 1];
@@ -1164,14 +1257,15 @@ fn f_substr(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let (start, end, s) = (i_arg(&a[0])?, i_arg(&a[1])?, s_arg(&a[2])?);
     let b = s.as_bytes();
     let len = b.len() as i64;
-    let r = if start < 0 {
-        &b[..(end.clamp(0, len)) as usize]
-    } else if end < 0 || end > len {
-        &b[start.min(len) as usize..]
-    } else {
-        &b[start.min(end) as usize..end as usize]
-    };
-    Ok(vstr(String::from_utf8_lossy(r).into_owned()))
+    // sprig: start<0 -> s[:end]; end<0||end>len -> s[start:]; else s[start:end]
+    let (lo, hi) = if start < 0 { (0, end) } else if end < 0 || end > len { (start, len) } else { (start, end) };
+    if hi < 0 || hi > len {
+        return Err(err(format!("runtime error: slice bounds out of range [:{}] with length {}", hi, len)));
+    }
+    if lo > hi {
+        return Err(err(format!("runtime error: slice bounds out of range [{}:{}]", lo, hi)));
+    }
+    Ok(vstr(String::from_utf8_lossy(&b[lo as usize..hi as usize]).into_owned()))
 }
 
 fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1295,12 +1389,40 @@ fn f_plural(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 // regex
 
-fn go_regex(re: &str) -> Result<regex::Regex, Error> {
-    regex::Regex::new(re).map_err(|e| err(format!("error parsing regexp: {}", e)))
+/// Compiled user regexes, shared across renders (helmfile re-renders the
+/// same templates many times).
+fn cached_regex(re: &str) -> Result<regex::Regex, regex::Error> {
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(r) = CACHE.lock().unwrap().get(re) {
+        return Ok(r.clone());
+    }
+    let r = regex::Regex::new(re)?;
+    let mut c = CACHE.lock().unwrap();
+    if c.len() > 1024 {
+        c.clear();
+    }
+    c.insert(re.to_string(), r.clone());
+    Ok(r)
 }
 
+fn go_regex(re: &str) -> Result<regex::Regex, Error> {
+    cached_regex(re).map_err(|e| {
+        let detail = e.to_string();
+        let last = detail.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
+        err(format!("regexp: Compile(`{}`): error parsing regexp: {}", re, last))
+    })
+}
+
+/// sprig's regexMatch ignores compile errors (false).
 fn f_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexMatch", a, 2)?;
+    let (re, s) = (s_arg(&a[0])?, s_arg(&a[1])?);
+    Ok(Value::from(cached_regex(&re).map(|r| r.is_match(&s)).unwrap_or(false)))
+}
+
+fn f_must_regex_match(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    nargs("mustRegexMatch", a, 2)?;
     Ok(Value::from(go_regex(&s_arg(&a[0])?)?.is_match(&s_arg(&a[1])?)))
 }
 fn f_regex_find(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1373,9 +1495,11 @@ fn semver_match(constraint: &str, v: &semver::Version) -> Result<bool, Error> {
     for alt in constraint.split("||") {
         let mut ok = true;
         let alt = alt.trim();
-        let re = regex::Regex::new(r"(\^|~>|~|>=|<=|!=|=>|=<|>|<|=)?\s*(v?[0-9xX*][0-9A-Za-z.\-+*]*)").unwrap();
+        static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"(\^|~>|~|>=|<=|!=|=>|=<|>|<|=)?\s*(v?[0-9xX*][0-9A-Za-z.\-+*]*)").unwrap()
+        });
         let mut any = false;
-        for cap in re.captures_iter(alt) {
+        for cap in RE.captures_iter(alt) {
             any = true;
             let op = cap.get(1).map(|m| m.as_str()).unwrap_or("");
             let ver = cap.get(2).unwrap().as_str().trim_start_matches('v');
@@ -1478,19 +1602,19 @@ fn f_semver(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 // ------------------------------------------------------------ sprig: math
 
 fn f_add(_c: &Ctx, _s: &State, a: &[Value]) -> R {
-    Ok(Value::from(a.iter().map(to_i64).fold(0i64, |x, y| x.wrapping_add(y))))
+    Ok(int64(a.iter().map(to_i64).fold(0i64, |x, y| x.wrapping_add(y))))
 }
 fn f_add1(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("add1", a, 1)?;
-    Ok(Value::from(to_i64(&a[0]) + 1))
+    Ok(int64(to_i64(&a[0]).wrapping_add(1)))
 }
 fn f_sub(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("sub", a, 2)?;
-    Ok(Value::from(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+    Ok(int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
 }
 fn f_mul(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("mul", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).fold(1i64, |x, y| x.wrapping_mul(y))))
+    Ok(int64(a.iter().map(to_i64).fold(1i64, |x, y| x.wrapping_mul(y))))
 }
 fn f_div(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("div", a, 2)?;
@@ -1498,7 +1622,7 @@ fn f_div(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     if b == 0 {
         return Err(err("runtime error: integer divide by zero"));
     }
-    Ok(Value::from(to_i64(&a[0]) / b))
+    Ok(int64(to_i64(&a[0]).wrapping_div(b)))
 }
 fn f_mod(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("mod", a, 2)?;
@@ -1506,15 +1630,15 @@ fn f_mod(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     if b == 0 {
         return Err(err("runtime error: integer divide by zero"));
     }
-    Ok(Value::from(to_i64(&a[0]) % b))
+    Ok(int64(to_i64(&a[0]).wrapping_rem(b)))
 }
 fn f_max(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("max", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).max().unwrap()))
+    Ok(int64(a.iter().map(to_i64).max().unwrap()))
 }
 fn f_min(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("min", a, 1)?;
-    Ok(Value::from(a.iter().map(to_i64).min().unwrap()))
+    Ok(int64(a.iter().map(to_i64).min().unwrap()))
 }
 fn f_addf(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(a.iter().map(to_f64).sum::<f64>()))
@@ -1557,48 +1681,62 @@ fn f_until(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_until_step(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("untilStep", a, 3)?;
     let (start, stop, step) = (i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?);
-    let mut v = Vec::new();
-    if step > 0 {
-        let mut i = start;
-        while i < stop {
-            v.push(Value::from(i));
-            i += step;
-        }
-    } else if step < 0 {
-        let mut i = start;
-        while i > stop {
-            v.push(Value::from(i));
-            i += step;
-        }
-    }
-    Ok(Value::from(v))
+    Ok(Value::from(until_step(start, stop, step).into_iter().map(Value::from).collect::<Vec<_>>()))
 }
 
+fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
+    let mut v = Vec::new();
+    if step == 0 {
+        return v;
+    }
+    if stop < start {
+        if step >= 0 {
+            return v;
+        }
+        let mut i = start;
+        while i > stop {
+            v.push(i);
+            i += step;
+        }
+    } else {
+        if step <= 0 {
+            return v;
+        }
+        let mut i = start;
+        while i < stop {
+            v.push(i);
+            i += step;
+        }
+    }
+    v
+}
+
+/// sprig `seq`: like GNU seq, returns a space-separated string.
 fn f_seq(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let p: Vec<i64> = a.iter().map(i_arg).collect::<Result<_, _>>()?;
-    let (start, step, end) = match p.len() {
-        0 => return Ok(vstr("")),
-        1 => {
-            let end = p[0];
-            if end == 0 {
-                return Ok(vstr(""));
-            }
-            (1, if end > 0 { 1 } else { -1 }, end)
+    let out = match p.len() {
+        1 | 2 => {
+            let (start, end) = if p.len() == 1 { (1, p[0]) } else { (p[0], p[1]) };
+            let inc = if end < start { -1 } else { 1 };
+            until_step(start, end + inc, inc)
         }
-        2 => (p[0], if p[1] >= p[0] { 1 } else { -1 }, p[1]),
-        3 => (p[0], p[1], p[2]),
-        _ => return Ok(vstr("")),
+        3 => {
+            let (start, step, end) = (p[0], p[1], p[2]);
+            if end < start {
+                if step > 0 {
+                    vec![]
+                } else {
+                    until_step(start, end - 1, step)
+                }
+            } else if step < 0 {
+                vec![]
+            } else {
+                until_step(start, end + 1, step)
+            }
+        }
+        _ => vec![],
     };
-    let mut out = Vec::new();
-    if step == 0 {
-        return Ok(vstr(""));
-    }
-    let mut i = start;
-    while (step > 0 && i <= end) || (step < 0 && i >= end) {
-        out.push(i.to_string());
-        i += step;
-    }
-    Ok(vstr(out.join(" ")))
+    Ok(vstr(out.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")))
 }
 
 // ------------------------------------------------------------ sprig: lists
@@ -1788,10 +1926,8 @@ fn merge_into(dst: &GoMap, src: &GoMap, overwrite: bool) {
                 (G::Map(dm), G::Map(sm)) => merge_into(&dm, &sm, overwrite),
                 _ => {
                     if overwrite {
-                        // mergo WithOverride: empty src values don't overwrite
-                        if !empty(&sv) {
-                            dst.insert(k, sv);
-                        }
+                        // verified: mergeOverwrite (dict "a" 1) (dict "a" "") gives a:""
+                        dst.insert(k, sv);
                     } else if empty(&dv) {
                         dst.insert(k, sv);
                     }
@@ -1943,60 +2079,142 @@ fn f_to_raw_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("toRawJson", a, 1)?;
     Ok(vstr(go_json(&a[0], None, false)))
 }
+/// Go's encoding/json decodes every number into float64.
+fn json_floats(v: Value) -> Value {
+    match classify(&v) {
+        G::Int(i) => Value::from(i as f64),
+        G::List(l) => Value::from(l.into_iter().map(json_floats).collect::<Vec<_>>()),
+        G::Map(m) => GoMap::new_value(m.snapshot().into_iter().map(|(k, x)| (k, json_floats(x))).collect()),
+        _ => v,
+    }
+}
+
 fn f_from_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("fromJson", a, 1)?;
     let s = s_arg(&a[0])?;
-    Ok(serde_json::from_str::<serde_json::Value>(&s).map(|j| from_json(&j)).unwrap_or_default())
+    Ok(serde_json::from_str::<serde_json::Value>(&s).map(|j| json_floats(from_json(&j))).unwrap_or_default())
 }
 fn f_must_from_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("mustFromJson", a, 1)?;
     let s = s_arg(&a[0])?;
-    serde_json::from_str::<serde_json::Value>(&s).map(|j| from_json(&j)).map_err(|e| err(e.to_string()))
+    serde_json::from_str::<serde_json::Value>(&s).map(|j| json_floats(from_json(&j))).map_err(|e| err(e.to_string()))
 }
 
 // ------------------------------------------------------------ sprig: dates (subset)
 
-fn go_layout_to_chrono(layout: &str) -> String {
-    let table: &[(&str, &str)] = &[
-        ("2006", "%Y"),
+/// One chunk of a Go time layout (time.nextStdChunk's vocabulary).
+enum Chunk {
+    Lit(String),
+    /// chrono format directive
+    Fmt(&'static str),
+    /// zone abbreviation ("MST")
+    ZoneName,
+    /// lower-case am/pm ("pm")
+    LowerAmPm,
+}
+
+fn go_layout_chunks(layout: &str) -> Vec<Chunk> {
+    const TOKENS: &[(&str, &str)] = &[
         ("January", "%B"),
         ("Jan", "%b"),
         ("Monday", "%A"),
         ("Mon", "%a"),
-        ("MST", "%Z"),
+        ("2006", "%Y"),
+        ("-07:00:00", "%:z"),
+        ("-070000", "%z"),
         ("-07:00", "%:z"),
         ("-0700", "%z"),
         ("Z07:00", "%:z"),
+        ("Z0700", "%z"),
+        ("002", "%j"),
         ("01", "%m"),
         ("02", "%d"),
-        ("_2", "%e"),
-        ("15", "%H"),
         ("03", "%I"),
         ("04", "%M"),
         ("05", "%S"),
-        ("PM", "%p"),
         ("06", "%y"),
+        ("15", "%H"),
+        ("_2", "%e"),
+        ("1", "%-m"),
+        ("2", "%-d"),
+        ("3", "%-I"),
+        ("4", "%-M"),
+        ("5", "%-S"),
+        ("PM", "%p"),
         (".000000000", "%.9f"),
         (".000000", "%.6f"),
         (".000", "%.3f"),
+        (".999999999", "%.f"),
+        (".999999", "%.f"),
+        (".999", "%.f"),
     ];
-    let mut out = String::new();
+    let mut out = Vec::new();
     let mut rest = layout;
     'outer: while !rest.is_empty() {
-        for (g, c) in table {
+        if let Some(r) = rest.strip_prefix("MST") {
+            out.push(Chunk::ZoneName);
+            rest = r;
+            continue;
+        }
+        if let Some(r) = rest.strip_prefix("pm") {
+            out.push(Chunk::LowerAmPm);
+            rest = r;
+            continue;
+        }
+        for (g, c) in TOKENS {
             if let Some(r) = rest.strip_prefix(g) {
-                out.push_str(c);
+                out.push(Chunk::Fmt(c));
                 rest = r;
                 continue 'outer;
             }
         }
         let ch = rest.chars().next().unwrap();
-        if ch == '%' {
-            out.push_str("%%");
-        } else {
-            out.push(ch);
-        }
+        out.push(Chunk::Lit(ch.to_string()));
         rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+/// Go layout -> chrono format string (for parsing).
+pub fn go_layout_to_chrono(layout: &str) -> String {
+    go_layout_chunks(layout)
+        .into_iter()
+        .map(|c| match c {
+            Chunk::Lit(s) => s.replace('%', "%%"),
+            Chunk::Fmt(f) => f.to_string(),
+            Chunk::ZoneName => "%Z".to_string(),
+            Chunk::LowerAmPm => "%P".to_string(),
+        })
+        .collect()
+}
+
+/// Format a time with a Go layout.
+pub fn go_format_time<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>, layout: &str) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use chrono::Offset;
+    let mut out = String::new();
+    for c in go_layout_chunks(layout) {
+        match c {
+            Chunk::Lit(s) => out.push_str(&s),
+            Chunk::Fmt(f) => out.push_str(&t.format(f).to_string()),
+            Chunk::LowerAmPm => out.push_str(&t.format("%P").to_string()),
+            Chunk::ZoneName => {
+                let secs = t.offset().fix().local_minus_utc();
+                if secs == 0 {
+                    out.push_str("UTC");
+                } else {
+                    // Go prints unnamed zones as "+03" / "-0530"
+                    let (sign, a) = if secs < 0 { ('-', -secs) } else { ('+', secs) };
+                    if a % 3600 == 0 {
+                        out.push_str(&format!("{}{:02}", sign, a / 3600));
+                    } else {
+                        out.push_str(&format!("{}{:02}{:02}", sign, a / 3600, (a % 3600) / 60));
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -2018,7 +2236,7 @@ fn f_date(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         _ => None,
     }
     .unwrap_or_else(chrono::Local::now);
-    Ok(vstr(t.format(&go_layout_to_chrono(&layout)).to_string()))
+    Ok(vstr(go_format_time(&t, &layout)))
 }
 
 // ------------------------------------------------------------ registry
@@ -2043,6 +2261,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("le", f_le),
     ("gt", f_gt),
     ("ge", f_ge),
+    ("call", f_call),
     // helmfile
     ("env", f_env),
     ("expandenv", f_expandenv),
@@ -2050,7 +2269,6 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("exec", f_exec),
     ("envExec", f_env_exec),
     ("isFile", f_is_file),
-    ("isDir", f_is_dir),
     ("readFile", f_read_file),
     ("readDir", f_read_dir),
     ("readDirEntries", f_list_dir),
@@ -2082,7 +2300,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("toString", f_to_string),
     ("toStrings", f_to_strings),
     ("int", f_int),
-    ("int64", f_int),
+    ("int64", f_int64),
     ("float64", f_float64),
     ("atoi", f_atoi),
     ("toDecimal", f_to_decimal),
@@ -2125,7 +2343,7 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("sha256sum", f_sha256sum),
     ("sha1sum", f_sha1sum),
     ("regexMatch", f_regex_match),
-    ("mustRegexMatch", f_regex_match),
+    ("mustRegexMatch", f_must_regex_match),
     ("regexFind", f_regex_find),
     ("regexFindAll", f_regex_find_all),
     ("regexReplaceAll", f_regex_replace_all),
@@ -2158,6 +2376,22 @@ pub const FUNCS: &[(&str, Func)] = &[
     ("tuple", f_list),
     ("first", f_first),
     ("mustFirst", f_first),
+    ("mustRest", f_rest),
+    ("mustInitial", f_initial),
+    ("mustPrepend", f_prepend),
+    ("mustPush", f_append),
+    ("mustReverse", f_reverse),
+    ("mustUniq", f_uniq),
+    ("mustWithout", f_without),
+    ("mustHas", f_has),
+    ("mustSlice", f_slice),
+    ("mustCompact", f_compact),
+    ("mustRegexFind", f_regex_find),
+    ("mustRegexFindAll", f_regex_find_all),
+    ("mustRegexReplaceAll", f_regex_replace_all),
+    ("mustRegexReplaceAllLiteral", f_regex_replace_all_literal),
+    ("mustRegexSplit", f_regex_split),
+    ("biggest", f_max),
     ("last", f_last),
     ("mustLast", f_last),
     ("rest", f_rest),
@@ -2218,19 +2452,23 @@ pub const HELPERS: &[(&str, Func)] = &[
 ];
 
 pub fn is_func(name: &str) -> bool {
-    FUNCS.iter().any(|(n, _)| *n == name)
+    all_funcs().any(|(n, _)| *n == name)
+}
+
+fn all_funcs() -> impl Iterator<Item = &'static (&'static str, Func)> {
+    FUNCS.iter().chain(super::funcs_extra::EXTRA_FUNCS.iter())
 }
 
 /// Register all functions on a minijinja environment.
 pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
-    for (name, f) in FUNCS {
+    for (name, f) in all_funcs() {
         let c = ctx.clone();
         let f = *f;
         let fname: &'static str = name;
         env.add_function(format!("g_{}", name), move |st: &State, args: minijinja::value::Rest<Value>| {
             f(&c, st, &args).map_err(|e| {
                 let msg = e.detail().unwrap_or("").to_string();
-                if msg.starts_with("error calling ") {
+                if msg.starts_with("error calling ") || msg.starts_with("wrong number of args") {
                     e
                 } else {
                     err(format!("error calling {}: {}", fname, msg))
@@ -2243,8 +2481,18 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         let f = *f;
         env.add_function(format!("g__{}", name), move |st: &State, args: minijinja::value::Rest<Value>| f(&c, st, &args));
     }
-    env.add_function("g__assign", |ns: Value, slot: String, v: Value| -> Result<Value, Error> {
-        let _ = (&ns, &slot);
+    // Go variables: one mutable slot table per template execution
+    env.add_function("g__vars", || Value::from_object(GoMap::default()));
+    env.add_function("g__set", |vars: Value, slot: String, v: Value| -> Result<Value, Error> {
+        if let Some(m) = vars.downcast_object_ref::<GoMap>() {
+            m.insert(slot, v);
+        }
+        Ok(Value::from(""))
+    });
+    env.add_function("g__setv", |vars: Value, slot: String, v: Value| -> Result<Value, Error> {
+        if let Some(m) = vars.downcast_object_ref::<GoMap>() {
+            m.insert(slot, v.clone());
+        }
         Ok(v)
     });
 }

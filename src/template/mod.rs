@@ -75,11 +75,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub mod funcs;
+pub mod funcs_extra;
 pub mod parse;
 pub mod printf;
 pub mod translate;
 pub mod value;
 pub mod yaml;
+pub mod yaml_decode;
 
 #[cfg(test)]
 mod tests;

@@ -182,10 +182,19 @@ fn go_exp(s: &str) -> String {
 }
 
 fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
+    fmt_at(verb, spec, v, 0)
+}
+
+fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
     let g = classify(v);
+    // a nil interface inside a collection prints <nil> for every verb
+    if depth > 0 && matches!(g, G::Nil) {
+        return pad("<nil>".into(), spec, false);
+    }
     match (verb, g) {
         ('T', _) => pad(type_name(v).to_string(), spec, false),
-        ('v', G::Nil) | ('s', G::Nil) => pad("<nil>".into(), spec, false),
+        ('v', G::Nil) => pad("<nil>".into(), spec, false),
+        ('U', G::Int(i)) => pad(format!("U+{:04X}", i), spec, false),
         ('v', G::Str(s)) | ('s', G::Str(s)) => {
             let s = match spec.prec {
                 Some(p) => s.chars().take(p).collect(),
@@ -201,19 +210,24 @@ fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
         ('v', G::Bool(b)) | ('t', G::Bool(b)) => pad(b.to_string(), spec, false),
         ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', G::Int(i)) => pad(fmt_int(i, verb, spec), spec, true),
         ('c', G::Int(i)) => pad(char::from_u32(i as u32).map(|c| c.to_string()).unwrap_or_default(), spec, false),
-        ('q', G::Int(i)) => pad(format!("'{}'", char::from_u32(i as u32).unwrap_or('\u{fffd}')), spec, false),
+        ('q', G::Int(i)) => {
+            let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
+            let q = if c == '\'' { "\\'".to_string() } else if c == '"' { "\"".to_string() } else { go_quote(&c.to_string()).trim_matches('"').to_string() };
+            pad(format!("'{}'", q), spec, false)
+        }
         ('v' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', G::Float(f)) => pad(fmt_float(f, verb, spec), spec, true),
         (_, G::List(l)) if verb != 'T' => {
-            let inner: Vec<String> = l.iter().map(|x| fmt_one(verb, &Spec { width: None, ..*spec }, x)).collect();
-            pad(format!("[{}]", inner.join(" ")), spec, false)
+            // Go applies width/flags to each element
+            let inner: Vec<String> = l.iter().map(|x| fmt_at(verb, spec, x, depth + 1)).collect();
+            format!("[{}]", inner.join(" "))
         }
         (_, G::Map(m)) => {
             let inner: Vec<String> = m
                 .snapshot()
                 .iter()
-                .map(|(k, x)| format!("{}:{}", fmt_one(verb, &Spec { width: None, ..*spec }, &Value::from(k.as_str())), fmt_one(verb, &Spec { width: None, ..*spec }, x)))
+                .map(|(k, x)| format!("{}:{}", fmt_at(verb, spec, &Value::from(k.as_str()), depth + 1), fmt_at(verb, spec, x, depth + 1)))
                 .collect();
-            pad(format!("map[{}]", inner.join(" ")), spec, false)
+            format!("map[{}]", inner.join(" "))
         }
         _ => bad_verb(verb, v),
     }

@@ -23,7 +23,8 @@ fn smoke() {
 fn dump_cases() {
     let Ok(path) = std::env::var("KOD_TPL_CASES") else { return };
     let text = std::fs::read_to_string(path).unwrap();
-    let e = engine();
+    let base = std::env::var("KOD_TPL_BASE").unwrap_or_else(|_| "/tmp".into());
+    let e = Engine::new(EngineOptions { base_dir: PathBuf::from(base), disable_insecure: false, env: None });
     for c in text.split("\n=====\n") {
         if c.trim().is_empty() {
             continue;
@@ -145,6 +146,824 @@ z: null
         (r#"{{ eq .Values.a.z nil }}|{{ eq .Values.a.s nil }}|{{ ne .Values.a.z nil }}
 "#, Ok(r#"true|false|false
 "#)),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_layout_yaml_printf_errors() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"a
+  {{- .Values.a.b }}
+b {{ .Values.a.b -}}
+
+  c"#, Ok(r#"a1
+b 1c"#)),
+        (r#"{{- /* leading comment */ -}}
+x
+{{ "y" }}"#, Ok(r#"x
+y"#)),
+        (r#"{{ if true -}}
+  yes
+{{- end }}"#, Ok(r#"yes"#)),
+        (r#"{{ range $i, $x := list "a" "b" }}
+- {{ $i }}: {{ $x }}
+{{- end }}"#, Ok(r#"
+- 0: a
+- 1: b"#)),
+        (r##"{{ toYaml (dict "t" "true" "n" "1" "e" "" "c" "a: b" "y" "yes" "on" "on" "nu" "null" "tl" "~" "ml" "a\nb\n" "ml2" "a\nb" "sp" " x" "oct" "0755" "ex" "1e3" "d" "-" "f" 1.5 "f2" 1e6 "f3" 1.0 "i" 7 "l" (list 1 (list 2 3) (dict "x" 1 "q" (list))) "m" (dict) "z" nil "h" "#x" "q" "it's" "u" "ü" "big" 123456789.0 "small" 0.00001 "s2" "a b" "colon" "a:b" "star" "*x" "amp" "&x" "y2" "Y" "dot" ".5" "bo" true) }}"##, Ok(r#"amp: '&x'
+big: 1.23456789e+08
+bo: true
+c: 'a: b'
+colon: a:b
+d: '-'
+dot: ".5"
+e: ""
+ex: "1e3"
+f: 1.5
+f2: 1e+06
+f3: 1
+h: '#x'
+i: 7
+l:
+- 1
+- - 2
+  - 3
+- q: []
+  x: 1
+m: {}
+ml: |
+  a
+  b
+ml2: |-
+  a
+  b
+"n": "1"
+nu: "null"
+oct: "0755"
+"on": "on"
+q: it's
+s2: a b
+small: 1e-05
+sp: ' x'
+star: '*x'
+t: "true"
+tl: "~"
+u: ü
+"y": "yes"
+y2: "Y"
+z: null
+"#)),
+        (r#"{{ toYaml (dict "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss tttt uuuu") }}"#, Ok(r#"long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp
+  qqqq rrrr ssss tttt uuuu
+"#)),
+        (r#"{{ toYaml (dict "n" (dict "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss tttt uuuu" "ql" "'aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr")) }}"#, Ok(r#""n":
+  long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo
+    pppp qqqq rrrr ssss tttt uuuu
+  ql: '''aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo
+    pppp qqqq rrrr'
+"#)),
+        (r#"{{ toYaml (list "a" (dict "b" (list 1 2) "c" "d") (list)) }}"#, Ok(r#"- a
+- b:
+  - 1
+  - 2
+  c: d
+- []
+"#)),
+        (r#"{{ toYaml "plain" }}|{{ toYaml 1 }}|{{ toYaml nil }}|{{ toYaml (list) }}|{{ toYaml (dict) }}"#, Ok(r#"plain
+|1
+|null
+|[]
+|{}
+"#)),
+        (r#"{{ toYaml (dict "tab" "a\tb" "trail" "a " "ts" "2001-12-14" "b60" "1:20" "q2" "\"x\"" "bs" "a\\b" "mlsp" "a \nb" "lead" "\n a" "hex" "0x1F" "neg" "-1" "plus" "+1" "inf" ".inf" "dash" "- x" "q3" "? x" "pct" "%x" "at" "@x" "comma" "a,b" "brace" "{x" "hash" "a #b" "hash2" "a#b" "bang" "!x" "pipe" "|x" "gt" ">x" "bq" "`x" "three" "---" "multi2" "a\n\nb\n\n") }}"#, Ok(r#"at: '@x'
+b60: "1:20"
+bang: '!x'
+bq: '`x'
+brace: '{x'
+bs: a\b
+comma: a,b
+dash: '- x'
+gt: '>x'
+hash: 'a #b'
+hash2: a#b
+hex: "0x1F"
+inf: ".inf"
+lead: |2-
+
+   a
+mlsp: "a \nb"
+multi2: |+
+  a
+
+  b
+
+neg: "-1"
+pct: '%x'
+pipe: '|x'
+plus: "+1"
+q2: '"x"'
+q3: '? x'
+tab: "a\tb"
+three: '---'
+trail: 'a '
+ts: "2001-12-14"
+"#)),
+        (r#"{{ printf "%6.2f|%-8v|%+d|%x|%X|%o|%b|%c|%q|%e|%g|%08.3f|%3d|%v|%s" 3.14159 "ab" 5 "hi" 255 8 5 65 10 123456.789 0.000012 3.14159 7 true .Values.a.l }}"#, Ok(r#"  3.14|ab      |+5|6869|FF|10|101|A|'\n'|1.234568e+05|1.2e-05|0003.142|  7|true|[%!s(int=1) %!s(int=2) x]"#)),
+        (r#"{{ printf "%v %v %v %v" 1e21 1e20 123456.0 1234567.0 }}|{{ 1e21 }}|{{ toJson 1e21 }}|{{ toJson 1e20 }}|{{ toJson 0.000001 }}|{{ toJson 0.0000001 }}"#, Ok(r#"1e+21 1e+20 123456 1.234567e+06|1e+21|1e+21|100000000000000000000|0.000001|1e-7"#)),
+        (r#"{{ define "a" }}{{ .x | required "x missing" }}{{ end }}{{ include "a" (dict) }}"#, Err((1, r#"error calling include: template "a":1: map has no entry for key "x""#))),
+        (r#"{{ define "b" }}
+line2
+{{ .nope.x }}
+{{ end }}{{ template "b" (dict) }}"#, Err((3, r#"map has no entry for key "nope""#))),
+        (r#"{{ template "nodef" }}"#, Err((1, r#"template "nodef" not defined"#))),
+        (r#"{{ else }}"#, Err((1, r#"unexpected {{else}}"#))),
+        (r#"{{ end }}"#, Err((1, r#"unexpected {{end}}"#))),
+        (r#"{{ range 3 }}x{{ end }}"#, Err((1, r#"range can't iterate over 3"#))),
+        (r#"{{ break }}"#, Err((1, r#"{{break}} outside {{range}}"#))),
+        (r#"{{ .Values.a.b.c }}"#, Err((1, r#"can't evaluate field c in type interface {}"#))),
+        (r#"{{ $x := 5 }}{{ $x.y }}"#, Err((1, r#"can't evaluate field y in type int"#))),
+        (r#"{{ "a" "b" }}"#, Err((1, r#"can't give argument to non-function "a""#))),
+        (r#"{{ nil }}"#, Err((1, r#"nil is not a command"#))),
+        (r#"{{ .Values.a.b 1 }}"#, Err((1, r#"b is not a method but has arguments"#))),
+        (r#"{{ with .Values.a.l }}{{ len . }}{{ end }}{{ with .Values.a.e }}x{{ end }}"#, Ok(r#"3"#)),
+        (r#"{{ $v := .Values }}{{ range $k, $val := $v.a.nested }}{{ $k }}={{ $val.w }}{{ end }}"#, Ok(r#"x=deep"#)),
+        (r#"{{ range $i, $v := .Values.a.l }}{{ $i }}{{ end }}{{ $v := 1 }}{{ $v }}"#, Ok(r#"0121"#)),
+        (r#"{{ $r := list }}{{ range .Values.a.l }}{{ $r = append $r . }}{{ end }}{{ $r }}"#, Ok(r#"[1 2 x]"#)),
+        (r#"{{ $d := dict }}{{ range $k, $v := .Values.a.nested }}{{ $_ := set $d $k $v }}{{ end }}{{ $d }}"#, Ok(r#"map[x:map[w:deep]]"#)),
+        (r#"{{ $x := "outer" }}{{ with .Values.a.s }}{{ $x = . }}{{ end }}{{ $x }}"#, Ok(r#"str"#)),
+        (r#"{{ define "v" }}{{ $x := 1 }}{{ $ }}{{ end }}{{ $x := 9 }}{{ template "v" "D" }}{{ $x }}"#, Ok(r#"D9"#)),
+        (r#"{{ .Environment.Name }}|{{ .Values.a.nested.x.w | upper | quote }}"#, Ok(r#"default|"DEEP""#)),
+        (r#"{{ "abc" | trunc 2 }}{{ "x" | nindent 4 }}"#, Ok(r#"ab
+    x"#)),
+        (r#"{{ tpl "{{ .nope }}" (dict) }}"#, Err((1, r#"map has no entry for key "nope""#))),
+        (r#"{{ 3 | sub 10 }}|{{ div 10 0 }}
+"#, Err((1, r#"error calling div: runtime error: integer divide by zero"#))),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_functions_edge_cases() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{% raw %} {# x #} {{ "{{" }} {%- y -%} a{"#, Ok(r#"{% raw %} {# x #} {{ {%- y -%} a{"#)),
+        (r#"text with endraw {% endraw %} and {{ .Values.a.b }}"#, Ok(r#"text with endraw {% endraw %} and 1"#)),
+        (r#"{{ len .Values.a.z }}"#, Err((1, r#"error calling len: len of nil pointer"#))),
+        (r#"{{ index .Values.a.z "x" }}"#, Err((1, r#"error calling index: index of untyped nil"#))),
+        (r#"{{ index .Values.a.l "x" }}"#, Err((1, r#"error calling index: cannot index slice/array with type string"#))),
+        (r#"{{ toYaml (list "a\nb" (dict "k" "l1\nl2\n") "x") }}"#, Ok(r#"- |-
+  a
+  b
+- k: |
+    l1
+    l2
+- x
+"#)),
+        (r#"{{ toYaml (dict "k" (list (list "a" "b") (dict "m" (dict "n" 1)))) | indent 2 }}"#, Ok(r#"  k:
+  - - a
+    - b
+  - m:
+      "n": 1
+  "#)),
+        (r#"{{ default (dict "a" 1) .Values.a.m }}|{{ default (list 1) (list) }}|{{ default 5 false }}|{{ default "x" .Values.a.t }}"#, Ok(r#"map[a:1]|[1]|5|true"#)),
+        (r#"{{ empty 0.0 }}|{{ empty "0" }}|{{ empty (dict "a" nil) }}|{{ empty nil }}|{{ empty false }}"#, Ok(r#"true|false|false|true|true"#)),
+        (r#"{{ .Values.a.b | add 1 }}|{{ add "3" 2 }}|{{ add1 5 }}|{{ sub 1.9 0.2 }}|{{ mul "2" 2.5 }}"#, Ok(r#"2|5|6|1|4"#)),
+        (r#"{{ toString 1.5 }}|{{ toString nil }}|{{ toString (list 1) }}|{{ toString true }}"#, Ok(r#"1.5|<nil>|[1]|true"#)),
+        (r#"{{ int nil }}|{{ int "abc" }}|{{ int "1.9" }}|{{ int true }}|{{ float64 "x" }}|{{ float64 3 }}"#, Ok(r#"0|0|0|1|0|3"#)),
+        (r#"{{ quote 1.5 true (list 1 "a") }}|{{ squote nil }}|{{ quote }}"#, Ok(r#""1.5" "true" "[1 a]"||"#)),
+        (r#"{{ join "," .Values.a.l }}|{{ join "," "abc" }}|{{ join "," nil }}"#, Ok(r#"1,2,x|abc|"#)),
+        (r#"{{ first (list) }}|{{ last nil }}|{{ rest (list) }}|{{ has "x" .Values.a.l }}|{{ has 1 nil }}"#, Err((1, r#"error calling last: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ first "abc" }}"#, Err((1, r#"error calling first: Cannot find first on type string"#))),
+        (r#"{{ get "a" .Values.a.z }}"#, Err((1, r#"error calling get: unexpected type(<nil>) of value for key "a": it must be either map[string]any or any struct"#))),
+        (r#"{{ getOrNil "a.b.c" .Values }}"#, Ok(r#"<no value>"#)),
+        (r#"{{ get "a.z.x" "def" .Values }}"#, Err((1, r#"error calling get: unexpected type(<nil>) of value for key "x": it must be either map[string]any or any struct"#))),
+        (r#"{{ tpl "{{ $.x }}{{ range .l }}{{.}}{{end}}" (dict "x" "X" "l" (list 1 2)) }}"#, Ok(r#"X12"#)),
+        (r#"{{ $a := list 1 2 }}{{ $b := append $a 3 }}{{ $a }}{{ $b }}"#, Ok(r#"[1 2][1 2 3]"#)),
+        (r#"{{ $d := dict "a" (dict "b" 1) }}{{ $c := deepCopy $d }}{{ $_ := set $c.a "b" 2 }}{{ $d }}{{ $c }}"#, Ok(r#"map[a:map[b:1]]map[a:map[b:2]]"#)),
+        (r#"{{ $m := .Values.a.nested }}{{ $_ := set $m "new" 1 }}{{ .Values.a.nested }}"#, Ok(r#"map[new:1 x:map[w:deep]]"#)),
+        (r#"{{ split "" "abc" }}|{{ splitn "," 2 "a,b,c" }}|{{ splitList "," "" }}"#, Ok(r#"map[_0:a _1:b _2:c]|map[_0:a _1:b,c]|[]"#)),
+        (r#"{{ regexReplaceAll "(?P<first>\\w+) (\\w+)" "hello world" "$2 $first" }}|{{ regexFindAll "[a-c]" "abcabc" 2 }}|{{ regexSplit "," "a,b,c" -1 }}"#, Ok(r#"world hello|[a b]|[a b c]"#)),
+        (r#"{{ regexMatch "[" "x" }}"#, Ok(r#"false"#)),
+        (r#"{{ semverCompare ">1.0.0 <2.0.0" "1.5.0" }}|{{ semverCompare "1.x" "1.4.2" }}|{{ semverCompare ">=1.0.0-0" "1.2.0-beta" }}|{{ semverCompare "^0.2.3" "0.2.9" }}|{{ semverCompare "^0.2.3" "0.3.0" }}|{{ semverCompare ">= 1.2, < 1.4" "1.3.0" }}|{{ semverCompare "1.2.3 || 2.x" "2.1.0" }}"#, Ok(r#"true|true|true|true|false|true|true"#)),
+        (r#"{{ semverCompare ">=1.0" "v1.2.3" }}|{{ (semver "1.2.3-rc.1+b5").Prerelease }}|{{ (semver "1.2.3").Major }}"#, Ok(r#"true|rc.1|1"#)),
+        (r#"{{ semverCompare ">=1.0" "notaversion" }}"#, Err((1, r#"error calling semverCompare: Invalid Semantic Version"#))),
+        (r#"{{ printf "%s" .Values.a }}|{{ printf "%d" .Values.a.l }}|{{ printf "%v" nil }}|{{ printf "%s" nil }}|{{ printf "%d" nil }}"#, Ok(r#"map[b:%!s(int=1) big:%!s(int=1000000) e: f:%!s(float64=1.5) l:[%!s(int=1) %!s(int=2) x] m:map[] nested:map[x:map[w:deep]] s:str t:%!s(bool=true) z:<nil>]|[1 2 %!d(string=x)]|<nil>|%!s(<nil>)|%!d(<nil>)"#)),
+        (r#"{{ printf "%5.1f|%-6d|%+.2e|%x|%#x|%#o|% d|%3c|%U" 2.25 42 12345.678 -255 255 8 5 66 65 }}"#, Ok(r#"  2.2|42    |+1.23e+04|-ff|0xff|010| 5|  B|U+0041"#)),
+        (r#"{{ println }}|{{ print }}|{{ print nil }}|{{ print "a" "b" }}|{{ print 1 2 }}|{{ print (list 1) 2 }}"#, Ok(r#"
+||<nil>|ab|1 2|[1] 2"#)),
+        (r#"{{ html "<a href='x'>&</a>" }}|{{ js "it's <b>\"q\"" }}|{{ urlquery "a b&c=d/é" }}"#, Ok(r#"&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|it\'s \u003Cb\u003E\"q\"|a+b%26c%3Dd%2F%C3%A9"#)),
+        (r#"{{ eq (list 1) (list 1) }}"#, Err((1, r#"error calling eq: non-comparable type [%!s(int=1)]: []interface {}"#))),
+        (r#"{{ eq .Values.a (dict) }}"#, Err((1, r#"error calling eq: non-comparable type map[]: map[string]interface {}"#))),
+        (r#"{{ lt "a" 1 }}"#, Err((1, r#"error calling lt: incompatible types for comparison"#))),
+        (r#"{{ lt nil 1 }}"#, Err((1, r#"error calling lt: invalid type for comparison"#))),
+        (r#"{{ eq 1 }}"#, Err((1, r#"error calling eq: missing argument for comparison"#))),
+        (r#"{{ ne 1 "a" }}"#, Err((1, r#"error calling ne: incompatible types for comparison"#))),
+        (r#"{{ eq true true }}|{{ eq .Values.a.b 1 }}|{{ eq .Values.a.f 1.5 }}|{{ eq (int64 1) 1 }}|{{ eq (len .Values.a.l) 3 }}"#, Ok(r#"true|true|true|true|true"#)),
+        (r#"{{ and }}"#, Err((1, r#"wrong number of args for and: want at least 1 got 0"#))),
+        (r#"{{ not 1 2 }}"#, Err((1, r#"wrong number of args for not: want 1 got 2"#))),
+        (r#"{{ title "hello wORLD foo-bar" }}|{{ untitle "Hello World" }}|{{ camelcase "http_server" }}|{{ snakecase "HTTPServer" }}|{{ kebabcase "myHTTPServer2x" }}|{{ swapcase "aBc" }}"#, Ok(r#"Hello WORLD Foo-Bar|hello world|HttpServer|http_server|my-http-server-2x|AbC"#)),
+        (r#"{{ substr 0 100 "abc" }}|{{ substr 2 1 "abc" }}|{{ substr -1 2 "abc" }}|{{ trunc -2 "hello" }}|{{ trunc 10 "hi" }}|{{ abbrev 3 "hello" }}"#, Err((1, r#"error calling substr: runtime error: slice bounds out of range [2:1]"#))),
+        (r#"{{ wrap 5 "aaa bbb ccc ddd" }}|{{ repeat 0 "x" }}|{{ trimAll "ab" "abxba" }}|{{ nindent 2 "a\nb" }}"#, Ok(r#"aaa
+bbb
+ccc
+ddd||x|
+  a
+  b"#)),
+        (r#"{{ until 0 }}|{{ until -2 }}|{{ seq 5 1 }}|{{ seq 1 2 9 }}|{{ seq 0 }}|{{ untilStep 0 10 3 }}"#, Ok(r#"[]|[0 -1]|5 4 3 2 1|1 3 5 7 9|1 0|[0 3 6 9]"#)),
+        (r#"{{ max 1.5 2 }}|{{ min "3" 1 }}|{{ div 7.9 2 }}|{{ mod -7 3 }}|{{ addf 1.5 2 }}|{{ subf 5 1.5 }}|{{ mulf 1.5 2 }}|{{ divf 1 4 }}|{{ floor 1.7 }}|{{ ceil 1.2 }}|{{ round 2.345 2 }}"#, Ok(r#"2|1|3|-1|3.5|3.5|3|0.25|1|2|2.35"#)),
+        (r#"{{ uniq (list "a" 1 "a" 1.0 1) }}|{{ compact (list 0 "" nil "x" 1) }}|{{ reverse (list 1 2 3) }}|{{ without (list 1 "1" 2) "1" }}"#, Ok(r#"[a 1 1]|[x 1]|[3 2 1]|[1 2]"#)),
+        (r#"{{ dict "a" }}|{{ dict 1 2 }}|{{ dict "b" 2 "a" 1 | toJson }}|{{ list }}|{{ dict }}"#, Ok(r#"map[a:]|map[1:2]|{"a":1,"b":2}|[]|map[]"#)),
+        (r#"{{ merge (dict "a" "" "b" 0) (dict "a" "x" "b" 5) }}|{{ mergeOverwrite (dict "a" 1 "n" (dict "x" 1)) (dict "a" "" "n" (dict "x" 2 "y" 3)) }}"#, Ok(r#"map[a:x b:5]|map[a: n:map[x:2 y:3]]"#)),
+        (r#"{{ toJson nil }}|{{ toJson 1.0 }}|{{ toJson (list) }}|{{ toJson "é\n\t\u2028" }}|{{ toRawJson "<>" }}|{{ fromJson "bad" }}|{{ fromJson "[1,2]" }}|{{ fromJson "1.5" }}"#, Ok(r#"null|1|[]|"é\n\t\u2028"|"<>"|<no value>|[1 2]|1.5"#)),
+        (r#"{{ b64dec "!!" }}|{{ b64enc "" }}|{{ sha256sum "" }}"#, Ok(r#"illegal base64 data at input byte 0||e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"#)),
+        (r#"{{ coalesce nil "" }}|{{ all 1 "" }}|{{ any 0 "x" }}|{{ ternary 1 2 false }}|{{ cat }}"#, Ok(r#"<no value>|false|true|2|"#)),
+        (r#"{{ "a" | eq "a" }}|{{ .Values.a.l | first | add 10 }}|{{ .Values.a | keys | sortAlpha | join "," }}"#, Ok(r#"true|11|b,big,e,f,l,m,nested,s,t,z"#)),
+        (r#"{{ with .Values.a }}{{ with .nested }}{{ .x.w }}{{ $.Values.a.b }}{{ end }}{{ end }}"#, Ok(r#"deep1"#)),
+        (r#"{{ range $k, $v := .Values.a.nested }}{{ range $k2, $v2 := $v }}{{ $k }}.{{ $k2 }}={{ $v2 }}{{ end }}{{ end }}"#, Ok(r#"x.w=deep"#)),
+        (r#"{{ range .Values.a.l }}{{ range $.Values.a.l }}{{ . }}{{ end }};{{ end }}"#, Ok(r#"12x;12x;12x;"#)),
+        (r#"{{ range $x := .Values.a.l }}{{ $x }}{{ end }}"#, Ok(r#"12x"#)),
+        (r#"{{ range $i, $x := "abc" }}{{ $x }}{{ end }}"#, Err((1, r#"range can't iterate over abc"#))),
+        (r#"{{ $i := 0 }}{{ range .Values.a.l }}{{ $i = add $i 1 }}{{ end }}{{ $i }}"#, Ok(r#"3"#)),
+        (r#"{{ if and .Values.a.t (eq .Values.a.s "str") }}ok{{ end }}|{{ if or .Values.a.e .Values.a.m }}x{{ else }}empty{{ end }}"#, Ok(r#"ok|empty"#)),
+        (r#"{{ if .Values.a.z }}{{ .Values.a.z.x }}{{ end }}|{{ and .Values.a.z .Values.a.z.x }}|{{ or .Values.a.s .Values.nope }}"#, Ok(r#"|<no value>|str"#)),
+        (r#"{{ and .Values.a.t .Values.nope }}
+"#, Err((1, r#"map has no entry for key "nope""#))),
+    ];
+    check_cases(cases);
+}
+
+// ---------------------------------------------------------------- API and helmfile functions
+
+fn engine_with(base: &std::path::Path, env: &[(&str, &str)], insecure_off: bool) -> Engine {
+    Engine::new(EngineOptions {
+        base_dir: base.to_path_buf(),
+        disable_insecure: insecure_off,
+        env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+    })
+}
+
+fn render_err(e: &Engine, src: &str) -> TemplateError {
+    e.render("helmfile.yaml.gotmpl", src, &hf_dot()).unwrap_err()
+}
+
+#[test]
+fn engine_is_send_sync_clone() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Engine>();
+    let e = engine();
+    let e2 = e.clone();
+    let h = std::thread::spawn(move || e2.render("x", "{{ add 1 2 }}", &json!({})).unwrap());
+    assert_eq!(h.join().unwrap(), "3");
+    assert_eq!(e.render("x", "{{ add 1 2 }}", &json!({})).unwrap(), "3");
+}
+
+#[test]
+fn error_display_is_file_line_message() {
+    let e = engine();
+    let err = e
+        .render("helmfile.yaml.gotmpl", "a: 1\nb: {{ .Values.installed }}\n", &json!({"Values": {}}))
+        .unwrap_err();
+    assert_eq!(err.file, "helmfile.yaml.gotmpl");
+    assert_eq!(err.line, 2);
+    assert_eq!(err.kind, TemplateErrorKind::Render);
+    assert_eq!(err.to_string(), r#"helmfile.yaml.gotmpl:2: map has no entry for key "installed" (in .Values.installed)"#);
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let e = engine();
+    let cases: &[(&str, usize, &str)] = &[
+        ("a\nb\n{{ foo 1 }}", 3, r#"function "foo" not defined"#),
+        ("{{ if .x }}\n\n{{ else }}", 1, "unexpected EOF"),
+        ("x\n{{ $y }}", 2, r#"undefined variable "$y""#),
+        ("{{ range .x }}{{ end }}\n{{ end }}", 2, "unexpected {{end}}"),
+        ("{{ with .x }}{{ else with .y }}{{ end }}", 1, "unexpected <with> in else"),
+        ("\n{{ \"unterminated }}", 2, "unterminated quoted string"),
+        ("{{ .a", 1, "unclosed action"),
+        ("{{ /* c */ }}", 1, "unrecognized character in action"),
+        ("{{/* open", 1, "unclosed comment"),
+        ("\n\n{{ define \"x\" }}\n{{ nofunc }}\n{{ end }}", 4, r#"function "nofunc" not defined"#),
+        ("{{ (1 }}", 1, "unclosed left paren"),
+        ("{{ 1 | }}", 1, "missing command after |"),
+        ("{{ continue }}", 1, "{{continue}} outside {{range}}"),
+    ];
+    for (src, line, msg) in cases {
+        let err = e.render("f.gotmpl", src, &json!({})).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Syntax, "{}", src);
+        assert_eq!(err.line, *line, "{} -> {}", src, err);
+        assert!(err.message.contains(msg), "{} -> {}", src, err);
+    }
+}
+
+#[test]
+fn runtime_error_lines_survive_trimming_and_multiline_actions() {
+    let e = engine();
+    let dot = json!({"Values": {"a": 1}});
+    let cases: &[(&str, usize)] = &[
+        ("a\n\n  {{- .Values.a }}\n{{ .Values.b }}", 4),
+        ("{{ .Values.a -}}\n\n\n  x {{ .Values.b }}", 4),
+        ("{{ `raw\nstring\n` }}\n{{ .Values.b }}", 4),
+        ("{{/* multi\nline\ncomment */}}\n{{ .Values.b }}", 4),
+        ("{{ list\n  1\n  2 }}\n{{ .Values.b }}", 4),
+        ("{{ range list 1 2 }}\n{{ if eq . 2 }}\n{{ $.Values.b }}{{ end }}{{ end }}", 3),
+        ("{{ define \"d\" }}\n\n{{ .nope }}{{ end }}{{ template \"d\" dict }}", 3),
+        ("{% raw %}\n{# x #}\n{{ .Values.b }}", 3),
+    ];
+    for (src, line) in cases {
+        let err = e.render("f", src, &dot).unwrap_err();
+        assert_eq!(err.kind, TemplateErrorKind::Render, "{}", src);
+        assert_eq!(err.line, *line, "{} -> {}", src, err);
+    }
+}
+
+#[test]
+fn env_and_required_env() {
+    let e = engine_with(std::path::Path::new("/tmp"), &[("FOO", "bar"), ("EMPTY", "")], false);
+    assert_eq!(e.render("f", r#"{{ env "FOO" }}|{{ env "NOPE" }}|{{ requiredEnv "FOO" }}|{{ expandenv "x-$FOO-${FOO}" }}"#, &json!({})).unwrap(), "bar||bar|x-bar-bar");
+    for name in ["NOPE", "EMPTY"] {
+        let err = render_err(&e, &format!("\n{{{{ requiredEnv {:?} }}}}", name));
+        assert_eq!(err.line, 2);
+        assert_eq!(err.message, format!("error calling requiredEnv: required env var `{}` is not set", name));
+    }
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kod-template-test-{}-{}", tag, std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("sub/inner")).unwrap();
+    std::fs::write(d.join("sub/b.yaml"), "b: 2\n").unwrap();
+    std::fs::write(d.join("sub/a.yaml"), "a: 1\n").unwrap();
+    std::fs::write(d.join("top.txt"), "hello\n").unwrap();
+    d
+}
+
+#[test]
+fn files_resolve_relative_to_base_dir() {
+    let d = tempdir("files");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: false, env: None });
+    let out = e
+        .render(
+            "f",
+            r#"{{ readFile "top.txt" }}|{{ isFile "top.txt" }}|{{ isFile "sub" }}|{{ isFile "nope" }}|{{ readDir "sub" }}|{{ readDirEntries "sub" }}|{{ (readFile "sub/a.yaml" | fromYaml).a }}"#,
+            &json!({}),
+        )
+        .unwrap();
+    assert_eq!(out, "hello\n|true|false|false|[sub/a.yaml sub/b.yaml]|[sub/a.yaml sub/b.yaml sub/inner]|1");
+    let abs = d.join("top.txt");
+    assert_eq!(e.render("f", &format!("{{{{ readFile {:?} }}}}", abs.display().to_string()), &json!({})).unwrap(), "hello\n");
+    let err = e.render("f", r#"{{ readFile "missing.txt" }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("no such file or directory"), "{}", err);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn exec_runs_in_base_dir_with_stdin() {
+    let d = tempdir("exec");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: false, env: None });
+    assert_eq!(e.render("f", r#"{{ exec "cat" (list "top.txt") }}"#, &json!({})).unwrap(), "hello\n");
+    assert_eq!(e.render("f", r#"{{ exec "cat" (list) "from stdin" }}"#, &json!({})).unwrap(), "from stdin");
+    assert_eq!(e.render("f", r#"{{ envExec (dict "KOD_X" "42") "sh" (list "-c" "echo $KOD_X") | trim }}"#, &json!({})).unwrap(), "42");
+    let err = e.render("f", r#"{{ exec "echo" (list 1) }}"#, &json!({})).unwrap_err();
+    assert_eq!(err.message, r#"error calling exec: unexpected type of arg "int" in args [1] at index 0"#);
+    let err = e.render("f", r#"{{ exec "sh" (list "-c" "echo oops >&2; exit 3") }}"#, &json!({})).unwrap_err();
+    assert!(err.message.starts_with("error calling exec: command \""), "{}", err);
+    assert!(err.message.contains("exited with non-zero status:\n\nPATH:\n"), "{}", err);
+    assert!(err.message.contains("ARGS:\n  0: sh (2 bytes)\n  1: -c (2 bytes)\n"), "{}", err);
+    assert!(err.message.contains("ERROR:\n  exit status 3\n\nEXIT STATUS\n  3\n\nSTDERR:\n  oops"), "{}", err);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn disable_insecure_features() {
+    let d = tempdir("insecure");
+    let e = engine_with(&d, &[], true);
+    for src in [
+        r#"{{ exec "echo" (list) }}"#,
+        r#"{{ envExec (dict) "echo" (list) }}"#,
+        r#"{{ readFile "top.txt" }}"#,
+        r#"{{ readDir "sub" }}"#,
+        r#"{{ readDirEntries "sub" }}"#,
+    ] {
+        let err = e.render("f", src, &json!({})).unwrap_err();
+        assert!(
+            err.message.ends_with("HELMFILE_DISABLE_INSECURE_FEATURES is active, insecure function calls are disabled"),
+            "{} -> {}",
+            src,
+            err
+        );
+    }
+    // not insecure: still allowed
+    assert_eq!(e.render("f", r#"{{ isFile "top.txt" }}"#, &json!({})).unwrap(), "true");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn secrets_are_refused_offline() {
+    let e = engine();
+    let err = e.render("f", r#"{{ fetchSecretValue "ref+vault://secret/x#/key" }}"#, &json!({})).unwrap_err();
+    assert_eq!(
+        err.message,
+        "error calling fetchSecretValue: not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"
+    );
+    let err = e.render("f", r#"{{ expandSecretRefs (dict "a" "ref+awssecrets://x") }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("not supported offline by kod: expandSecretRefs"), "{}", err);
+    // values without references pass through (vals only resolves ref+ URLs)
+    assert_eq!(e.render("f", r#"{{ fetchSecretValue "plain" }}|{{ expandSecretRefs (dict "a" "b") }}"#, &json!({})).unwrap(), "plain|map[a:b]");
+}
+
+#[test]
+fn tpl_include_and_defines() {
+    let e = engine();
+    let src = r#"{{- define "labels" -}}
+app: {{ .name }}
+tier: {{ get "tier" "web" . }}
+{{- end -}}
+labels:
+  {{- include "labels" (dict "name" "x") | nindent 2 }}
+{{ tpl "{{ .a }}+{{ include \"labels\" . | len }}" (dict "a" 1 "name" "n") }}"#;
+    // tpl renders a separate template: it cannot see this file's defines
+    let err = e.render("f", src, &json!({})).unwrap_err();
+    assert!(err.message.contains(r#"no template "labels""#), "{}", err);
+    let src2 = src.replace(r#"+{{ include \"labels\" . | len }}"#, "");
+    assert_eq!(e.render("f", &src2, &json!({})).unwrap(), "labels:\n  app: x\n  tier: web\n1");
+}
+
+#[test]
+fn values_are_go_typed() {
+    let e = engine();
+    let dot = json!({"Values": {"i": 1, "f": 1.5, "g": 2.0, "big": 1e6, "s": "1"}});
+    assert_eq!(
+        e.render("f", "{{ typeOf .Values.i }} {{ typeOf .Values.f }} {{ typeOf .Values.g }} {{ .Values.g }} {{ .Values.big }} {{ typeOf .Values.s }}", &dot).unwrap(),
+        "int float64 float64 2 1e+06 string"
+    );
+    let err = e.render("f", "{{ eq .Values.i .Values.g }}", &dot).unwrap_err();
+    assert_eq!(err.message, "error calling eq: incompatible types for comparison");
+}
+
+#[test]
+fn maps_are_shared_and_mutable_like_go() {
+    let e = engine();
+    let src = r#"{{ $d := dict "a" 1 }}{{ $alias := $d }}{{ $_ := set $alias "b" 2 }}{{ $d }}|{{ $m := merge $d (dict "c" 3) }}{{ $d }}|{{ .Values | setValueAtPath "x.y" 5 | toJson }}"#;
+    assert_eq!(e.render("f", src, &json!({"Values": {"x": {}}})).unwrap(), r#"map[a:1 b:2]|map[a:1 b:2 c:3]|{"x":{"y":5}}"#);
+}
+
+#[test]
+fn parsed_templates_are_cached() {
+    let e = engine();
+    let src = "{{ range $i, $v := .Values.l }}{{ $i }}={{ $v }} {{ end }}";
+    for i in 0..50 {
+        let out = e.render("f", src, &json!({"Values": {"l": [i, "x"]}})).unwrap();
+        assert_eq!(out, format!("0={} 1=x ", i));
+    }
+    assert_eq!(e.inner.cache.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn rendering_is_fast_enough() {
+    // a 200-release helmfile-like template rendered 200 times
+    let mut src = String::from("releases:\n");
+    for i in 0..200 {
+        src.push_str(&format!(
+            "- name: r{i}\n  namespace: {{{{ .Values.ns | default \"default\" }}}}\n  installed: {{{{ and .Values.enabled (not (has \"r{i}\" .Values.skip)) }}}}\n  values:\n  - {{{{ toYaml .Values.common | nindent 4 }}}}\n"
+        ));
+    }
+    let dot = json!({"Values": {"ns": "x", "enabled": true, "skip": ["r3"], "common": {"a": 1, "b": [1, 2], "c": {"d": "e"}}}});
+    let e = engine();
+    let start = std::time::Instant::now();
+    for _ in 0..200 {
+        e.render("f", &src, &dot).unwrap();
+    }
+    let out = e.render("f", &src, &dot).unwrap();
+    assert!(out.contains("- name: r3\n  namespace: x\n  installed: false\n"), "{}", &out[..400]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_whitespace_yaml_json_semver() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ define "x" }}
+X{{ end }}
+a
+{{ template "x" }}
+b"#, Ok(r#"
+a
+
+X
+b"#)),
+        (r#"{{- define "y" -}}
+Y
+{{- end -}}
+start
+{{ include "y" . }}"#, Ok(r#"start
+Y"#)),
+        (r#"{{ range .Values.a.z }}x{{ else }}nil-range{{ end }}"#, Ok(r#"nil-range"#)),
+        (r#"{{-3}}|{{ 1e3 }}|{{ -0.5 }}|{{ .5 }}|{{ 1_0.5 }}|{{ 0o17 }}|{{ 0b101 }}|{{ '\n' }}|{{ "\x41\101\u00e9" }}"#, Ok(r#"-3|1000|-0.5|0.5|10.5|15|5|10|AAé"#)),
+        (r#"{{ .Values.a.l | default dict }}|{{ default dict .Values.a.m }}|{{ list | len }}"#, Ok(r#"[1 2 x]|map[]|0"#)),
+        (r#"{{ $r := dict }}{{ range $k, $v := .Values.a }}{{ if kindIs "string" $v }}{{ $_ := set $r $k $v }}{{ end }}{{ end }}{{ toYaml $r }}"#, Ok(r#"e: ""
+s: str
+"#)),
+        (r#"{{ $x := 0 }}{{ range $i, $v := .Values.a.l }}{{ if eq $i 0 }}{{ $x := 100 }}{{ end }}{{ $x = add $x 1 }}{{ end }}{{ $x }}"#, Ok(r#"3"#)),
+        (r#"{{ range $i, $v := .Values.a.l }}{{ $i }}{{ end }}{{ range $j, $w := list 7 }}{{ $j }}{{ $w }}{{ end }}"#, Ok(r#"01207"#)),
+        (r#"{{ $l := list }}{{ with $l }}full{{ else }}empty-with{{ end }}|{{ with 0 }}z{{ else }}zero{{ end }}|{{ with "0" }}{{ . }}{{ end }}"#, Ok(r#"empty-with|zero|0"#)),
+        (r#"{{ if and (hasKey .Values.a "b") (gt .Values.a.b 0) }}pos{{ end }}|{{ if not (hasKey .Values.a "q") }}noq{{ end }}"#, Ok(r#"pos|noq"#)),
+        (r#"{{ .Values.a.nested | toYaml | indent 4 }}"#, Ok(r#"    x:
+      w: deep
+    "#)),
+        (r#"{{ toYaml (dict "k" "line1\nline2" "emptyline" "a\n\nb" "trailing" "x\n\n\n" "spaces" "  lead") }}"#, Ok(r#"emptyline: |-
+  a
+
+  b
+k: |-
+  line1
+  line2
+spaces: '  lead'
+trailing: |+
+  x
+
+
+"#)),
+        (r#"{{ toYaml (list (dict "a" "x\ny")) }}"#, Ok(r#"- a: |-
+    x
+    y
+"#)),
+        (r#"{{ toYaml (dict "k" (list "multi\nline")) }}"#, Ok(r#"k:
+- |-
+  multi
+  line
+"#)),
+        (r#"{{ toYaml (dict "url" "http://example.com:8080/path" "glob" "*.yaml" "sq" "'quoted'" "dq" "\"dq\"" "pct" "50%" "key: val" 1 "tilde" "~/x" "eq" "=" "ques" "?" "amp" "a&b" "excl" "a!" "brack" "[x]" "emptyl" (list) "date" "2024-01-02" "ver" "1.10" "vers" "v1.2.3" "nul" "null" "ip" "10.0.0.1" "time" "12:30" "bool2" "False" "sci" "6e-3") }}"#, Ok(r#"amp: a&b
+bool2: "False"
+brack: '[x]'
+date: "2024-01-02"
+dq: '"dq"'
+emptyl: []
+eq: =
+excl: a!
+glob: '*.yaml'
+ip: 10.0.0.1
+'key: val': 1
+nul: "null"
+pct: 50%
+ques: '?'
+sci: "6e-3"
+sq: '''quoted'''
+tilde: ~/x
+time: "12:30"
+url: http://example.com:8080/path
+ver: "1.10"
+vers: v1.2.3
+"#)),
+        (r#"{{ toYaml 1.5 }}|{{ toYaml true }}|{{ toYaml "yes" }}|{{ toYaml "a: b" }}|{{ toYaml (list 1 2) }}"#, Ok(r#"1.5
+|true
+|"yes"
+|'a: b'
+|- 1
+- 2
+"#)),
+        (r#"{{ toJson (dict "f" 1.5 "big" 1e21 "i" 10 "neg" -0.000001 "h" "<tag>") }}|{{ toPrettyJson (list) }}|{{ toPrettyJson (dict "a" (dict)) }}"#, Ok(r#"{"big":1e+21,"f":1.5,"h":"\u003ctag\u003e","i":10,"neg":-0.000001}|[]|{
+  "a": {}
+}"#)),
+        (r#"{{ printf "%v|%s|%d" (list (dict "a" 1)) (dict "k" (list "x")) (list 1 2) }}"#, Ok(r#"[map[a:1]]|map[k:[x]]|[1 2]"#)),
+        (r#"{{ printf "%10.3s|%-10q|%3v|%08.2f|%+v|%x" "abcdef" "q" (list 1 2) -3.14159 -1 "ñ" }}"#, Ok(r#"       abc|"q"       |[  1   2]|-0003.14|-1|c3b1"#)),
+        (r#"{{ len (split "." "a.b.c") }}|{{ (split "." "a.b.c")._1 }}|{{ index (splitList "." "a.b.c") 2 }}"#, Ok(r#"3|b|c"#)),
+        (r#"{{ trimAll "$" "$$5.00$" }}|{{ trim "\n\t x \n" }}|{{ upper "ß" }}|{{ lower "ÀB" }}|{{ title "élan vital" }}"#, Ok(r#"5.00|x|ß|àb|Élan Vital"#)),
+        (r#"{{ quote "tab\there" "é" "\x00" }}|{{ squote "it's" }}"#, Ok(r#""tab\there" "é" "\x00"|'it's'"#)),
+        (r#"{{ (semver "1.2.3").Minor }}|{{ semverCompare "<1.20-0" "1.19.5-gke.1" }}|{{ semverCompare ">=1.20.0-0" "1.21.0" }}|{{ semverCompare "~1.2.3" "1.2.9" }}|{{ semverCompare "~1.2.3" "1.3.0" }}|{{ semverCompare "!=1.2.3" "1.2.3" }}|{{ semverCompare "*" "1.0.0" }}|{{ semverCompare "<=1.2" "1.2.9" }}|{{ semverCompare ">1.2" "1.2.9" }}"#, Ok(r#"2|true|true|true|false|false|true|true|false"#)),
+        (r#"{{ regexReplaceAll "[^a-z0-9-]" "My_App.Name" "-" | lower }}|{{ regexReplaceAll "(a)(b)?" "ac" "[$2]" }}|{{ regexReplaceAllLiteral "a" "aa" "$1" }}|{{ regexFind "x" "abc" }}"#, Ok(r#"-y--pp--ame|[]c|$1$1|"#)),
+        (r#"{{ dig "a" "b" "c" "def" (dict "a" (dict "b" "notmap")) }}"#, Err((1, r#"error calling dig: interface conversion: interface {} is string, not map[string]interface {}"#))),
+        (r#"{{ hasKey (dict) "" }}|{{ pluck "x" (dict) }}|{{ values (dict "b" 2 "a" 1) }}|{{ pick (dict "a" 1) "z" }}"#, Ok(r#"false|[]|[1 2]|map[]"#)),
+        (r#"{{ concat (list 1) nil }}"#, Err((1, r#"error calling concat: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ append nil 1 }}"#, Err((1, r#"error calling append: runtime error: invalid memory address or nil pointer dereference"#))),
+        (r#"{{ ternary "a" "b" (eq 1 1) }}|{{ coalesce .Values.a.z .Values.a.e .Values.a.s }}|{{ empty .Values.a.nested }}"#, Ok(r#"a|str|false"#)),
+        (r#"{{ toString 1e6 }}|{{ toString 0.1 }}|{{ print 1e-7 }}|{{ printf "%v" 100000000.0 }}|{{ printf "%f" 1e6 }}|{{ printf "%g" 1e6 }}|{{ printf "%e" 0.0 }}|{{ printf "%.0f" 2.5 }}|{{ printf "%.0f" 3.5 }}"#, Ok(r#"1e+06|0.1|1e-07|1e+08|1000000.000000|1e+06|0.000000e+00|2|4"#)),
+        (r#"{{ int64 2.99 }}|{{ int -2.5 }}|{{ atoi "x" }}|{{ atoi " 5" }}|{{ float64 "1e3" }}|{{ toDecimal "9" }}|{{ toDecimal 17 }}
+"#, Ok(r#"2|-2|0|0|1000|0|15
+"#)),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_from_yaml_is_yaml_v2() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ fromYaml "a: 1\nb: [x, 2.5, true, null]\nc: {d: e}" }}|{{ fromYaml "" }}|{{ (fromYaml "k: 0755").k }}|{{ (fromYaml "k: yes").k }}|{{ (fromYaml "k: 1e3").k }}"#, Ok(r#"map[a:1 b:[x 2.5 true <nil>] c:map[d:e]]|map[]|493|true|1000"#)),
+        (r#"{{ fromYaml "- a\n- b" }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ fromYaml "a: [" }}"#, Err((1, r#"error calling fromYaml: yaml: line 1: did not find expected node content, offending yaml: a: ["#))),
+        (r#"{{ fromYaml "just a string" }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r##"{{ fromYaml "~" }}|{{ fromYaml "# only comment" }}"##, Ok(r#"map[]|map[]"#)),
+        (r#"{{ $y := fromYaml "a: 'yes'\nb: \"0755\"\nc: on\nd: Off\ne: ~\nf: 0x1F\ng: 1_000\nh: +5\ni: .5\nj: 2001-12-14\nk: 1:20\nl: !!str 12\nm: !!float 3\nn: y\np: -0b101\nq: .inf\nr: 09" }}{{ range $k, $v := $y }}{{ $k }}={{ $v }}({{ typeOf $v }}) {{ end }}"#, Ok(r#"a=yes(string) b=0755(string) c=true(bool) d=false(bool) e=<no value>(<nil>) f=31(int) g=1000(int) h=5(int) i=0.5(float64) j=2001-12-14(string) k=1:20(string) l=12(string) m=3(float64) n=true(bool) p=-5(int) q=+Inf(float64) r=9(float64) "#)),
+        (r#"{{ $y := fromYaml "base: &b {x: 1, y: 2}\nder:\n  <<: *b\n  y: 3\nlist: [*b]\n" }}{{ toJson $y }}"#, Err((1, r#"error calling fromYaml: unexpected type of key in map: expected string, got bool: value=true, map=map[x:1 true:2], offending yaml: base: &b {x: 1, y: 2}"#))),
+        (r#"{{ fromYaml "a: 1\n---\nb: 2" }}"#, Ok(r#"map[a:1]"#)),
+        (r#"{{ fromYaml "a:\n  b: |\n    multi\n    line\n  c: >\n    folded\n    text\n" | toJson }}"#, Ok(r#"{"a":{"b":"multi\nline\n","c":"folded text\n"}}"#)),
+        (r#"{{ index (fromYaml "1: one\n\"2\": two") "1" }}"#, Ok(r#"one"#)),
+        (r#"{{ fromYaml "a: b: c" }}"#, Err((1, r#"error calling fromYaml: yaml: mapping values are not allowed in this context, offending yaml: a: b: c"#))),
+        (r#"{{ fromYaml "\ta: 1" }}
+"#, Err((1, r#"error calling fromYaml: yaml: found character that cannot start any token, offending yaml: 	a: 1"#))),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_realistic_helmfile_templates() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{- define "common.labels" -}}
+team: platform
+env: {{ .Environment.Name }}
+{{- end -}}
+{{- $releases := list "ingress" "cert-manager" "monitoring" -}}
+repositories:
+- name: stable
+  url: https://charts.example.com
+releases:
+{{- range $i, $name := $releases }}
+- name: {{ $name }}
+  namespace: {{ $name | replace "-" "" }}
+  chart: stable/{{ $name }}
+  version: {{ printf "1.%d.0" $i | quote }}
+  labels:
+    {{- include "common.labels" $ | nindent 4 }}
+  {{- if eq $name "monitoring" }}
+  installed: {{ $.Values.a.t }}
+  {{- end }}
+  values:
+  - replicas: {{ add $i 1 }}
+    {{- with $.Values.a.nested }}
+    nested:
+{{ toYaml . | indent 6 }}
+    {{- end }}
+{{- end }}"#, Ok(r#"repositories:
+- name: stable
+  url: https://charts.example.com
+releases:
+- name: ingress
+  namespace: ingress
+  chart: stable/ingress
+  version: "1.0.0"
+  labels:
+    team: platform
+    env: default
+  values:
+  - replicas: 1
+    nested:
+      x:
+        w: deep
+      
+- name: cert-manager
+  namespace: certmanager
+  chart: stable/cert-manager
+  version: "1.1.0"
+  labels:
+    team: platform
+    env: default
+  values:
+  - replicas: 2
+    nested:
+      x:
+        w: deep
+      
+- name: monitoring
+  namespace: monitoring
+  chart: stable/monitoring
+  version: "1.2.0"
+  labels:
+    team: platform
+    env: default
+  installed: true
+  values:
+  - replicas: 3
+    nested:
+      x:
+        w: deep
+      "#)),
+        (r#"{{ $cfg := dict "image" (dict "repository" "nginx" "tag" "1.25") "resources" (dict "limits" (dict "cpu" "100m")) -}}
+image: {{ $cfg.image.repository }}:{{ $cfg.image.tag }}
+{{- $cfg | toYaml | nindent 0 }}
+{{- /* trailing comment */}}
+done"#, Ok(r#"image: nginx:1.25
+image:
+  repository: nginx
+  tag: "1.25"
+resources:
+  limits:
+    cpu: 100m
+
+done"#)),
+        (r#"{{ $hosts := list }}{{ range $k, $v := .Values.a.nested }}{{ $hosts = append $hosts (printf "%s.example.com" $k) }}{{ end }}hosts: {{ $hosts | toJson }}
+{{ $env := .Environment.Name | default "dev" }}{{ if or (eq $env "prod") (eq $env "default") }}big: true{{ else }}big: false{{ end }}"#, Ok(r#"hosts: ["x.example.com"]
+big: true"#)),
+        (r#"{{- range $key, $val := .Values.a }}
+{{- if kindIs "map" $val }}
+{{ $key }}: map({{ len $val }})
+{{- else if kindIs "slice" $val }}
+{{ $key }}: list({{ len $val }})
+{{- else }}
+{{ $key }}: {{ $val | toString | quote }}
+{{- end }}
+{{- end }}
+"#, Ok(r#"
+b: "1"
+big: "1000000"
+e: ""
+f: "1.5"
+l: list(3)
+m: map(0)
+nested: map(1)
+s: "str"
+t: "true"
+z: "<nil>"
+"#)),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_more_sprig_dates_int64() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ base "/a/b/c.txt" }}|{{ base "a/b/" }}|{{ base "" }}|{{ dir "/a/b/c" }}|{{ dir "c" }}|{{ clean "a//b/../c/." }}|{{ ext "x/y.tar.gz" }}|{{ ext "noext" }}|{{ isAbs "/x" }}|{{ osBase "a/b" }}"#, Ok(r#"c.txt|b|.|/a/b|.|a/c|.gz||true|b"#)),
+        (r#"{{ nospace " a b\tc\n" }}|{{ initials "John Ronald Tolkien" }}|{{ abbrevboth 5 10 "1234 5678 9123" }}|{{ wrapWith 5 "\t" "Hello World" }}|{{ adler32sum "hello" }}"#, Ok(r#"abc|JRT|...5678...|Hello	World|103547413"#)),
+        (r#"{{ b32enc "hello" }}|{{ b32dec "NBSWY3DP" }}|{{ b32enc "a" }}|{{ add1f 1.5 }}|{{ maxf 1 2.5 }}|{{ minf 1 2.5 }}|{{ chunk 2 (list 1 2 3) }}|{{ typeIsLike "string" "x" }}|{{ hello }}"#, Ok(r#"NBSWY3DP|hello|ME======|2.5|2.5|1|[[1 2] [3]]|true|Hello!"#)),
+        (r#"{{ $u := urlParse "https://user:pw@example.com:8443/p/a?x=1#frag" }}{{ $u.scheme }}|{{ $u.host }}|{{ $u.hostname }}|{{ $u.path }}|{{ $u.query }}|{{ $u.fragment }}|{{ $u.userinfo }}|{{ urlJoin $u }}"#, Ok(r#"https|example.com:8443|example.com|/p/a|x=1|frag|user:pw|https://user:pw@example.com:8443/p/a?x=1#frag"#)),
+        (r#"{{ toDate "2006-01-02" "2017-12-31" | date "02/01/2006" }}|{{ toDate "2006-01-02" "2017-12-31" | unixEpoch }}|{{ duration 3700 }}|{{ duration "95" }}|{{ durationRound "2h10m" }}|{{ toDate "2006-01-02" "2017-12-31" | htmlDate }}"#, Ok(r#"31/12/2017|1514678400|0s|1m35s|2h|2017-12-31"#)),
+        (r#"{{ toDate "2006-01-02" "2017-12-31" | dateModify "1h30m" | date "2006-01-02 15:04" }}|{{ toDate "2006-01-02 15:04:05" "2020-05-06 07:08:09" | date "Jan 2, 2006 at 3:04pm (MST)" }}"#, Ok(r#"2017-12-31 01:30|May 6, 2020 at 7:08am (UTC)"#)),
+        (r#"{{ len (randAlphaNum 8) }}|{{ len uuidv4 }}|{{ len (shuffle "abc") }}"#, Ok(r#"8|36|3"#)),
+        (r#"{{ mustRegexFind "b+" "abbbc" }}|{{ biggest 1 3 2 }}|{{ mustCompact (list "" "a") }}|{{ mustHas 1 (list 1) }}
+"#, Ok(r#"bbb|3|[a]|true
+"#)),
+        (r#"{{ typeOf (add 1 1) }}|{{ typeOf (int64 1) }}|{{ typeOf (int 1) }}|{{ kindIs "int64" (sub 3 1) }}|{{ kindOf (mul 2 2) }}|{{ typeOf (len "x") }}|{{ typeOf (toDecimal "7") }}|{{ typeOf (max 1 2) }}|{{ eq (add 1 1) 2 }}|{{ duration (add 3600 1) }}|{{ printf "%T %d" (div 7 2) (mod 7 2) }}|{{ toJson (add 1 2) }}|{{ toYaml (dict "n" (add 1 2)) }}|{{ if sub 1 1 }}t{{ else }}f{{ end }}|{{ and (add 1 0) "x" }}|{{ add 1 2 | add 3 }}
+"#, Ok(r#"int64|int64|int|true|int64|int|int64|int64|true|1h0m1s|int64 1|3|"n": 3
+|f|x|6
+"#)),
+    ];
+    check_cases(cases);
+}
+
+/// The exact function set of helmfile 0.166 (Go builtins + sprig's
+/// TxtFuncMap + helmfile's own). Verified by rendering
+/// `{{ if false }}{{ NAME }}{{ end }}` for every name with helmfile 0.166:
+/// all parse, and `isDir`, `listDir`, `randSeededNumeric` do not.
+#[test]
+fn function_set_matches_helmfile_0_166() {
+    let want = "and or not len index slice print printf println html js urlquery eq ne lt le gt ge call \
+        envExec exec isFile readFile readDir readDirEntries toYaml fromYaml setValueAtPath requiredEnv get getOrNil tpl required fetchSecretValue expandSecretRefs include sprigGet \
+        hello ago date date_in_zone date_modify dateInZone dateModify duration durationRound htmlDate htmlDateInZone must_date_modify mustDateModify mustToDate now toDate unixEpoch \
+        abbrev abbrevboth trunc trim upper lower title untitle substr repeat trimall trimAll trimSuffix trimPrefix nospace initials randAlphaNum randAlpha randAscii randNumeric \
+        swapcase shuffle snakecase camelcase kebabcase wrap wrapWith contains hasPrefix hasSuffix quote squote cat indent nindent replace plural sha1sum sha256sum adler32sum toString \
+        atoi int64 int float64 seq toDecimal split splitList splitn toStrings until untilStep add1 add sub div mod mul randInt add1f addf subf divf mulf biggest max min maxf minf ceil floor round \
+        join sortAlpha default empty coalesce all any compact mustCompact fromJson toJson toPrettyJson toRawJson mustFromJson mustToJson mustToPrettyJson mustToRawJson ternary deepCopy mustDeepCopy \
+        typeOf typeIs typeIsLike kindOf kindIs deepEqual env expandenv getHostByName base dir clean ext isAbs osBase osClean osDir osExt osIsAbs b64enc b64dec b32enc b32dec \
+        tuple list dict set unset hasKey pluck keys pick omit merge mergeOverwrite mustMerge mustMergeOverwrite values append push mustAppend mustPush prepend mustPrepend \
+        first mustFirst rest mustRest last mustLast initial mustInitial reverse mustReverse uniq mustUniq without mustWithout has mustHas mustSlice concat dig chunk mustChunk \
+        bcrypt htpasswd genPrivateKey derivePassword buildCustomCert genCA genCAWithKey genSelfSignedCert genSelfSignedCertWithKey genSignedCert genSignedCertWithKey encryptAES decryptAES randBytes \
+        uuidv4 semver semverCompare fail regexMatch mustRegexMatch regexFindAll mustRegexFindAll regexFind mustRegexFind regexReplaceAll mustRegexReplaceAll regexReplaceAllLiteral \
+        mustRegexReplaceAllLiteral regexSplit mustRegexSplit regexQuoteMeta urlParse urlJoin";
+    let mut want: Vec<&str> = want.split_whitespace().collect();
+    want.sort();
+    want.dedup();
+    let mut have: Vec<&str> = funcs::FUNCS.iter().chain(funcs_extra::EXTRA_FUNCS.iter()).map(|(n, _)| *n).collect();
+    have.sort();
+    let before = have.len();
+    have.dedup();
+    assert_eq!(before, have.len(), "duplicate registrations");
+    assert_eq!(have, want);
+    for missing in ["isDir", "listDir", "randSeededNumeric", "toToml", "lookup"] {
+        let err = engine().render("f", &format!("{{{{ if false }}}}{{{{ {} }}}}{{{{ end }}}}", missing), &json!({})).unwrap_err();
+        assert_eq!(err.message, format!("function {:?} not defined", missing));
+    }
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_variable_scoping() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ ($x := 5) }}|{{ $x }}|{{ add ($y := 2) $y }}"#, Ok(r#"5|5|4"#)),
+        (r#"{{ if true }}{{ $z := 1 }}{{ end }}{{ $z }}"#, Err((1, r#"undefined variable "$z""#))),
+        (r#"{{ with $w := 3 }}{{ end }}{{ $w }}"#, Err((1, r#"undefined variable "$w""#))),
+        (r#"{{ range $i, $v := list 1 }}{{ end }}{{ $i }}"#, Err((1, r#"undefined variable "$i""#))),
+        (r#"{{ $x := 1 }}{{ with .Values.a }}{{ $x = 2 }}{{ $x := 3 }}{{ $x = 4 }}{{ $x }}{{ end }}{{ $x }}"#, Ok(r#"42"#)),
+        (r#"{{ $ = 5 }}{{ $ }}"#, Ok(r#"5"#)),
+        (r#"{{ $x := 1 }}{{ $x := 2 }}{{ $x }}"#, Ok(r#"2"#)),
+        (r#"{{ define "d" }}{{ $x }}{{ end }}
+"#, Err((1, r#"undefined variable "$x""#))),
     ];
     check_cases(cases);
 }

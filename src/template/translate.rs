@@ -27,7 +27,12 @@ struct Tr {
     counter: usize,
 }
 
-const PROLOGUE: &str = "{% set _ns = namespace() %}";
+const PROLOGUE: &str = "{% set _ns = g__vars() %}{{ g__set(_ns, \"root\", _root) }}";
+
+/// `{{ g__set(_ns, "v3", expr) }}`: assign a Go variable slot (prints nothing).
+fn set_stmt(target: &str, expr: &str) -> String {
+    format!("{{{{ g__set(_ns, {}, {}) }}}}", jstr(target.trim_start_matches("_ns.")), expr)
+}
 
 pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
     let main = translate_body(&tree.root, 1)?;
@@ -102,7 +107,8 @@ impl Tr {
 
     fn lookup_var(&self, name: &str, line: usize) -> Result<String, ParseError> {
         if name == "$" {
-            return Ok("_root".into());
+            // `$` is an ordinary (assignable) variable holding the data
+            return Ok("_ns.root".into());
         }
         for scope in self.scopes.iter().rev() {
             for (n, slot) in scope.iter().rev() {
@@ -175,7 +181,7 @@ impl Tr {
                 } else {
                     let targets = self.decl_targets(pipe)?;
                     let t = &targets[0];
-                    self.emit(&format!("{{% set {} = {} %}}", t, e));
+                    self.emit(&set_stmt(t, &e));
                 }
             }
             Node::If { pipe, body, else_, .. } => {
@@ -213,8 +219,12 @@ impl Tr {
                 self.emit(&format!("{{% for {}, _d in g__range({}) %}}", k, e));
                 match targets.len() {
                     0 => {}
-                    1 => self.emit(&format!("{{% set {} = _d %}}", targets[0])),
-                    _ => self.emit(&format!("{{% set {} = {} %}}{{% set {} = _d %}}", targets[0], k, targets[1])),
+                    1 => self.emit(&set_stmt(&targets[0], "_d")),
+                    _ => {
+                        let a = set_stmt(&targets[0], &k);
+                        let b = set_stmt(&targets[1], "_d");
+                        self.emit(&format!("{}{}", a, b));
+                    }
                 }
                 self.scoped(body)?;
                 if let Some(e) = else_ {
@@ -251,7 +261,7 @@ impl Tr {
             return Ok(e);
         }
         let targets = self.decl_targets(pipe)?;
-        self.emit(&format!("{{% set {} = {} %}}", targets[0], e));
+        self.emit(&set_stmt(&targets[0], &e));
         Ok(targets[0].clone())
     }
 
@@ -297,7 +307,7 @@ impl Tr {
         if cmd.args.len() > 1 || piped.is_some() {
             // Go: a non-function can't take arguments
             let what = match first {
-                Operand::Field(f) => format!("can't give argument to non-function .{}", f.join(".")),
+                Operand::Field(f) => format!("{} is not a method but has arguments", f.last().unwrap()),
                 Operand::Nil => "nil is not a command".to_string(),
                 _ => format!("can't give argument to non-function {}", cmd.text.split_whitespace().next().unwrap_or("")),
             };
@@ -361,7 +371,7 @@ impl Tr {
                     // `($x := value)`: assign, then yield the value
                     let e = self.pipe_expr(p)?;
                     let targets = self.decl_targets(p)?;
-                    return Ok(format!("g__assign(_ns, {}, {})", jstr(targets[0].trim_start_matches("_ns.")), e));
+                    return Ok(format!("g__setv(_ns, {}, {})", jstr(targets[0].trim_start_matches("_ns.")), e));
                 }
                 format!("({})", self.pipe_expr(p)?)
             }

@@ -58,6 +58,31 @@ impl Object for GoMap {
     }
 }
 
+/// A Go `int64` (what sprig's arithmetic returns); plain ints are `i64`
+/// minijinja numbers and stand for Go `int`.
+#[derive(Debug)]
+pub struct Int64(pub i64);
+
+impl Object for Int64 {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.0 != 0
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+pub fn int64(i: i64) -> Value {
+    Value::from_object(Int64(i))
+}
+
+pub fn is_int64(v: &Value) -> bool {
+    v.downcast_object_ref::<Int64>().is_some()
+}
+
 /// A classified view of a value, by Go kind.
 pub enum G {
     Nil,
@@ -102,6 +127,10 @@ pub fn classify(v: &Value) -> G {
                 G::Map(Arc::new(GoMap(Mutex::new(out))))
             }
         }
+        ValueKind::Plain => match v.downcast_object_ref::<Int64>() {
+            Some(i) => G::Int(i.0),
+            None => G::Other,
+        },
         _ => G::Other,
     }
 }
@@ -126,6 +155,9 @@ pub fn truth(v: &Value) -> bool {
 
 /// Go type name as `%T` / sprig `typeOf` print it.
 pub fn type_name(v: &Value) -> &'static str {
+    if is_int64(v) {
+        return "int64";
+    }
     match classify(v) {
         G::Nil => "<nil>",
         G::Bool(_) => "bool",
@@ -140,6 +172,9 @@ pub fn type_name(v: &Value) -> &'static str {
 
 /// Go reflect kind name as sprig `kindOf` prints it.
 pub fn kind_name(v: &Value) -> &'static str {
+    if is_int64(v) {
+        return "int64";
+    }
     match classify(v) {
         G::Nil => "invalid",
         G::Bool(_) => "bool",

@@ -4,6 +4,8 @@
 //! style choice (plain / single-quoted / double-quoted / literal block) and
 //! its folding of long scalars at 80 columns.
 
+use std::sync::LazyLock;
+
 use minijinja::value::Value;
 
 use super::value::{classify, fmt_float_g, G};
@@ -297,8 +299,9 @@ fn resolves_non_string(s: &str) -> bool {
     if go_parse_int_base0(&plain) {
         return true;
     }
-    let float_re = regex::Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").unwrap();
-    if float_re.is_match(&plain) {
+    static FLOAT_RE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").unwrap());
+    if FLOAT_RE.is_match(&plain) {
         return true;
     }
     if first.is_ascii_digit() && is_timestamp(s) {
@@ -329,16 +332,20 @@ fn go_parse_int_base0(s: &str) -> bool {
 }
 
 fn is_timestamp(s: &str) -> bool {
-    let re = regex::Regex::new(
+    static RE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
         r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(([Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]*)?(([ \t]*)(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)?$",
-    )
-    .unwrap();
-    re.is_match(s)
+        )
+        .unwrap()
+    });
+    RE.is_match(s)
 }
 
 fn is_base60_float(s: &str) -> bool {
-    let re = regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").unwrap();
-    re.is_match(s)
+    static RE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").unwrap());
+    // cheap pre-check: needs a ':'
+    s.contains(':') && RE.is_match(s)
 }
 
 fn choose_style(s: &str, simple_key: bool) -> Style {
