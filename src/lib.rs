@@ -2,6 +2,7 @@
 //!
 //! The module tree follows the pipeline (see docs/architecture.md).
 
+pub mod bundle;
 pub mod cli;
 pub mod registry;
 pub mod ui;

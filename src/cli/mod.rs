@@ -4,6 +4,7 @@
 //! Exit codes (docs/exit-codes.md): 0 success, 1 failure, 2 bad usage or bad input,
 //! 3 a required tool is missing or unsupported, 4 an external command failed.
 
+pub mod bundle;
 pub mod doctor;
 pub mod helmfile;
 
@@ -73,6 +74,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Work on a helmfile-defined platform
     Helmfile(helmfile::HelmfileCmd),
+    /// Inspect, verify or unpack a bundle
+    Bundle(bundle::BundleCmd),
     /// Check the tools kod wraps (and, with --registry, a registry's credentials)
     Doctor(doctor::DoctorArgs),
 }
@@ -158,6 +161,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Doctor(args) => doctor::exec(ctx, args).await,
         Command::Helmfile(cmd) => helmfile::exec(ctx, cmd).await,
+        Command::Bundle(cmd) => bundle::exec(ctx, cmd).await,
     }
 }
 

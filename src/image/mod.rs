@@ -8,4 +8,5 @@
 //!   in container arguments, environment variables and ConfigMap data.
 
 pub mod extract;
+pub mod fetch;
 pub mod reference;
