@@ -47,7 +47,7 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, vec!["helmfile", "doctor", "help"], "{text}");
+    assert_eq!(commands, vec!["helmfile", "bundle", "doctor", "help"], "{text}");
 }
 
 #[test]

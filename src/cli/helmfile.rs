@@ -71,8 +71,15 @@ impl HelmfileFlags {
             .collect()
     }
 
-    pub fn load(&self) -> Result<Vec<LoadedState>> {
-        helmfile::load(&self.load_options())
+    /// Load the states and print their warnings.
+    pub fn load(&self, ui: &crate::ui::Ui) -> Result<Vec<LoadedState>> {
+        let states = helmfile::load(&self.load_options())?;
+        for s in &states {
+            for w in &s.warnings {
+                ui.warn(w);
+            }
+        }
+        Ok(states)
     }
 }
 
@@ -109,15 +116,14 @@ pub struct ListArgs {
 }
 
 pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
-    let _ = ctx;
     match cmd.verb {
-        Verb::Build(args) => build(&cmd.flags, args),
-        Verb::List(args) => list(&cmd.flags, args),
+        Verb::Build(args) => build(ctx, &cmd.flags, args),
+        Verb::List(args) => list(ctx, &cmd.flags, args),
     }
 }
 
-fn build(flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {
-    let states = flags.load()?;
+fn build(ctx: &Context, flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {
+    let states = flags.load(&ctx.ui)?;
     match args.output {
         BuildFormat::Yaml => print!("{}", output::build_yaml(&states, args.embed_values)?),
         BuildFormat::Json => {
@@ -128,9 +134,9 @@ fn build(flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {
     Ok(super::exit::OK)
 }
 
-fn list(flags: &HelmfileFlags, args: ListArgs) -> Result<i32> {
+fn list(ctx: &Context, flags: &HelmfileFlags, args: ListArgs) -> Result<i32> {
     flags.selectors()?;
-    let states = flags.load()?;
+    let states = flags.load(&ctx.ui)?;
     let rows = output::list_rows(&states)?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string(&rows)?),

@@ -118,6 +118,8 @@ pub struct LoadedState {
     /// The selectors that pick this state's releases: the command line's, or a
     /// sub-helmfile entry's own `selectors` (which replace them). Empty = every release.
     pub selectors: Vec<String>,
+    /// Warnings found while loading this state (helmfile prints them too).
+    pub warnings: Vec<String>,
 }
 
 /// Load every state file kod must read, in helmfile's order (sub-helmfiles before their
@@ -138,7 +140,7 @@ pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     for s in &opts.state_values_set {
         merge(&mut overrides, &values::parse_set(s)?);
     }
-    let ld = Loader { opts, cwd: cwd.clone() };
+    let ld = Loader { opts, cwd: cwd.clone(), warnings: Default::default() };
     let mut out = Vec::new();
     let any_overrides = !opts.state_values_files.is_empty() || !opts.state_values_set.is_empty();
     for f in files {
@@ -201,6 +203,7 @@ fn dir_files(dir: &Path) -> Result<Vec<PathBuf>> {
 struct Loader<'a> {
     opts: &'a LoadOptions,
     cwd: PathBuf,
+    warnings: std::cell::RefCell<Vec<String>>,
 }
 
 /// An error in a file, helmfile style: `in FILE: ...` (unless the message already starts
@@ -263,6 +266,14 @@ fn display_path(p: &Path, cwd: &Path) -> String {
 }
 
 impl<'a> Loader<'a> {
+    /// Record a warning (printed once by the command, in order).
+    fn warn(&self, msg: String) {
+        let mut w = self.warnings.borrow_mut();
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+
     fn engine(&self, base_dir: &Path) -> Engine {
         let disable_insecure = match &self.opts.env_vars {
             Some(m) => m.get("HELMFILE_DISABLE_INSECURE_FEATURES").is_some_and(|v| v == "true"),
@@ -284,6 +295,7 @@ impl<'a> Loader<'a> {
             bail!("sub-helmfiles nest deeper than 32 levels at {} (a cycle?)", path.display());
         }
         let mut state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
+        state.warnings = std::mem::take(&mut *self.warnings.borrow_mut());
         select_releases(&mut state, selectors)?;
         for (i, sub) in state.spec.helmfiles.iter().enumerate() {
             if sub.path == "." {
@@ -349,6 +361,7 @@ impl<'a> Loader<'a> {
             env,
             rendered_values,
             selectors: Vec::new(),
+            warnings: Vec::new(),
         };
         self.apply_cli_overrides(&mut state)?;
         let engine = self.engine(&state.base_dir);
@@ -387,8 +400,12 @@ impl<'a> Loader<'a> {
         let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name = file_name(path);
         let gotmpl = name.ends_with(".gotmpl");
-        let templated = gotmpl || self.opts.v0 || content.contains("{{");
+        // v1: `.gotmpl` files are templates; v0: every file is (forced, or a `.yaml` that
+        // contains template actions).
+        let v0 = self.opts.v0 || (!gotmpl && content.contains("{{"));
+        let templated = gotmpl || v0;
         let engine = self.engine(&base_dir);
+        let display = display_path(path, &self.cwd);
 
         let parts: Vec<&str> = content.split("\n---\n").collect();
         let mut env = ctx_env.cloned();
@@ -396,24 +413,31 @@ impl<'a> Loader<'a> {
         let mut final_env = Environment::new(self.opts.env_name());
         // Line offset of each part, so errors point at the line in the file.
         let mut line_offset = 0usize;
-        for (i, part) in parts.iter().enumerate() {
-            let id = format!("{name}.part.{i}");
+        for part in parts.iter() {
+            let source = pad_lines(part, line_offset);
             let rendered = if templated {
-                let data = match &env {
-                    Some(e) => e.template_data(),
-                    None => {
-                        // v0's first pass: render with an empty environment to find the
-                        // environments, then render again with their values.
-                        let first_env = self.first_pass_env(part, &id, &engine, &base_dir, overrides)?;
-                        first_env.template_data()
-                    }
-                };
-                let display = display_path(path, &self.cwd);
-                engine.render(&display, &pad_lines(part, line_offset), &data).map_err(|e| anyhow!("{e}"))?
+                let base_env = env.clone().unwrap_or_else(|| self.initial_env(overrides));
+                // helmfile v0 renders every part twice: a tolerant first pass reads the
+                // part's own `environments:`, the second renders with them. kod does the
+                // same for v0 files, and for a v1 file whose part defines environments and
+                // releases together (which helmfile 0.166 renders the v0 way).
+                let (first_env, both) = self.first_pass(&source, &base_dir, &base_env, overrides);
+                if both {
+                    self.warn(format!(
+                        "{display}: environments and releases are defined in the same YAML part; rendered in two passes as helmfile 0.x does (use --- to put the environments into a part of their own)"
+                    ));
+                }
+                let data_env = if v0 || both { first_env } else { base_env };
+                engine.render(&display, &source, &data_env.template_data()).map_err(|e| anyhow!("{e}"))?
             } else {
-                pad_lines(part, line_offset)
+                source
             };
             let current = parse_state(&rendered, path, &self.cwd)?;
+            if !templated && !current.environments.is_empty() && !current.releases.is_empty() {
+                self.warn(format!(
+                    "{display}: environments and releases cannot be defined within the same YAML part. Use --- to extract the environments into a dedicated part"
+                ));
+            }
             let current = if evaluate_bases {
                 self.layer_bases(current, &base_dir, env.as_ref(), overrides)?
             } else if !current.bases.is_empty() {
@@ -444,30 +468,46 @@ impl<'a> Loader<'a> {
         Ok((final_state.unwrap_or_default(), final_env))
     }
 
-    /// Render a part with no environment values, parse it, and load its environment —
-    /// helmfile v0's first rendering pass.
-    fn first_pass_env(
-        &self,
-        part: &str,
-        id: &str,
-        engine: &Engine,
-        base_dir: &Path,
-        overrides: Option<&Value>,
-    ) -> Result<Environment> {
-        let mut empty = Environment::new(self.opts.env_name());
+    /// The environment a file's first part is rendered with: the name, and the values
+    /// passed in (`--state-values-*`, or a sub-helmfile entry's `values`).
+    fn initial_env(&self, overrides: Option<&Value>) -> Environment {
+        let mut e = Environment::new(self.opts.env_name());
         if let Some(o) = overrides {
-            empty.values = o.clone();
+            e.values = o.clone();
         }
-        let data = empty.template_data();
-        let rendered = match engine.render(id, part, &data) {
-            Ok(r) => r,
-            // helmfile's first pass ignores errors: the second pass reports them.
-            Err(_) => return Ok(empty),
+        e
+    }
+
+    /// helmfile v0's tolerant first pass over one part: render with `missingkey=default`,
+    /// keep what rendered before any error, drop `<no value>`, parse leniently, and load the
+    /// part's environment on top of `base`. Any failure just yields `base` (the second pass
+    /// reports real errors). Also says whether the part defines both environments and
+    /// releases.
+    fn first_pass(&self, source: &str, base_dir: &Path, base: &Environment, overrides: Option<&Value>) -> (Environment, bool) {
+        let engine = Engine::first_pass(EngineOptions { base_dir: base_dir.to_path_buf(), disable_insecure: true, env: self.opts.env_vars.clone() });
+        let (out, _err) = engine.render_partial("first-pass", source, &base.template_data());
+        let sanitized = out.replace("<no value>", "");
+        let Ok(Yaml::Mapping(m)) = serde_yaml::from_str::<Yaml>(&sanitized) else {
+            return (base.clone(), false);
         };
-        let Ok(spec) = serde_yaml::from_str::<StateSpec>(&rendered) else {
-            return Ok(empty);
+        let has = |k: &str| m.get(k).is_some_and(|v| !v.is_null());
+        let both = has("environments") && has("releases");
+        if has("bases") {
+            return (base.clone(), both);
+        }
+        let mut lenient = serde_yaml::Mapping::new();
+        for key in ["environments", "values"] {
+            if let Some(v) = m.get(key) {
+                lenient.insert(Yaml::String(key.into()), v.clone());
+            }
+        }
+        let Ok(spec) = serde_yaml::from_value::<StateSpec>(Yaml::Mapping(lenient)) else {
+            return (base.clone(), both);
         };
-        self.load_env(&spec, base_dir, None, overrides)
+        match self.load_env(&spec, base_dir, Some(base), overrides) {
+            Ok(e) => (e, both),
+            Err(_) => (base.clone(), both),
+        }
     }
 
     /// Load `bases:` and layer the state on top of them.
@@ -569,7 +609,7 @@ impl<'a> Loader<'a> {
                     return match missing_handler {
                         "Warn" | "Info" | "Debug" => {
                             if missing_handler == "Warn" {
-                                eprintln!("kod: warning: {what}: skipping missing values file matching {p:?}");
+                                self.warn(format!("{what}: skipping missing values file matching {p:?}"));
                             }
                             Ok(None)
                         }

@@ -26,6 +26,8 @@ pub struct Ctx {
     pub base_dir: PathBuf,
     pub disable_insecure: bool,
     pub env: Option<BTreeMap<String, String>>,
+    /// `missingkey=default` (see `EngineOptions::missing_key_default`).
+    pub missing_key_default: bool,
     pub engine: Weak<EngineInner>,
 }
 
@@ -172,7 +174,7 @@ fn vstr(s: impl Into<String>) -> Value {
 // ------------------------------------------------------------ helpers for the translator
 
 /// `g__field(base, label, k1, k2, ...)`: Go field/key access with missingkey=error.
-fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
     let mut cur = a[0].clone();
     let label = a[1].as_str().unwrap_or("").to_string();
     // Go names the static type: values looked up in maps are `interface {}`,
@@ -183,6 +185,7 @@ fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         cur = match classify(&cur) {
             G::Map(m) => match m.get(k) {
                 Some(v) => v,
+                None if c.missing_key_default => Value::from(()),
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),

@@ -139,11 +139,23 @@ const MAIN: &str = "main";
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Engine {
+        Engine::build(opts, false)
+    }
+
+    /// An engine with Go's `missingkey=default` instead of helmfile's `missingkey=error`:
+    /// a missing map key yields nil (printed `<no value>`). Only helmfile v0's first
+    /// rendering pass uses it, to read the `environments:` block before the values exist.
+    pub fn first_pass(opts: EngineOptions) -> Engine {
+        Engine::build(opts, true)
+    }
+
+    fn build(opts: EngineOptions, missing_key_default: bool) -> Engine {
         let inner = Arc::new_cyclic(|weak| EngineInner {
             ctx: Arc::new(funcs::Ctx {
                 base_dir: opts.base_dir.clone(),
                 disable_insecure: opts.disable_insecure,
                 env: opts.env.clone(),
+                missing_key_default,
                 engine: weak.clone(),
             }),
             cache: Mutex::new(HashMap::new()),
@@ -155,6 +167,26 @@ impl Engine {
     /// the template's dot.
     pub fn render(&self, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
         self.inner.render_value(name, source, value::from_json(data))
+    }
+
+    /// Render as far as possible: the output produced before an error, and the error.
+    /// (helmfile v0's first pass uses whatever rendered before a failure.)
+    pub fn render_partial(&self, name: &str, source: &str, data: &serde_json::Value) -> (String, Option<TemplateError>) {
+        let dot = value::from_json(data);
+        let compiled = match self.inner.compile(source) {
+            Ok(c) => c,
+            Err(e) => {
+                let err = TemplateError { file: name.to_string(), line: e.line, col: None, kind: TemplateErrorKind::Syntax, message: e.message };
+                return (String::new(), Some(err));
+            }
+        };
+        let t = match compiled.env.get_template(MAIN) {
+            Ok(t) => t,
+            Err(e) => return (String::new(), Some(to_err(name, &e))),
+        };
+        let mut out = Vec::new();
+        let res = t.render_captured_to(minijinja::context! { _d => dot.clone(), _root => dot }, &mut out);
+        (String::from_utf8_lossy(&out).to_string(), res.err().map(|e| to_err(name, &e)))
     }
 }
 
