@@ -1,0 +1,310 @@
+//! Pushing a bundle's images and charts to the private registry.
+//!
+//! Images go with skopeo from a verified, unpacked bundle: for each image kod builds a small
+//! `dir:` view (its manifest(s) plus links to its blobs in the bundle's OCI layout) and runs
+//! `skopeo copy --all --preserve-digests dir:VIEW docker://TARGET`. skopeo asks the registry
+//! for every blob first and sends only the missing ones, so shared layers and re-runs cost
+//! nothing. The digest the registry reports afterwards is checked against the bundle's.
+//! Credentials travel in a private auth file (mode 0600) in the work directory, never on a
+//! command line. Charts go with `helm push` to `oci://HOST[/PREFIX]/charts`, after a
+//! `helm registry login` into an isolated helm registry config.
+//!
+//! Target names keep the repository path under the optional prefix:
+//! `docker.io/bitnami/redis:7.2` → `HOST/PREFIX/bitnami/redis:7.2`. When two source
+//! registries hold the same path (`docker.io/library/nginx` and `quay.io/library/nginx`),
+//! the images not from `docker.io` keep their registry as the first path component
+//! (`HOST/PREFIX/quay.io/library/nginx`), so nothing is overwritten. See docs/rewrite.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::target::{classify, CertDir, RegistryTarget};
+use crate::bundle::format::{Image, Manifest};
+use crate::bundle::oci::{self, BlobDir, Descriptor};
+use crate::bundle::sha256_hex;
+use crate::exec::{bounded, Cmd, ExecError, Runner, Tool};
+use crate::image::reference::{parse_normalized_named, Reference};
+
+/// Where each bundle image goes in the private registry.
+pub fn target_names(images: &[String], target: &RegistryTarget) -> Result<BTreeMap<String, String>> {
+    let parsed: Vec<(String, Reference)> = images
+        .iter()
+        .map(|s| parse_normalized_named(s).map(|r| (s.clone(), r)).map_err(|e| anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    // Paths that more than one source registry uses.
+    let mut domains_by_path: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, r) in &parsed {
+        domains_by_path.entry(r.path().to_string()).or_default().insert(r.domain().to_string());
+    }
+    let base = target.base();
+    let mut out = BTreeMap::new();
+    for (src, r) in parsed {
+        let clash = domains_by_path[r.path()].len() > 1;
+        let path = if clash && r.domain() != "docker.io" { format!("{}/{}", r.domain(), r.path()) } else { r.path().to_string() };
+        let mut name = format!("{base}/{path}");
+        match (r.tag(), r.digest()) {
+            (Some(t), _) => name.push_str(&format!(":{t}")),
+            (None, Some(d)) => name.push_str(&format!("@{d}")),
+            (None, None) => name.push_str(":latest"),
+        }
+        out.insert(src, name);
+    }
+    Ok(out)
+}
+
+/// The outcome for one image.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushedImage {
+    pub source: String,
+    pub target: String,
+    pub digest: String,
+}
+
+/// The outcome for one chart.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushedChart {
+    pub name: String,
+    pub version: String,
+    pub target: String,
+}
+
+/// Options for [`push_images`] and [`push_charts`].
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// The unpacked, verified bundle.
+    pub bundle_dir: PathBuf,
+    /// Scratch space for dir views, auth files and helm's registry config.
+    pub work_dir: PathBuf,
+    pub concurrency: usize,
+    /// Attempts per image for transient failures (5xx, timeouts, resets).
+    pub attempts: u32,
+}
+
+/// Credentials for skopeo in a private auth file (0600), or none.
+fn auth_file(target: &RegistryTarget, work: &Path) -> Result<Option<PathBuf>> {
+    if let Some(f) = &target.auth_file {
+        return Ok(Some(f.clone()));
+    }
+    let (Some(user), Some(pass)) = (&target.username, &target.password) else { return Ok(None) };
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose()));
+    let json = serde_json::json!({ "auths": { target.host.clone(): { "auth": token } } });
+    let path = work.join("auth.json");
+    write_private(&path, &serde_json::to_vec(&json)?)?;
+    Ok(Some(path))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// A `dir:` view of one image: its manifests as files and links to its blobs.
+fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
+    if view.exists() {
+        std::fs::remove_dir_all(view)?;
+    }
+    std::fs::create_dir_all(view)?;
+    std::fs::write(view.join("version"), "Directory Transport Version: 1.1\n")?;
+    let top = Descriptor { media_type: image.media_type.clone(), digest: image.digest.clone(), size: 0, platform: None, annotations: Default::default() };
+    let closure = oci::closure(&BlobDir(blobs), &top)?;
+    for d in &closure {
+        let src = oci::blob_path(blobs, &d.digest)?;
+        let hex = oci::digest_hex(&d.digest)?;
+        if d.digest == image.digest {
+            std::fs::copy(&src, view.join("manifest.json"))?;
+        } else if oci::is_manifest(&d.media_type) || oci::is_index(&d.media_type) {
+            std::fs::copy(&src, view.join(format!("{hex}.manifest.json")))?;
+        } else {
+            std::os::unix::fs::symlink(&src, view.join(hex)).with_context(|| format!("linking {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn transient(e: &ExecError) -> bool {
+    let t = e.stderr_tail().join("\n").to_ascii_lowercase();
+    ["500 internal", "502 bad gateway", "503 service", "504 gateway", "connection reset", "i/o timeout", "eof", "timeout", "too many requests", "429"]
+        .iter()
+        .any(|p| t.contains(p))
+}
+
+/// Push every image of the bundle; results in the bundle's order.
+pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedImage>> {
+    std::fs::create_dir_all(&opts.work_dir)?;
+    let names = target_names(&manifest.images.iter().map(|i| i.source.clone()).collect::<Vec<_>>(), target)?;
+    let auth = auth_file(target, &opts.work_dir)?;
+    let cert_dir = match &target.ca_file {
+        Some(ca) => Some(CertDir::for_ca(ca)?),
+        None => None,
+    };
+    let blobs = opts.bundle_dir.join("images/blobs");
+    let views = opts.work_dir.join("views");
+    let results = bounded(manifest.images.iter(), opts.concurrency, |image| {
+        let names = &names;
+        let auth = auth.as_deref();
+        let cert = cert_dir.as_ref().map(|c| c.path().to_path_buf());
+        let blobs = &blobs;
+        let views = &views;
+        async move {
+            let dest = names[&image.source].clone();
+            let view = views.join(&sha256_hex(image.source.as_bytes())[..32]);
+            dir_view(blobs, image, &view).with_context(|| format!("preparing {}", image.source))?;
+            let mut cmd = Cmd::new(Tool::Skopeo)
+                .args(["copy", "--all", "--preserve-digests", "--retry-times", "3"])
+                .arg("--policy")
+                .arg(policy_file(&opts.work_dir)?.display().to_string());
+            if let Some(a) = auth {
+                cmd = cmd.arg("--dest-authfile").arg(a.display().to_string());
+            }
+            if let Some(c) = &cert {
+                cmd = cmd.arg("--dest-cert-dir").arg(c.display().to_string());
+            }
+            if !target.tls_verify() {
+                cmd = cmd.arg("--dest-tls-verify=false");
+            }
+            cmd = cmd.arg(format!("dir:{}", view.display())).arg(format!("docker://{dest}")).timeout(Duration::from_secs(3600));
+            let mut attempt = 1;
+            loop {
+                match runner.run(&cmd).await {
+                    Ok(_) => break,
+                    Err(e) if attempt < opts.attempts && transient(&e) => {
+                        runner.ui().warn(format!("push of {} failed ({}); retrying ({attempt}/{})", image.source, e.stderr_tail().last().cloned().unwrap_or_default(), opts.attempts - 1));
+                        tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(anyhow::Error::new(classify(target, e)).context(format!("pushing {} to {dest}", image.source))),
+                }
+            }
+            let digest = if runner.dry_run() { image.digest.clone() } else { remote_digest(runner, target, auth, cert.as_deref(), &dest).await? };
+            if digest != image.digest {
+                bail!("pushed {} to {dest} but the registry reports {digest}, not the bundle's {}", image.source, image.digest);
+            }
+            let _ = std::fs::remove_dir_all(&view);
+            Ok(PushedImage { source: image.source.clone(), target: dest, digest })
+        }
+    })
+    .await;
+    results.into_iter().collect()
+}
+
+fn policy_file(work: &Path) -> Result<PathBuf> {
+    let p = work.join("policy.json");
+    if !p.exists() {
+        std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#)?;
+    }
+    Ok(p)
+}
+
+/// The digest the registry serves for `dest` (sha256 of the raw manifest).
+pub async fn remote_digest(runner: &Runner, target: &RegistryTarget, auth: Option<&Path>, cert: Option<&Path>, dest: &str) -> Result<String> {
+    let mut cmd = Cmd::new(Tool::Skopeo).args(["inspect", "--raw", "--retry-times", "3"]);
+    if let Some(a) = auth {
+        cmd = cmd.arg("--authfile").arg(a.display().to_string());
+    }
+    if let Some(c) = cert {
+        cmd = cmd.arg("--cert-dir").arg(c.display().to_string());
+    }
+    if !target.tls_verify() {
+        cmd = cmd.arg("--tls-verify=false");
+    }
+    let out = runner
+        .run(&cmd.arg(format!("docker://{dest}")).read_only().capture())
+        .await
+        .map_err(|e| anyhow::Error::new(classify(target, e)))?;
+    Ok(format!("sha256:{}", sha256_hex(out.stdout.trim_end_matches('\n').as_bytes())))
+}
+
+/// `oci://HOST[/PREFIX]/charts`.
+pub fn charts_repository(target: &RegistryTarget) -> String {
+    format!("oci://{}/charts", target.base())
+}
+
+/// Push every chart of the bundle with `helm push`.
+pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedChart>> {
+    let registry_config = opts.work_dir.join("helm-registry.json");
+    let helm_env = |cmd: Cmd| cmd.env("HELM_REGISTRY_CONFIG", registry_config.display().to_string());
+    if let (Some(user), Some(pass)) = (&target.username, &target.password) {
+        let mut login = helm_env(Cmd::new(Tool::Helm)).args(["registry", "login", &target.host, "--username", user, "--password-stdin"]);
+        if let Some(ca) = &target.ca_file {
+            login = login.arg("--ca-file").arg(ca.display().to_string());
+        }
+        if !target.tls_verify() {
+            login = login.arg("--insecure");
+        }
+        runner
+            .run(&login.stdin_secret(pass.expose().as_bytes().to_vec(), "registry password"))
+            .await
+            .map_err(|e| anyhow::Error::new(classify(target, e)))?;
+    } else if let Some(auth) = &target.auth_file {
+        std::fs::copy(auth, &registry_config).with_context(|| format!("reading --registry-auth-file {}", auth.display()))?;
+    }
+    let repo = charts_repository(target);
+    let mut out = Vec::new();
+    for chart in &manifest.charts {
+        let file = opts.bundle_dir.join(&chart.file);
+        let mut cmd = helm_env(Cmd::new(Tool::Helm)).arg("push").arg(file.display().to_string()).arg(&repo);
+        if let Some(ca) = &target.ca_file {
+            cmd = cmd.arg("--ca-file").arg(ca.display().to_string());
+        }
+        if target.insecure_skip_tls_verify {
+            cmd = cmd.arg("--insecure-skip-tls-verify");
+        }
+        if target.plain_http {
+            cmd = cmd.arg("--plain-http");
+        }
+        runner
+            .run(&cmd.timeout(Duration::from_secs(600)))
+            .await
+            .map_err(|e| anyhow::Error::new(classify(target, e)).context(format!("pushing chart {} {}", chart.name, chart.version)))?;
+        out.push(PushedChart { name: chart.name.clone(), version: chart.version.clone(), target: format!("{repo}/{}:{}", chart.name, chart.version) });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_keep_paths_and_resolve_clashes() {
+        let t = RegistryTarget::parse("reg.local:5000/platform").unwrap();
+        let names = target_names(
+            &[
+                "docker.io/bitnami/redis:7.2".to_string(),
+                "docker.io/library/nginx:1.27".to_string(),
+                "quay.io/library/nginx:1.27".to_string(),
+                "registry.k8s.io/ingress-nginx/controller:v1.11.0@sha256:".to_string() + &"a".repeat(64),
+                "ghcr.io/x/y@sha256:".to_string() + &"b".repeat(64),
+            ],
+            &t,
+        )
+        .unwrap();
+        assert_eq!(names["docker.io/bitnami/redis:7.2"], "reg.local:5000/platform/bitnami/redis:7.2");
+        assert_eq!(names["docker.io/library/nginx:1.27"], "reg.local:5000/platform/library/nginx:1.27");
+        assert_eq!(names["quay.io/library/nginx:1.27"], "reg.local:5000/platform/quay.io/library/nginx:1.27");
+        assert!(names.values().any(|v| v == "reg.local:5000/platform/ingress-nginx/controller:v1.11.0"));
+        assert!(names.values().any(|v| v.starts_with("reg.local:5000/platform/x/y@sha256:bbbb")));
+    }
+
+    #[test]
+    fn credentials_go_to_a_private_auth_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let mut t = RegistryTarget::parse("reg:5000").unwrap();
+        t.username = Some("u".into());
+        t.password = Some(super::super::Secret::new("p4ss"));
+        let f = auth_file(&t, d.path()).unwrap().unwrap();
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        assert_eq!(v["auths"]["reg:5000"]["auth"], base64::engine::general_purpose::STANDARD.encode("u:p4ss"));
+    }
+}
