@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod registry;
+pub mod rewrite;
 pub mod ui;
 pub mod exec;
 pub mod helmfile;

@@ -47,7 +47,7 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, vec!["helmfile", "bundle", "doctor", "help"], "{text}");
+    assert_eq!(commands, vec!["helmfile", "bundle", "post-render", "doctor", "help"], "{text}");
 }
 
 #[test]
@@ -221,4 +221,19 @@ fn echoed_commands_and_json_log_format() {
 #[test]
 fn password_stdin_needs_username() {
     kod().args(["doctor", "--registry", "r:5000", "--password-stdin"]).assert().code(2);
+}
+
+#[test]
+fn post_render_rewrites_stdin_with_a_map() {
+    let d = tempfile::tempdir().unwrap();
+    let map = d.path().join("map.json");
+    std::fs::write(&map, r#"{"images": {"docker.io/library/busybox:1.36": "reg.local:5000/p/library/busybox:1.36"}}"#).unwrap();
+    kod()
+        .args(["post-render", "--map"])
+        .arg(&map)
+        .write_stdin("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: busybox:1.36\n")
+        .assert()
+        .success()
+        .stdout("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: reg.local:5000/p/library/busybox:1.36\n");
+    kod().args(["post-render", "--map", "/nonexistent/map.json"]).write_stdin("").assert().code(1).stderr(predicate::str::contains("reading the image map /nonexistent/map.json"));
 }

@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod doctor;
 pub mod helmfile;
+pub mod post_render;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -76,6 +77,8 @@ pub enum Command {
     Helmfile(helmfile::HelmfileCmd),
     /// Inspect, verify or unpack a bundle
     Bundle(bundle::BundleCmd),
+    /// helm post-renderer: redirect images on stdin with an image map (used by rewritten helmfiles)
+    PostRender(post_render::PostRenderArgs),
     /// Check the tools kod wraps (and, with --registry, a registry's credentials)
     Doctor(doctor::DoctorArgs),
 }
@@ -162,6 +165,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Doctor(args) => doctor::exec(ctx, args).await,
         Command::Helmfile(cmd) => helmfile::exec(ctx, cmd).await,
         Command::Bundle(cmd) => bundle::exec(ctx, cmd).await,
+        Command::PostRender(args) => post_render::exec(ctx, args).await,
     }
 }
 

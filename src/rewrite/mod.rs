@@ -1,0 +1,4 @@
+//! The offline side's rewrite: pointing releases at the private registry. `post_render`
+//! is the helm post-renderer for images no value path controls.
+
+pub mod post_render;
