@@ -77,7 +77,7 @@ pub enum Command {
     Helmfile(helmfile::HelmfileCmd),
     /// Inspect, verify or unpack a bundle
     Bundle(bundle::BundleCmd),
-    /// helm post-renderer: redirect images on stdin with an image map (used by rewritten helmfiles)
+    /// Redirect images in manifests on stdin (a helm post-renderer)
     PostRender(post_render::PostRenderArgs),
     /// Check the tools kod wraps (and, with --registry, a registry's credentials)
     Doctor(doctor::DoctorArgs),
