@@ -2,6 +2,7 @@
 //!
 //! The module tree follows the pipeline (see docs/architecture.md).
 
+pub mod chart;
 pub mod cli;
 pub mod registry;
 pub mod ui;
