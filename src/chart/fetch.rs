@@ -69,6 +69,7 @@ pub struct ChartFetcher {
     env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
     indexes: Mutex<HashMap<String, Shared<Arc<RepoIndex>>>>,
     logins: Mutex<HashMap<String, Shared<()>>>,
+    key_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The chart versions of one HTTP repository, from its `index.yaml`.
@@ -101,7 +102,14 @@ impl ChartFetcher {
 
     /// Same, with an explicit environment lookup (for the user's helm registry config).
     pub fn with_env(runner: Runner, workdir: WorkDir, env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>) -> ChartFetcher {
-        ChartFetcher { runner, workdir, env, indexes: Mutex::new(HashMap::new()), logins: Mutex::new(HashMap::new()) }
+        ChartFetcher {
+            runner,
+            workdir,
+            env,
+            indexes: Mutex::new(HashMap::new()),
+            logins: Mutex::new(HashMap::new()),
+            key_locks: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The work directory.
@@ -140,6 +148,13 @@ impl ChartFetcher {
     fn ref_key(parts: &[&str]) -> String {
         let d = sha256_digest(parts.join("\0").as_bytes());
         d.trim_start_matches("sha256:").to_string()
+    }
+
+    /// Serialise work on one reference key (two requests that resolve to the same chart
+    /// must not both pull it).
+    async fn lock_key(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self.key_locks.lock().expect("key locks").entry(key.to_string()).or_default().clone();
+        m.lock_owned().await
     }
 
     /// A cached chart for a reference key, if both the record and the archive are present.
@@ -205,7 +220,11 @@ impl ChartFetcher {
         let index = self.index(repo).await?;
         let exact = resolve_in_index(&index, repo, chart, &req.version, req.devel)?;
         let key = Self::ref_key(&["repo", &repo.url, chart, &exact]);
+        let _guard = self.lock_key(&key).await;
         if let Some(hit) = self.cached(&key) {
+            if let Some(first) = keys.first() {
+                self.workdir.write_atomic(&self.workdir.chart_ref_path(first), &std::fs::read(self.workdir.chart_ref_path(&key))?)?;
+            }
             return Ok(hit);
         }
         keys.push(key);
@@ -273,6 +292,7 @@ impl ChartFetcher {
     async fn fetch_oci(&self, url: &str, repo: Option<&RepoSettings>, req: &ChartRequest) -> Result<FetchedChart> {
         let exact = is_exact(&req.version);
         let key = Self::ref_key(&["oci", url, &req.version]);
+        let _guard = self.lock_key(&key).await;
         if exact {
             if let Some(hit) = self.cached(&key) {
                 return Ok(hit);
@@ -370,17 +390,46 @@ impl ChartFetcher {
         if !path.join("Chart.yaml").is_file() {
             bail!("local chart {source}: no Chart.yaml in that directory");
         }
-        let tree = tree_digest(path)?;
-        let key = Self::ref_key(&["local-dir", &tree, &req.skip_deps.to_string()]);
+        let meta: ChartMeta = serde_yaml::from_str(&std::fs::read_to_string(path.join("Chart.yaml"))?)
+            .with_context(|| format!("parsing {source}/Chart.yaml"))?;
+        // `file://` dependencies: part of the content (their changes count), and mirrored
+        // next to the copy so that relative paths keep working there.
+        let file_deps: Vec<(String, PathBuf)> = meta
+            .dependencies
+            .iter()
+            .filter_map(|d| d.repository.strip_prefix("file://"))
+            .map(|rel| (rel.to_string(), if Path::new(rel).is_absolute() { PathBuf::from(rel) } else { path.join(rel) }))
+            .filter(|(_, abs)| abs.is_dir())
+            .collect();
+        let mut key_parts = vec!["local-dir".to_string(), tree_digest(path)?, req.skip_deps.to_string()];
+        for (rel, abs) in &file_deps {
+            key_parts.push(format!("{rel}={}", tree_digest(abs)?));
+        }
+        let key = Self::ref_key(&key_parts.iter().map(String::as_str).collect::<Vec<_>>());
+        let _guard = self.lock_key(&key).await;
         if let Some(hit) = self.cached(&key) {
             return Ok(hit);
         }
         let scratch = self.workdir.scratch()?;
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "chart".into());
-        let copy = scratch.path().join("src").join(&name);
+        let depth = file_deps
+            .iter()
+            .filter(|(rel, _)| !Path::new(rel).is_absolute())
+            .map(|(rel, _)| rel.split('/').take_while(|c| *c == ".." || *c == ".").filter(|c| *c == "..").count())
+            .max()
+            .unwrap_or(0);
+        let mut root = scratch.path().join("src");
+        for i in 0..depth {
+            root = root.join(format!("d{i}"));
+        }
+        let copy = root.join(&name);
         copy_tree(path, &copy)?;
-        let meta: ChartMeta = serde_yaml::from_str(&std::fs::read_to_string(copy.join("Chart.yaml"))?)
-            .with_context(|| format!("parsing {}/Chart.yaml", source))?;
+        for (rel, abs) in file_deps.iter().filter(|(rel, _)| !Path::new(rel).is_absolute()) {
+            let dst = PathBuf::from(crate::helmfile::release::clean_path(&copy.join(rel).display().to_string()));
+            if !dst.exists() {
+                copy_tree(abs, &dst).with_context(|| format!("local chart {source}: copying its dependency {rel}"))?;
+            }
+        }
         if !meta.dependencies.is_empty() && !req.skip_deps {
             for dep in meta.dependencies.iter().filter(|d| d.repository.starts_with("http://") || d.repository.starts_with("https://")) {
                 let url = dep.repository.trim_end_matches('/');
