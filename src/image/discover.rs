@@ -17,7 +17,9 @@
 //!    silently dropped and never bundled.
 //!
 //! Images in Helm test hooks (`helm.sh/hook: test…`) are left out unless asked for, and
-//! listed as excluded. Strings that are not valid references are reported as invalid.
+//! listed as excluded. A pod-spec `image: auto` is istio's injection placeholder (the
+//! injector puts istiod's proxy image there at admission): it is listed as a placeholder,
+//! not as an image. Strings that are not valid references are reported as invalid.
 //!
 //! Work is bounded by `concurrency`; each distinct chart is fetched once, each distinct
 //! render (same chart digest and inputs) runs once, and renders are cached in the work
@@ -254,6 +256,9 @@ pub struct ReleaseImages {
     pub invalid: Vec<InvalidImage>,
     /// Images only used by Helm test hooks (left out).
     pub excluded_test_images: Vec<String>,
+    /// Placeholders that are not images: `image: auto`, which istio's sidecar injector
+    /// replaces at admission with istiod's proxy image (discovered in istiod's release).
+    pub placeholders: Vec<Provenance>,
     /// Rendered documents that are not valid YAML.
     pub document_errors: Vec<String>,
     /// The render's cache key.
@@ -443,6 +448,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             unconfirmed: Vec::new(),
             invalid: Vec::new(),
             excluded_test_images: Vec::new(),
+            placeholders: Vec::new(),
             document_errors: extraction.errors.iter().map(|e| e.to_string()).collect(),
             render_key: p.job.key.clone(),
         };
@@ -455,10 +461,22 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 }
                 continue;
             }
+            if f.image == ISTIO_INJECTION_PLACEHOLDER && f.kind_of_place == PlaceKind::Podspec {
+                rel.placeholders.push(provenance(&f, Strategy::Render));
+                continue;
+            }
             match &f.reference {
                 Err(e) => rel.invalid.push(InvalidImage { provenance: provenance(&f, Strategy::Render), error: e.clone() }),
                 Ok(r) if f.kind_of_place.is_candidate() => candidates.push((f.clone(), r.clone())),
                 Ok(r) => images.entry(r.to_string()).or_default().push(provenance(&f, Strategy::Render)),
+            }
+        }
+        for f in configmap_image_lines(text) {
+            if !candidates.iter().any(|(c, _): &(Found, Reference)| c.image == f.image && c.object.kind == f.object.kind && c.object.name == f.object.name) {
+                if let Ok(r) = &f.reference {
+                    let r = r.clone();
+                    candidates.push((f, r));
+                }
             }
         }
         rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
@@ -516,6 +534,9 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     Ok(out)
 }
 
+/// istio's gateway charts render `image: auto`; the injector replaces it at admission.
+pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
+
 fn display_version(v: &str) -> &str {
     if v.is_empty() {
         "newest"
@@ -541,6 +562,59 @@ fn provenance(f: &Found, strategy: Strategy) -> Provenance {
         confirmed_by: None,
         detail: None,
     }
+}
+
+/// `image: NAME[:TAG][@DIGEST]` lines inside ConfigMap data (injection templates keep pod
+/// specs as text there). Registry-less names are found too (`busybox:1.28`), but only with
+/// a tag or digest, and never values with template actions. They are candidates
+/// ([`PlaceKind::ConfigMap`]) and go through confirmation like the others.
+fn configmap_image_lines(rendered: &str) -> Vec<Found> {
+    use super::extract::ObjectRef;
+    use super::reference::parse_normalized_named;
+    static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"^\s*(?:-\s+)?image:\s*["']?([A-Za-z0-9][A-Za-z0-9._/:@-]*)["']?\s*$"#).expect("static regex")
+    });
+    let mut out = Vec::new();
+    for (index, doc) in rendered.split("\n---").enumerate() {
+        if !doc.contains("kind: ConfigMap") {
+            continue;
+        }
+        let source_template = doc.lines().find_map(|l| l.strip_prefix("# Source: ")).map(str::to_string);
+        let body: String = doc.lines().skip_while(|l| l.trim().is_empty() || l.starts_with('#') || l.trim() == "---").collect::<Vec<_>>().join("\n");
+        let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&body) else { continue };
+        if value.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
+            continue;
+        }
+        let meta = value.get("metadata");
+        let object = ObjectRef {
+            api_version: value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("v1").to_string(),
+            kind: "ConfigMap".to_string(),
+            namespace: meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str()).map(str::to_string),
+            name: meta.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+            source_template,
+            document_index: index,
+        };
+        let Some(serde_yaml::Value::Mapping(data)) = value.get("data") else { continue };
+        for (key, text) in data {
+            let (Some(key), Some(text)) = (key.as_str(), text.as_str()) else { continue };
+            for (n, line) in text.lines().enumerate() {
+                let Some(c) = LINE.captures(line) else { continue };
+                let written = c[1].to_string();
+                let Ok(reference) = parse_normalized_named(&written) else { continue };
+                if reference.tag().is_none() && reference.digest().is_none() {
+                    continue;
+                }
+                out.push(Found {
+                    image: written,
+                    reference: Ok(reference),
+                    object: object.clone(),
+                    field_path: format!("data[{key:?}] line {}", n + 1),
+                    kind_of_place: PlaceKind::ConfigMap,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Does `text` mention `needle` as a whole token (not glued to letters, digits, `.`, `_`, `-`)?
@@ -642,6 +716,9 @@ pub fn text_report(d: &Discovery, why: bool) -> String {
         for e in &r.document_errors {
             s.push_str(&format!("  unparsable manifest: {e}\n"));
         }
+        for p in &r.placeholders {
+            s.push_str(&format!("  placeholder {:?} (istio injection, not an image)\n      <- {}\n", p.written, p.describe()));
+        }
         if !r.excluded_test_images.is_empty() {
             s.push_str(&format!("  test hook images left out: {}\n", r.excluded_test_images.join(", ")));
         }
@@ -718,6 +795,18 @@ mod tests {
             confirm_by_values(&r("example.org/team/side:3.0"), &a, &["sidecar: example.org/team/side:3.0\n".into()]),
             Some(Confirmation::ReleaseValues)
         );
+    }
+
+    #[test]
+    fn configmap_template_lines() {
+        let rendered = "---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inj\ndata:\n  config: |\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.28\n      - image: \"{{ .ProxyImage }}\"\n      - image: untagged\n---\nkind: Secret\ndata:\n  x: |\n    image: secret:1\n";
+        let found = configmap_image_lines(rendered);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].image, "busybox:1.28");
+        assert_eq!(found[0].reference.as_ref().unwrap().to_string(), "docker.io/library/busybox:1.28");
+        assert_eq!(found[0].field_path, "data[\"config\"] line 4");
+        assert_eq!(found[0].object.name, "inj");
+        assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
     }
 
     #[test]
