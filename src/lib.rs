@@ -3,6 +3,7 @@
 //! The module tree follows the pipeline (see docs/architecture.md).
 
 pub mod bundle;
+pub mod chart;
 pub mod cli;
 pub mod registry;
 pub mod rewrite;

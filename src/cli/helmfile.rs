@@ -89,6 +89,8 @@ pub enum Verb {
     Build(BuildArgs),
     /// List releases, as `helmfile list` does
     List(ListArgs),
+    /// Discover the container images of every release (renders with helm template)
+    Images(ImagesArgs),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -115,11 +117,60 @@ pub struct ListArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Show where each image was found (text output)
+    #[arg(long)]
+    pub why: bool,
+    /// kod's work directory (chart and render cache) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Keep images used only by Helm test hooks
+    #[arg(long)]
+    pub include_test_images: bool,
+    /// registries.conf for skopeo when confirming candidate images in the source registries
+    #[arg(long, value_name = "FILE")]
+    pub source_registries_conf: Option<PathBuf>,
+    /// Do not ask the source registries to confirm candidate images (they stay unconfirmed)
+    #[arg(long)]
+    pub no_registry_check: bool,
+}
+
 pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
     match cmd.verb {
         Verb::Build(args) => build(ctx, &cmd.flags, args),
         Verb::List(args) => list(ctx, &cmd.flags, args),
+        Verb::Images(args) => images(ctx, &cmd.flags, args).await,
     }
+}
+
+async fn images(ctx: &Context, flags: &HelmfileFlags, args: ImagesArgs) -> Result<i32> {
+    use crate::image::discover::{discover, DiscoverOptions};
+    flags.selectors()?;
+    let states = flags.load(&ctx.ui)?;
+    let workdir = crate::chart::WorkDir::open(args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path))?;
+    let opts = DiscoverOptions {
+        include_test_images: args.include_test_images,
+        registry_check: !args.no_registry_check,
+        source_registries_conf: args.source_registries_conf.clone(),
+        concurrency: ctx.concurrency,
+    };
+    let found = discover(&ctx.runner, &workdir, &states, &opts).await?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+        OutputFormat::Text => print!("{}", crate::image::discover::text_report(&found, args.why)),
+    }
+    for f in &found.failures {
+        ctx.ui.error(format!("{} ({}): {}", f.release.id, f.release.file, f.error));
+    }
+    let unconfirmed: usize = found.releases.iter().map(|r| r.unconfirmed.len() + r.invalid.len()).sum();
+    if unconfirmed > 0 {
+        ctx.ui.warn(format!("{unconfirmed} image string(s) are unconfirmed or invalid and will not be bundled (listed above)"));
+    }
+    Ok(if found.failures.is_empty() { super::exit::OK } else { super::exit::FAILURE })
 }
 
 fn build(ctx: &Context, flags: &HelmfileFlags, args: BuildArgs) -> Result<i32> {

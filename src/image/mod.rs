@@ -6,7 +6,13 @@
 //! - [`extract`]: finding the images a rendered chart will pull, in pod
 //!   templates, custom resources, and (as candidates to be confirmed later)
 //!   in container arguments, environment variables and ConfigMap data.
+//! - [`render`]: rendering a release with `helm template` as helmfile would (cached by
+//!   the hash of every input).
+//! - [`discover`]: discovery for a whole helmfile (strategies 1 and 2: render, confirmed
+//!   candidates) with provenance per image.
 
+pub mod discover;
 pub mod extract;
 pub mod fetch;
 pub mod reference;
+pub mod render;

@@ -1,0 +1,156 @@
+//! Reading a packaged chart (`.tgz`) without helm: the top chart's metadata and the text of
+//! every `Chart.yaml` and `values*.yaml` in it (subcharts included), which discovery uses to
+//! confirm candidate images.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Deserialize;
+
+/// `Chart.yaml` fields kod uses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct ChartMeta {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `version`.
+    #[serde(default, deserialize_with = "scalar")]
+    pub version: String,
+    /// `appVersion`.
+    #[serde(rename = "appVersion", default, deserialize_with = "scalar")]
+    pub app_version: String,
+    /// `annotations`.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// `dependencies` (name, repository).
+    #[serde(default)]
+    pub dependencies: Vec<ChartDependencyMeta>,
+}
+
+/// A `dependencies` entry of `Chart.yaml`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct ChartDependencyMeta {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `repository`.
+    #[serde(default)]
+    pub repository: String,
+}
+
+fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Null => String::new(),
+        other => return Err(serde::de::Error::custom(format!("expected a string, found {other:?}"))),
+    })
+}
+
+/// What kod reads out of a chart archive.
+#[derive(Clone, Debug, Default)]
+pub struct ChartArchive {
+    /// The top chart's `Chart.yaml`.
+    pub meta: ChartMeta,
+    /// Every `Chart.yaml` (top chart and subcharts), parsed.
+    pub all_meta: Vec<(String, ChartMeta)>,
+    /// Every `values.yaml`/`values*.yaml` at a chart root, as `(path in archive, text)`.
+    pub values: Vec<(String, String)>,
+}
+
+/// Read `Chart.yaml` and values files from a chart archive.
+pub fn read_archive(path: &Path) -> Result<ChartArchive> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening the chart archive {}", path.display()))?;
+    let mut out = ChartArchive::default();
+    let mut top: Option<(usize, ChartMeta)> = None;
+    read_into(file, "", path, &mut out, &mut top)?;
+    out.meta = top.map(|(_, m)| m).ok_or_else(|| anyhow!("{} is not a chart archive: no Chart.yaml", path.display()))?;
+    Ok(out)
+}
+
+/// Read one (possibly nested: `charts/<dep>.tgz`) archive; names get `prefix` in front.
+fn read_into(reader: impl Read, prefix: &str, path: &Path, out: &mut ChartArchive, top: &mut Option<(usize, ChartMeta)>) -> Result<()> {
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+    let entries = tar.entries().with_context(|| format!("reading the chart archive {}", path.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("reading the chart archive {}", path.display()))?;
+        let name = format!("{prefix}{}", entry.path()?.to_string_lossy());
+        let parts: Vec<&str> = name.split('/').collect();
+        let file_name = *parts.last().unwrap_or(&"");
+        // A chart root is `<chart>/` or `<chart>/charts/<sub>/…`: an odd number of parts
+        // before the file name, with `charts` at every second position.
+        let at_chart_root = parts.len() % 2 == 0 && parts.iter().skip(1).step_by(2).take(parts.len() / 2 - 1).all(|p| *p == "charts");
+        let wanted = at_chart_root && (file_name == "Chart.yaml" || (file_name.starts_with("values") && (file_name.ends_with(".yaml") || file_name.ends_with(".yml"))));
+        let nested = parts.len() >= 3 && parts.len() % 2 == 1 && parts[parts.len() - 2] == "charts" && file_name.ends_with(".tgz");
+        if nested {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).with_context(|| format!("reading {name} in {}", path.display()))?;
+            let dir = parts[..parts.len() - 1].join("/");
+            read_into(std::io::Cursor::new(bytes), &format!("{dir}/"), path, out, top)?;
+            continue;
+        }
+        if !wanted {
+            continue;
+        }
+        let mut text = String::new();
+        if entry.read_to_string(&mut text).is_err() {
+            continue;
+        }
+        if file_name == "Chart.yaml" {
+            let meta: ChartMeta =
+                serde_yaml::from_str(&text).with_context(|| format!("{}: cannot parse {name}", path.display()))?;
+            if top.as_ref().map_or(true, |(depth, _)| parts.len() < *depth) {
+                *top = Some((parts.len(), meta.clone()));
+            }
+            out.all_meta.push((name, meta));
+        } else {
+            out.values.push((name, text));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tgz(files: &[(&str, &str)]) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let enc = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(enc);
+        for (name, text) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_top_and_subchart_metadata_and_values() {
+        let f = tgz(&[
+            ("app/charts/sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"),
+            ("app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: 4.5\nannotations:\n  images: x\n"),
+            ("app/values.yaml", "image: a\n"),
+            ("app/charts/sub/values.yaml", "image: b\n"),
+            ("app/templates/values.yaml", "not: values\n"),
+            ("app/files/Chart.yaml", "name: fake\n"),
+        ]);
+        let a = read_archive(f.path()).unwrap();
+        assert_eq!((a.meta.name.as_str(), a.meta.version.as_str(), a.meta.app_version.as_str()), ("app", "1.2.3", "4.5"));
+        assert_eq!(a.meta.annotations.get("images").map(String::as_str), Some("x"));
+        assert_eq!(a.all_meta.len(), 2);
+        let names: Vec<&str> = a.values.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["app/values.yaml", "app/charts/sub/values.yaml"]);
+    }
+
+    #[test]
+    fn not_a_chart() {
+        let f = tgz(&[("x/readme", "hi")]);
+        assert!(read_archive(f.path()).unwrap_err().to_string().contains("no Chart.yaml"));
+    }
+}

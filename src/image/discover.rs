@@ -1,0 +1,820 @@
+//! Image discovery for a helmfile: which images every release will pull, and why kod thinks
+//! so (provenance).
+//!
+//! Strategies (numbered as in the design; 3–5 are filled in by `values`, `annotations` and
+//! `hints` and merged into the same model):
+//!
+//! 1. **render** — each release is rendered with `helm template` exactly as helmfile would
+//!    ([`super::render`]); every document is parsed and images in pod templates and custom
+//!    resources are taken ([`super::extract`]).
+//! 2. **candidate** — image-looking strings in container args/command/env and ConfigMap data
+//!    are kept only when *confirmed*: the image is configured in the chart's values files or
+//!    `Chart.yaml` annotations (subcharts included) or in the values the release passes (its
+//!    repository path or name **and** its tag — or the chart's version/appVersion, which
+//!    charts use as the default tag — **and** its digest, if any, appear there), or it
+//!    resolves in the source registry (`skopeo inspect --raw docker://REF`, read-only,
+//!    optionally with `--registries-conf`). Unconfirmed candidates are reported, never
+//!    silently dropped and never bundled.
+//!
+//! Images in Helm test hooks (`helm.sh/hook: test…`) are left out unless asked for, and
+//! listed as excluded. A pod-spec `image: auto` is istio's injection placeholder (the
+//! injector puts istiod's proxy image there at admission): it is listed as a placeholder,
+//! not as an image. Strings that are not valid references are reported as invalid.
+//!
+//! Work is bounded by `concurrency`; each distinct chart is fetched once, each distinct
+//! render (same chart digest and inputs) runs once, and renders are cached in the work
+//! directory, so a second run runs no helm command when versions are exact.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use super::extract::{extract_images, Found, PlaceKind};
+use super::reference::Reference;
+use super::render::{render, render_job, RenderJob};
+use crate::chart::archive::{read_archive, ChartArchive};
+use crate::chart::{chart_request, ChartFetcher, FetchedChart, WorkDir};
+use crate::exec::{bounded, Cmd, Runner, Tool};
+use crate::helmfile::release::condition_enabled;
+use crate::helmfile::LoadedState;
+
+/// Options of [`discover`].
+#[derive(Clone, Debug)]
+pub struct DiscoverOptions {
+    /// Keep images of Helm test hooks (`--include-test-images`).
+    pub include_test_images: bool,
+    /// Confirm candidates against the source registry with `skopeo inspect --raw`.
+    pub registry_check: bool,
+    /// `--registries-conf` for skopeo on the source side.
+    pub source_registries_conf: Option<PathBuf>,
+    /// At most this many external commands at once.
+    pub concurrency: usize,
+}
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        DiscoverOptions { include_test_images: false, registry_check: true, source_registries_conf: None, concurrency: 4 }
+    }
+}
+
+/// Which release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReleaseRef {
+    /// Release name.
+    pub name: String,
+    /// Namespace (may be empty).
+    pub namespace: String,
+    /// Kube context (may be empty).
+    pub kube_context: String,
+    /// helmfile's release ID (`[context/][namespace/]name`).
+    pub id: String,
+    /// The helmfile that defines it.
+    pub file: String,
+}
+
+/// The chart a release was rendered from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChartInfo {
+    /// `chart:` as written in the helmfile.
+    pub requested: String,
+    /// `version:` as requested (constraint, or as locked).
+    pub requested_version: String,
+    /// Chart name.
+    pub name: String,
+    /// Exact version.
+    pub version: String,
+    /// `sha256:` of the archive.
+    pub digest: String,
+    /// Where it came from.
+    pub source: String,
+}
+
+/// How an image was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// 1: a pod template or custom resource of the rendered manifests.
+    Render,
+    /// 2: a confirmed string in args/command/env or ConfigMap data.
+    Candidate,
+    /// 3: an image-shaped value path of the chart's values.
+    ValuePath,
+    /// 4: a `Chart.yaml` annotation listing images.
+    ChartAnnotation,
+    /// 5: a user hint.
+    Hint,
+}
+
+/// What confirmed a candidate (strategy 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Confirmation {
+    /// A values file of the chart names it.
+    ChartValues {
+        /// The file inside the archive.
+        file: String,
+    },
+    /// A `Chart.yaml` annotation names it.
+    ChartAnnotation {
+        /// The `Chart.yaml` inside the archive.
+        file: String,
+    },
+    /// The values the release passes name it.
+    ReleaseValues,
+    /// `skopeo inspect --raw` found it in the source registry.
+    Registry,
+}
+
+/// The Kubernetes object an image was found in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectInfo {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// The template it was rendered from.
+    pub source_template: Option<String>,
+}
+
+/// One reason an image is in the list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// Which strategy found it.
+    pub strategy: Strategy,
+    /// The image as written there.
+    pub written: String,
+    /// The object (render-based strategies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectInfo>,
+    /// The field inside the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_path: Option<String>,
+    /// The sort of place (pod spec, custom resource, arg, env, ConfigMap, test hook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<PlaceKind>,
+    /// A values path (strategy 3), e.g. `controller.image`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_path: Option<String>,
+    /// What confirmed it (strategy 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<Confirmation>,
+    /// Free-form detail (annotation name, hint file, …) for strategies 3–5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Provenance {
+    /// One line for `--why`.
+    pub fn describe(&self) -> String {
+        let strategy = match self.strategy {
+            Strategy::Render => "render",
+            Strategy::Candidate => "candidate",
+            Strategy::ValuePath => "value-path",
+            Strategy::ChartAnnotation => "chart-annotation",
+            Strategy::Hint => "hint",
+        };
+        let mut s = strategy.to_string();
+        if let Some(o) = &self.object {
+            s.push_str(&format!(": {}/{}", o.kind, o.name));
+            if let Some(t) = &o.source_template {
+                s.push_str(&format!(" ({t})"));
+            }
+        }
+        if let Some(f) = &self.field_path {
+            s.push_str(&format!(" {f}"));
+        }
+        if let Some(v) = &self.value_path {
+            s.push_str(&format!(" values {v}"));
+        }
+        if let Some(c) = &self.confirmed_by {
+            s.push_str(&match c {
+                Confirmation::ChartValues { file } => format!(", confirmed by chart values {file}"),
+                Confirmation::ChartAnnotation { file } => format!(", confirmed by annotations in {file}"),
+                Confirmation::ReleaseValues => ", confirmed by the release's values".to_string(),
+                Confirmation::Registry => ", confirmed in the source registry".to_string(),
+            });
+        }
+        if let Some(d) = &self.detail {
+            s.push_str(&format!(" [{d}]"));
+        }
+        if !self.written.is_empty() && self.place.is_some_and(|p| p.is_candidate()) {
+            s.push_str(&format!(" (written {:?})", self.written));
+        }
+        s
+    }
+}
+
+/// One image of a release, with every place it was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiscoveredImage {
+    /// The fully normalised reference (`docker.io/library/nginx:1.25`).
+    pub image: String,
+    /// Every reason it is listed.
+    pub provenance: Vec<Provenance>,
+}
+
+/// A candidate that could not be confirmed: reported, not bundled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unconfirmed {
+    /// The normalised reference.
+    pub image: String,
+    /// Where it was seen.
+    pub provenance: Provenance,
+    /// Why it is not confirmed.
+    pub reason: String,
+}
+
+/// A string in an image place that is not a valid reference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvalidImage {
+    /// Where it was seen (`written` holds the string).
+    pub provenance: Provenance,
+    /// The parse error.
+    pub error: String,
+}
+
+/// Discovery result of one release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReleaseImages {
+    /// Which release.
+    pub release: ReleaseRef,
+    /// Its chart.
+    pub chart: ChartInfo,
+    /// The images to bundle, sorted.
+    pub images: Vec<DiscoveredImage>,
+    /// Candidates that were not confirmed.
+    pub unconfirmed: Vec<Unconfirmed>,
+    /// Unparsable image strings.
+    pub invalid: Vec<InvalidImage>,
+    /// Images only used by Helm test hooks (left out).
+    pub excluded_test_images: Vec<String>,
+    /// Placeholders that are not images: `image: auto`, which istio's sidecar injector
+    /// replaces at admission with istiod's proxy image (discovered in istiod's release).
+    pub placeholders: Vec<Provenance>,
+    /// Rendered documents that are not valid YAML.
+    pub document_errors: Vec<String>,
+    /// The render's cache key.
+    pub render_key: String,
+}
+
+/// A release that could not be processed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReleaseFailure {
+    /// Which release.
+    pub release: ReleaseRef,
+    /// What went wrong (with the failing command and helm's error, when there is one).
+    pub error: String,
+}
+
+/// A release left out by `installed: false` or its `condition`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedRelease {
+    /// Which release.
+    pub release: ReleaseRef,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of [`discover`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// Per release, in helmfile order.
+    pub releases: Vec<ReleaseImages>,
+    /// Releases that failed.
+    pub failures: Vec<ReleaseFailure>,
+    /// Releases that are not installed.
+    pub skipped: Vec<SkippedRelease>,
+}
+
+impl Discovery {
+    /// Every distinct image of every release, sorted.
+    pub fn all_images(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.releases.iter().flat_map(|r| r.images.iter().map(|i| i.image.as_str())).collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+}
+
+fn release_ref(state: &LoadedState, r: &crate::helmfile::ReleaseSpec) -> ReleaseRef {
+    ReleaseRef {
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        kube_context: r.kube_context.clone(),
+        id: r.id(),
+        file: state.file.display().to_string(),
+    }
+}
+
+/// Discover the images of every selected, installed release of `states`.
+pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState], opts: &DiscoverOptions) -> Result<Discovery> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut out = Discovery::default();
+
+    // 1. Releases and their chart requests.
+    struct Item<'a> {
+        state: &'a LoadedState,
+        release: &'a crate::helmfile::ReleaseSpec,
+        rref: ReleaseRef,
+    }
+    let mut items = Vec::new();
+    let mut requests = Vec::new();
+    for state in states {
+        for r in &state.spec.releases {
+            let rref = release_ref(state, r);
+            if !r.desired() {
+                out.skipped.push(SkippedRelease { release: rref, reason: "installed: false".into() });
+                continue;
+            }
+            match condition_enabled(r, &state.rendered_values) {
+                Ok(true) => {}
+                Ok(false) => {
+                    out.skipped.push(SkippedRelease { release: rref, reason: format!("condition {:?} is false", r.condition) });
+                    continue;
+                }
+                Err(e) => {
+                    out.failures.push(ReleaseFailure { release: rref, error: format!("{e:#}") });
+                    continue;
+                }
+            }
+            if let Some(p) = r.post_renderer.as_deref().or(state.spec.helm_defaults.post_renderer.as_deref()).filter(|p| !p.is_empty()) {
+                runner.ui().warn(format!(
+                    "{}: release {:?} has postRenderer {p:?}: kod does not run it, images it adds are not discovered",
+                    state.file.display(),
+                    r.name
+                ));
+            }
+            match chart_request(state, r, &env) {
+                Ok(req) => {
+                    requests.push(req);
+                    items.push(Item { state, release: r, rref });
+                }
+                Err(e) => out.failures.push(ReleaseFailure { release: rref, error: format!("{e:#}") }),
+            }
+        }
+    }
+
+    // 2. Charts, each distinct one once.
+    let fetcher = ChartFetcher::new(runner.clone(), workdir.clone());
+    let charts = fetcher.fetch_all(&requests, opts.concurrency).await;
+    let helm_version = if items.is_empty() {
+        String::new()
+    } else {
+        let v = runner.tool(Tool::Helm).await?.version;
+        format!("{}.{}", v.major, v.minor)
+    };
+
+    // 3. Render jobs.
+    struct Prepared<'a> {
+        item: Item<'a>,
+        chart: FetchedChart,
+        requested_version: String,
+        job: RenderJob,
+    }
+    let mut prepared = Vec::new();
+    for ((item, chart), req) in items.into_iter().zip(charts).zip(&requests) {
+        let chart = match chart {
+            Ok(c) => c,
+            Err(e) => {
+                out.failures.push(ReleaseFailure {
+                    release: item.rref,
+                    error: format!("chart {:?} (version {:?}): {e:#}", item.release.chart, display_version(&req.version)),
+                });
+                continue;
+            }
+        };
+        match render_job(workdir, item.state, item.release, &chart, &helm_version, &env) {
+            Ok(job) => prepared.push(Prepared { item, chart, requested_version: req.version.clone(), job }),
+            Err(e) => out.failures.push(ReleaseFailure { release: item.rref, error: format!("{e:#}") }),
+        }
+    }
+
+    // 4. Renders, each distinct one once.
+    let mut unique: BTreeMap<String, &RenderJob> = BTreeMap::new();
+    for p in &prepared {
+        unique.entry(p.job.key.clone()).or_insert(&p.job);
+    }
+    let rendered: HashMap<String, std::result::Result<String, String>> = bounded(unique.into_values(), opts.concurrency, |job| async move {
+        let r = render(runner, workdir, job).await.map(|(t, _)| t).map_err(|e| format!("{e:#}"));
+        (job.key.clone(), r)
+    })
+    .await
+    .into_iter()
+    .collect();
+
+    // 5. Extraction and classification.
+    let mut archives: HashMap<String, Arc<ChartArchive>> = HashMap::new();
+    let mut pending: Vec<(ReleaseImages, Vec<(Found, Reference)>, Arc<ChartArchive>, Vec<String>)> = Vec::new();
+    for p in prepared {
+        let text = match &rendered[&p.job.key] {
+            Ok(t) => t,
+            Err(e) => {
+                out.failures.push(ReleaseFailure { release: p.item.rref, error: format!("rendering failed: {e}") });
+                continue;
+            }
+        };
+        let archive = match archives.get(&p.chart.digest) {
+            Some(a) => a.clone(),
+            None => match read_archive(&p.chart.path) {
+                Ok(a) => {
+                    let a = Arc::new(a);
+                    archives.insert(p.chart.digest.clone(), a.clone());
+                    a
+                }
+                Err(e) => {
+                    out.failures.push(ReleaseFailure { release: p.item.rref, error: format!("{e:#}") });
+                    continue;
+                }
+            },
+        };
+        let extraction = extract_images(text);
+        let mut rel = ReleaseImages {
+            release: p.item.rref,
+            chart: ChartInfo {
+                requested: p.item.release.chart.clone(),
+                requested_version: p.requested_version,
+                name: p.chart.name.clone(),
+                version: p.chart.version.clone(),
+                digest: p.chart.digest.clone(),
+                source: p.chart.source.clone(),
+            },
+            images: Vec::new(),
+            unconfirmed: Vec::new(),
+            invalid: Vec::new(),
+            excluded_test_images: Vec::new(),
+            placeholders: Vec::new(),
+            document_errors: extraction.errors.iter().map(|e| e.to_string()).collect(),
+            render_key: p.job.key.clone(),
+        };
+        let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
+        let mut candidates = Vec::new();
+        for f in extraction.found {
+            if f.kind_of_place == PlaceKind::HookTest && !opts.include_test_images {
+                if !rel.excluded_test_images.contains(&f.image) {
+                    rel.excluded_test_images.push(f.image.clone());
+                }
+                continue;
+            }
+            if f.image == ISTIO_INJECTION_PLACEHOLDER && f.kind_of_place == PlaceKind::Podspec {
+                rel.placeholders.push(provenance(&f, Strategy::Render));
+                continue;
+            }
+            match &f.reference {
+                Err(e) => rel.invalid.push(InvalidImage { provenance: provenance(&f, Strategy::Render), error: e.clone() }),
+                Ok(r) if f.kind_of_place.is_candidate() => candidates.push((f.clone(), r.clone())),
+                Ok(r) => images.entry(r.to_string()).or_default().push(provenance(&f, Strategy::Render)),
+            }
+        }
+        for f in configmap_image_lines(text) {
+            if !candidates.iter().any(|(c, _): &(Found, Reference)| c.image == f.image && c.object.kind == f.object.kind && c.object.name == f.object.name) {
+                if let Ok(r) = &f.reference {
+                    let r = r.clone();
+                    candidates.push((f, r));
+                }
+            }
+        }
+        rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
+        pending.push((rel, candidates, archive, p.job.values_texts));
+    }
+
+    // 6. Confirmation of candidates: by values first, then (each distinct image once) by
+    //    the source registry.
+    let mut to_inspect: BTreeSet<String> = BTreeSet::new();
+    let mut decided: Vec<Vec<(Found, Reference, Option<Confirmation>)>> = Vec::new();
+    for (_, candidates, archive, texts) in &pending {
+        let mut list = Vec::new();
+        for (f, r) in candidates {
+            let by_values = confirm_by_values(r, archive, texts);
+            if by_values.is_none() && opts.registry_check {
+                to_inspect.insert(r.to_string());
+            }
+            list.push((f.clone(), r.clone(), by_values));
+        }
+        decided.push(list);
+    }
+    let inspected: HashMap<String, std::result::Result<(), String>> = bounded(to_inspect, opts.concurrency, |image| async move {
+        let r = inspect(runner, opts.source_registries_conf.as_ref(), &image).await;
+        (image, r)
+    })
+    .await
+    .into_iter()
+    .collect();
+    for ((mut rel, _, _, _), list) in pending.into_iter().zip(decided) {
+        for (f, r, by_values) in list {
+            let image = r.to_string();
+            let mut prov = provenance(&f, Strategy::Candidate);
+            let confirmation = match by_values {
+                Some(c) => Ok(c),
+                None if !opts.registry_check => Err("not named in the chart's or the release's values; registry check disabled".to_string()),
+                None => match &inspected[&image] {
+                    Ok(()) => Ok(Confirmation::Registry),
+                    Err(e) => Err(format!("not named in the chart's or the release's values, and not found in the source registry: {e}")),
+                },
+            };
+            match confirmation {
+                Ok(c) => {
+                    prov.confirmed_by = Some(c);
+                    match rel.images.iter_mut().find(|i| i.image == image) {
+                        Some(i) => i.provenance.push(prov),
+                        None => rel.images.push(DiscoveredImage { image, provenance: vec![prov] }),
+                    }
+                }
+                Err(reason) => rel.unconfirmed.push(Unconfirmed { image, provenance: prov, reason }),
+            }
+        }
+        rel.images.sort_by(|a, b| a.image.cmp(&b.image));
+        out.releases.push(rel);
+    }
+    Ok(out)
+}
+
+/// istio's gateway charts render `image: auto`; the injector replaces it at admission.
+pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
+
+fn display_version(v: &str) -> &str {
+    if v.is_empty() {
+        "newest"
+    } else {
+        v
+    }
+}
+
+fn provenance(f: &Found, strategy: Strategy) -> Provenance {
+    Provenance {
+        strategy,
+        written: f.image.clone(),
+        object: Some(ObjectInfo {
+            api_version: f.object.api_version.clone(),
+            kind: f.object.kind.clone(),
+            name: f.object.name.clone(),
+            namespace: f.object.namespace.clone(),
+            source_template: f.object.source_template.clone(),
+        }),
+        field_path: Some(f.field_path.clone()),
+        place: Some(f.kind_of_place),
+        value_path: None,
+        confirmed_by: None,
+        detail: None,
+    }
+}
+
+/// `image: NAME[:TAG][@DIGEST]` lines inside ConfigMap data (injection templates keep pod
+/// specs as text there). Registry-less names are found too (`busybox:1.28`), but only with
+/// a tag or digest, and never values with template actions. They are candidates
+/// ([`PlaceKind::ConfigMap`]) and go through confirmation like the others.
+fn configmap_image_lines(rendered: &str) -> Vec<Found> {
+    use super::extract::ObjectRef;
+    use super::reference::parse_normalized_named;
+    static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"^\s*(?:-\s+)?image:\s*["']?([A-Za-z0-9][A-Za-z0-9._/:@-]*)["']?\s*$"#).expect("static regex")
+    });
+    let mut out = Vec::new();
+    for (index, doc) in rendered.split("\n---").enumerate() {
+        if !doc.contains("kind: ConfigMap") {
+            continue;
+        }
+        let source_template = doc.lines().find_map(|l| l.strip_prefix("# Source: ")).map(str::to_string);
+        let body: String = doc.lines().skip_while(|l| l.trim().is_empty() || l.starts_with('#') || l.trim() == "---").collect::<Vec<_>>().join("\n");
+        let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&body) else { continue };
+        if value.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
+            continue;
+        }
+        let meta = value.get("metadata");
+        let object = ObjectRef {
+            api_version: value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("v1").to_string(),
+            kind: "ConfigMap".to_string(),
+            namespace: meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str()).map(str::to_string),
+            name: meta.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+            source_template,
+            document_index: index,
+        };
+        let Some(serde_yaml::Value::Mapping(data)) = value.get("data") else { continue };
+        for (key, text) in data {
+            let (Some(key), Some(text)) = (key.as_str(), text.as_str()) else { continue };
+            for (n, line) in text.lines().enumerate() {
+                let Some(c) = LINE.captures(line) else { continue };
+                let written = c[1].to_string();
+                let Ok(reference) = parse_normalized_named(&written) else { continue };
+                if reference.tag().is_none() && reference.digest().is_none() {
+                    continue;
+                }
+                out.push(Found {
+                    image: written,
+                    reference: Ok(reference),
+                    object: object.clone(),
+                    field_path: format!("data[{key:?}] line {}", n + 1),
+                    kind_of_place: PlaceKind::ConfigMap,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Does `text` mention `needle` as a whole token (not glued to letters, digits, `.`, `_`, `-`)?
+fn mentions(text: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let glue = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-';
+    let mut start = 0;
+    while let Some(pos) = text[start..].find(needle) {
+        let at = start + pos;
+        let before = text[..at].chars().next_back();
+        let after = text[at + needle.len()..].chars().next();
+        if !before.is_some_and(glue) && !after.is_some_and(glue) {
+            return true;
+        }
+        start = at + needle.len().max(1);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+    }
+    false
+}
+
+/// The image is configured in `text`: its repository path (or last path component) and
+/// its tag (or one of `default_tags`) and its digest all appear.
+fn configured_in(r: &Reference, text: &str, default_tags: &[&str]) -> bool {
+    let path = r.path();
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let familiar = path.strip_prefix("library/").unwrap_or(path);
+    let named = mentions(text, path) || mentions(text, familiar) || mentions(text, name);
+    let tagged = match r.tag() {
+        None => true,
+        Some(t) => mentions(text, t) || default_tags.iter().any(|d| d.trim_start_matches('v') == t.trim_start_matches('v')),
+    };
+    let digested = r.digest().map_or(true, |d| text.contains(d));
+    named && tagged && digested
+}
+
+/// Strategy 2 confirmation from the chart's values/annotations or the release's values.
+fn confirm_by_values(r: &Reference, archive: &ChartArchive, release_texts: &[String]) -> Option<Confirmation> {
+    let mut default_tags: Vec<&str> = Vec::new();
+    for (_, m) in &archive.all_meta {
+        default_tags.push(&m.version);
+        default_tags.push(&m.app_version);
+    }
+    default_tags.retain(|t| !t.is_empty());
+    for (file, text) in &archive.values {
+        if configured_in(r, text, &default_tags) {
+            return Some(Confirmation::ChartValues { file: file.clone() });
+        }
+    }
+    for (file, meta) in &archive.all_meta {
+        let text: String = meta.annotations.values().map(|v| format!("{v}\n")).collect();
+        if configured_in(r, &text, &default_tags) {
+            return Some(Confirmation::ChartAnnotation { file: file.clone() });
+        }
+    }
+    let joined = release_texts.join("\n");
+    configured_in(r, &joined, &default_tags).then_some(Confirmation::ReleaseValues)
+}
+
+/// `skopeo inspect --raw docker://IMAGE` (read-only; through the runner).
+async fn inspect(runner: &Runner, registries_conf: Option<&PathBuf>, image: &str) -> std::result::Result<(), String> {
+    let mut cmd = Cmd::new(Tool::Skopeo);
+    if let Some(conf) = registries_conf {
+        cmd = cmd.arg("--registries-conf").arg(conf.display().to_string());
+    }
+    cmd = cmd.args(["inspect", "--raw", &format!("docker://{image}")]).read_only().capture().timeout(Duration::from_secs(120));
+    match runner.run(&cmd).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.stderr_tail().last().cloned().unwrap_or_else(|| e.to_string())),
+    }
+}
+
+/// The readable report of `kod helmfile images` (`why`: provenance under each image).
+pub fn text_report(d: &Discovery, why: bool) -> String {
+    let mut s = String::new();
+    for r in &d.releases {
+        let short = r.chart.digest.trim_start_matches("sha256:").get(..12).unwrap_or("");
+        s.push_str(&format!("{}  (chart {} {}, sha256:{short})\n", r.release.id, r.chart.name, r.chart.version));
+        if r.images.is_empty() {
+            s.push_str("  (no images)\n");
+        }
+        for i in &r.images {
+            s.push_str(&format!("  {}\n", i.image));
+            if why {
+                for p in &i.provenance {
+                    s.push_str(&format!("      <- {}\n", p.describe()));
+                }
+            }
+        }
+        for u in &r.unconfirmed {
+            s.push_str(&format!("  unconfirmed (not bundled): {}\n      <- {}\n      {}\n", u.image, u.provenance.describe(), u.reason));
+        }
+        for i in &r.invalid {
+            s.push_str(&format!("  invalid image {:?}: {}\n      <- {}\n", i.provenance.written, i.error, i.provenance.describe()));
+        }
+        for e in &r.document_errors {
+            s.push_str(&format!("  unparsable manifest: {e}\n"));
+        }
+        for p in &r.placeholders {
+            s.push_str(&format!("  placeholder {:?} (istio injection, not an image)\n      <- {}\n", p.written, p.describe()));
+        }
+        if !r.excluded_test_images.is_empty() {
+            s.push_str(&format!("  test hook images left out: {}\n", r.excluded_test_images.join(", ")));
+        }
+    }
+    for k in &d.skipped {
+        s.push_str(&format!("{}  (skipped: {})\n", k.release.id, k.reason));
+    }
+    for f in &d.failures {
+        s.push_str(&format!("{}  FAILED: {}\n", f.release.id, f.error));
+    }
+    s
+}
+
+/// Fail with every failure listed (for callers that need a complete result).
+pub fn require_complete(d: &Discovery) -> Result<()> {
+    if d.failures.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!("{} release(s) could not be processed:", d.failures.len());
+    for f in &d.failures {
+        msg.push_str(&format!("\n  - {} ({}): {}", f.release.id, f.release.file, f.error));
+    }
+    Err(anyhow!(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::archive::ChartMeta;
+    use crate::image::reference::parse_normalized_named;
+
+    fn archive(values: &str, app_version: &str, annotations: &[(&str, &str)]) -> ChartArchive {
+        let meta = ChartMeta {
+            name: "c".into(),
+            version: "1.0.0".into(),
+            app_version: app_version.into(),
+            annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dependencies: vec![],
+        };
+        ChartArchive { meta: meta.clone(), all_meta: vec![("c/Chart.yaml".into(), meta)], values: vec![("c/values.yaml".into(), values.into())] }
+    }
+
+    fn r(s: &str) -> Reference {
+        parse_normalized_named(s).unwrap()
+    }
+
+    #[test]
+    fn confirmation_by_chart_values() {
+        let a = archive("thanosImage:\n  registry: quay.io\n  repository: thanos/thanos\n  tag: v0.42.4\n", "v0.93.1", &[]);
+        assert_eq!(confirm_by_values(&r("quay.io/thanos/thanos:v0.42.4"), &a, &[]), Some(Confirmation::ChartValues { file: "c/values.yaml".into() }));
+        // Wrong tag, not the appVersion either.
+        assert_eq!(confirm_by_values(&r("quay.io/thanos/thanos:v9"), &a, &[]), None);
+        // Tag defaulting to the appVersion.
+        let a = archive("reloader:\n  repository: prometheus-operator/prometheus-config-reloader\n  tag: \"\"\n", "v0.93.1", &[]);
+        assert!(confirm_by_values(&r("quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1"), &a, &[]).is_some());
+        // A name glued to a longer word does not count.
+        let a = archive("image: my-thanos-x\ntag: v1\n", "", &[]);
+        assert_eq!(confirm_by_values(&r("quay.io/thanos/thanos:v1"), &a, &[]), None);
+        // Digests must appear.
+        let a = archive("image: thanos/thanos\ntag: v1\n", "", &[]);
+        let d = "quay.io/thanos/thanos:v1@sha256:0123456789012345678901234567890123456789012345678901234567890123";
+        assert_eq!(confirm_by_values(&r(d), &a, &[]), None);
+    }
+
+    #[test]
+    fn confirmation_by_annotations_and_release_values() {
+        let a = archive("x: 1\n", "", &[("artifacthub.io/images", "- name: s\n  image: example.org/team/side:2.0\n")]);
+        assert_eq!(
+            confirm_by_values(&r("example.org/team/side:2.0"), &a, &[]),
+            Some(Confirmation::ChartAnnotation { file: "c/Chart.yaml".into() })
+        );
+        let a = archive("x: 1\n", "", &[]);
+        assert_eq!(
+            confirm_by_values(&r("example.org/team/side:3.0"), &a, &["sidecar: example.org/team/side:3.0\n".into()]),
+            Some(Confirmation::ReleaseValues)
+        );
+    }
+
+    #[test]
+    fn configmap_template_lines() {
+        let rendered = "---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inj\ndata:\n  config: |\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.28\n      - image: \"{{ .ProxyImage }}\"\n      - image: untagged\n---\nkind: Secret\ndata:\n  x: |\n    image: secret:1\n";
+        let found = configmap_image_lines(rendered);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].image, "busybox:1.28");
+        assert_eq!(found[0].reference.as_ref().unwrap().to_string(), "docker.io/library/busybox:1.28");
+        assert_eq!(found[0].field_path, "data[\"config\"] line 4");
+        assert_eq!(found[0].object.name, "inj");
+        assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
+    }
+
+    #[test]
+    fn token_mentions() {
+        assert!(mentions("repository: thanos/thanos", "thanos/thanos"));
+        assert!(mentions("a quay.io/thanos/thanos:v1", "thanos/thanos"));
+        assert!(!mentions("thanos-operator", "thanos"));
+        assert!(mentions("x thanos-operator thanos", "thanos"));
+        assert!(!mentions("", "x") && !mentions("x", ""));
+    }
+}

@@ -1,0 +1,311 @@
+//! Image discovery (strategies 1 and 2) and the chart stage against real helm and skopeo:
+//! a lab HTTP chart repository, a lab OCI registry with credentials, a local chart with a
+//! `file://` dependency, and the hard-case fixtures of tests/fixtures/charts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kod::chart::WorkDir;
+use kod::exec::{Runner, RunnerOptions, ToolOverrides};
+use kod::helmfile::{self, LoadOptions, LoadedState};
+use kod::image::discover::{discover, Confirmation, DiscoverOptions, Discovery, ReleaseImages, Strategy};
+use kod::ui::Ui;
+use kod_testlab::{ChartRepo, ChartSpec, Helm, ImageSpec, PublicRegistry, Registry, RegistryOptions, Tools};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts")
+}
+
+fn runner() -> (Runner, Arc<Mutex<Vec<String>>>) {
+    let tools = Tools::find().expect("lab tools (run scripts/install-tools.sh)");
+    let (ui, lines) = Ui::memory();
+    let runner = Runner::new(RunnerOptions {
+        overrides: ToolOverrides { helm: Some(tools.helm.clone()), helmfile: None, skopeo: Some(tools.skopeo.clone()) },
+        dry_run: false,
+        ui,
+        env: None,
+    });
+    (runner, lines)
+}
+
+fn load(dir: &Path) -> Vec<LoadedState> {
+    helmfile::load(&LoadOptions { file: Some(dir.join("helmfile.yaml")), cwd: Some(dir.to_path_buf()), ..Default::default() })
+        .expect("helmfile loads")
+}
+
+/// Package fixture charts into a fresh directory and serve it.
+fn serve_fixtures(names: &[&str]) -> (tempfile::TempDir, ChartRepo) {
+    let helm = Helm::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for n in names {
+        helm.package(&fixtures().join(n), dir.path()).unwrap();
+    }
+    let repo = ChartRepo::new(dir.path()).unwrap();
+    (dir, repo)
+}
+
+fn release<'a>(d: &'a Discovery, name: &str) -> &'a ReleaseImages {
+    d.releases.iter().find(|r| r.release.name == name).unwrap_or_else(|| panic!("release {name} in {d:#?}"))
+}
+
+fn images(r: &ReleaseImages) -> BTreeSet<String> {
+    r.images.iter().map(|i| i.image.clone()).collect()
+}
+
+fn count(runner: &Runner, prefix: &str) -> usize {
+    runner.history().iter().filter(|e| e.ran && e.display.contains(prefix)).count()
+}
+
+const DIGEST: &str = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hard_cases_from_an_http_repo_and_a_local_chart_with_cache() {
+    let public = PublicRegistry::start_with_images(&[ImageSpec::new("quay.io/lab/present:1.0")]).unwrap();
+    let (_dir, repo) = serve_fixtures(&["hard"]);
+    let project = tempfile::tempdir().unwrap();
+    for c in ["localapp", "libsub"] {
+        copy_dir(&fixtures().join(c), &project.path().join("charts").join(c));
+    }
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- name: lab\n  url: {url}\nreleases:\n\
+             - {{name: a, namespace: demo, chart: lab/hard, version: 1.0.0}}\n\
+             - {{name: b, namespace: demo, chart: lab/hard, version: '^1'}}\n\
+             - {{name: shared, namespace: demo, kubeContext: c1, chart: lab/hard, version: 1.0.0}}\n\
+             - {{name: shared, namespace: demo, kubeContext: c2, chart: lab/hard, version: 1.0.0}}\n\
+             - {{name: local, namespace: demo, chart: ./charts/localapp}}\n\
+             - {{name: off, namespace: demo, chart: lab/hard, installed: false}}\n",
+            url = repo.url()
+        ),
+    )
+    .unwrap();
+    let states = load(project.path());
+    let work = tempfile::tempdir().unwrap();
+    let wd = WorkDir::open(work.path()).unwrap();
+    let opts = DiscoverOptions {
+        include_test_images: false,
+        registry_check: true,
+        source_registries_conf: Some(public.registries_conf()),
+        concurrency: 4,
+    };
+    let (r1, _) = runner();
+    let d = discover(&r1, &wd, &states, &opts).await.unwrap();
+    assert!(d.failures.is_empty(), "{:#?}", d.failures);
+    assert_eq!(d.skipped.len(), 1);
+    assert_eq!(d.skipped[0].release.name, "off");
+
+    let a = release(&d, "a");
+    let expected: BTreeSet<String> = [
+        format!("quay.io/team/app@{DIGEST}"),        // digest-only (pod spec)
+        "quay.io/team/sidecar:1.0".to_string(),      // only in args, confirmed by values
+        "quay.io/lab/present:1.0".to_string(),       // only in args, confirmed by the registry
+        "quay.io/mesh/proxy:2.1".to_string(),        // only in a ConfigMap injection template
+        "quay.io/widgets/widget:3.0".to_string(),    // only in a custom resource
+        "docker.io/istio/proxyv2:1.22.0".to_string(), // hub/tag split in a custom resource
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(images(a), expected, "{a:#?}");
+    // Disabled subchart and test hook images are not there; the ghost is reported.
+    assert!(!images(a).iter().any(|i| i.contains("sub/disabled")));
+    assert_eq!(a.excluded_test_images, vec!["quay.io/team/tester:1.0"]);
+    assert_eq!(a.unconfirmed.len(), 1, "{:#?}", a.unconfirmed);
+    assert_eq!(a.unconfirmed[0].image, "quay.io/nowhere/ghost:9.9");
+    assert!(a.unconfirmed[0].reason.contains("not found in the source registry"), "{}", a.unconfirmed[0].reason);
+    // Provenance.
+    let prov = |img: &str| a.images.iter().find(|i| i.image == img).unwrap().provenance.clone();
+    let p = prov("quay.io/team/sidecar:1.0");
+    assert_eq!(p[0].strategy, Strategy::Candidate);
+    assert_eq!(p[0].confirmed_by, Some(Confirmation::ChartValues { file: "hard/values.yaml".into() }));
+    assert_eq!(p[0].object.as_ref().unwrap().kind, "Deployment");
+    assert!(p[0].field_path.as_deref().unwrap().contains("args"), "{p:?}");
+    assert_eq!(prov("quay.io/lab/present:1.0")[0].confirmed_by, Some(Confirmation::Registry));
+    let w = prov("quay.io/widgets/widget:3.0");
+    assert_eq!((w[0].strategy, w[0].field_path.as_deref()), (Strategy::Render, Some("spec.image")));
+    assert_eq!(a.chart.name, "hard");
+    assert_eq!(a.chart.version, "1.0.0");
+    assert!(a.chart.digest.starts_with("sha256:") && a.chart.digest.len() == 71);
+
+    // The same images in the other releases of the chart (an image used by several releases).
+    assert_eq!(images(release(&d, "b")), expected);
+    assert_eq!(d.releases.iter().filter(|r| r.release.name == "shared").count(), 2);
+    // The local chart with its file:// dependency built.
+    let local = release(&d, "local");
+    assert_eq!(
+        images(local),
+        ["quay.io/team/local:1.0", "quay.io/team/libsub:0.1"].iter().map(|s| s.to_string()).collect()
+    );
+    assert!(d.all_images().contains(&"quay.io/team/libsub:0.1".to_string()));
+
+    // Each chart fetched once, each distinct render once (the two `shared` releases differ
+    // only by kube context: one render).
+    assert_eq!(count(&r1, "helm pull "), 1, "{:#?}", r1.history());
+    assert_eq!(count(&r1, "helm dependency build --skip-refresh"), 1);
+    assert_eq!(count(&r1, "helm template "), 4, "{:#?}", r1.history());
+    assert!(!std::fs::read_dir(project.path().join("charts/localapp")).unwrap().any(|e| e.unwrap().file_name() == "charts"),
+        "the user's chart directory must not be written");
+
+    // A second run with the cache present: no pull, no package, no render; same answer.
+    let (r2, _) = runner();
+    let again = discover(&r2, &wd, &states, &opts).await.unwrap();
+    assert_eq!(count(&r2, "helm pull "), 0, "{:#?}", r2.history());
+    assert_eq!(count(&r2, "helm template "), 0);
+    assert_eq!(count(&r2, "helm package "), 0);
+    assert_eq!(again, d);
+    // Nothing left in scratch space.
+    assert_eq!(std::fs::read_dir(work.path().join("tmp")).unwrap().count(), 0);
+
+    // Test hook images on request.
+    let (r3, _) = runner();
+    let with_tests = discover(&r3, &wd, &states, &DiscoverOptions { include_test_images: true, ..opts.clone() }).await.unwrap();
+    assert!(images(release(&with_tests, "a")).contains("quay.io/team/tester:1.0"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oci_registry_with_credentials_never_echoed() {
+    let reg = Registry::start(RegistryOptions::plain().with_auth("kod", "s3cret-pw")).unwrap();
+    let helm = Helm::new().unwrap();
+    let build = tempfile::tempdir().unwrap();
+    let tgz = ChartSpec::new("ociapp", "0.3.0")
+        .with_image("quay.io/team/oci:1.0")
+        .unwrap()
+        .package(&helm, &build.path().join("src"), &build.path().join("out"))
+        .unwrap();
+    kod_testlab::push_chart_oci(&reg, &tgz, "charts").unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- name: oci-lab\n  url: {host}/charts\n  oci: true\n  username: kod\n  skipTLSVerify: true\nreleases:\n\
+             - {{name: o, namespace: demo, chart: oci-lab/ociapp, version: 0.3.0}}\n",
+            host = reg.helm_host()
+        ),
+    )
+    .unwrap();
+    // The password comes from OCI_LAB_PASSWORD (name upper-cased, `-` → `_`).
+    std::env::set_var("OCI_LAB_PASSWORD", "s3cret-pw");
+    let states = load(project.path());
+    let work = tempfile::tempdir().unwrap();
+    let wd = WorkDir::open(work.path()).unwrap();
+    let (r, lines) = runner();
+    let d = discover(&r, &wd, &states, &DiscoverOptions { registry_check: false, ..Default::default() }).await.unwrap();
+    assert!(d.failures.is_empty(), "{:#?}", d.failures);
+    assert_eq!(images(release(&d, "o")), ["quay.io/team/oci:1.0".to_string()].into_iter().collect());
+    assert_eq!(count(&r, "helm registry login"), 1);
+    assert_eq!(count(&r, &format!("helm pull oci://{}/charts/ociapp --version 0.3.0", reg.helm_host())), 1, "{:#?}", r.history());
+    let echoed = lines.lock().unwrap().join("\n");
+    assert!(echoed.contains("--password-stdin") && !echoed.contains("s3cret-pw"), "{echoed}");
+    // The isolated helm state holds the login; the user's is untouched.
+    assert!(wd.registry_config().is_file());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_reported_with_release_and_cause() {
+    let (_dir, repo) = serve_fixtures(&["hard"]);
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- {{name: lab, url: '{url}'}}\n- {{name: down, url: 'http://127.0.0.1:9'}}\nreleases:\n\
+             - {{name: broken, chart: lab/hard, version: 1.0.0, set: [{{name: broken, value: 'true'}}]}}\n\
+             - {{name: unreachable, chart: down/hard, version: 1.0.0}}\n\
+             - {{name: noversion, chart: lab/hard, version: 7.7.7}}\n\
+             - {{name: nochart, chart: lab/nothing}}\n\
+             - {{name: badimage, chart: lab/hard, version: 1.0.0, values: [{{badImage: true}}]}}\n",
+            url = repo.url()
+        ),
+    )
+    .unwrap();
+    let states = load(project.path());
+    let work = tempfile::tempdir().unwrap();
+    let wd = WorkDir::open(work.path()).unwrap();
+    let (r, _) = runner();
+    let d = discover(&r, &wd, &states, &DiscoverOptions { registry_check: false, ..Default::default() }).await.unwrap();
+    let failure = |name: &str| {
+        d.failures.iter().find(|f| f.release.name == name).unwrap_or_else(|| panic!("failure of {name} in {:#?}", d.failures)).error.clone()
+    };
+    let e = failure("broken");
+    assert!(e.contains("helm template broken") && e.contains("this chart refuses to render: broken=true"), "{e}");
+    let e = failure("unreachable");
+    assert!(e.contains("cannot read the index of chart repository \"down\" (http://127.0.0.1:9)"), "{e}");
+    let e = failure("noversion");
+    assert!(e.contains("no version matching \"7.7.7\"") && e.contains("newest versions: 1.0.0"), "{e}");
+    let e = failure("nochart");
+    assert!(e.contains("chart \"nothing\" not found in repository \"lab\"") && e.contains("it has: hard"), "{e}");
+    assert_eq!(d.failures.len(), 4);
+    let bad = release(&d, "badimage");
+    assert_eq!(bad.invalid.len(), 1, "{bad:#?}");
+    assert_eq!(bad.invalid[0].provenance.written, "Not A Valid:Image!");
+    assert!(bad.invalid[0].provenance.field_path.as_deref().unwrap().contains("containers[name=bad]"));
+    // The rest of the release is still discovered.
+    assert!(images(bad).contains("quay.io/widgets/widget:3.0"));
+    assert!(kod::image::discover::require_complete(&d).unwrap_err().to_string().contains("4 release(s) could not be processed"));
+    // The binary exits non-zero and names every failed release.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kod"))
+        .args(["helmfile", "images", "--no-registry-check", "--workdir"])
+        .arg(work.path())
+        .arg("-f")
+        .arg(project.path().join("helmfile.yaml"))
+        .env("KOD_HELM", Tools::find().unwrap().helm)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unreachable") && stderr.contains("noversion") && stderr.contains("broken"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("invalid image \"Not A Valid:Image!\""), "{stdout}");
+}
+
+#[test]
+fn cli_text_and_json_output() {
+    let (_dir, repo) = serve_fixtures(&["hard"]);
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!("repositories:\n- {{name: lab, url: '{}'}}\nreleases:\n- {{name: a, namespace: demo, chart: lab/hard, version: 1.0.0}}\n", repo.url()),
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kod"))
+            .args(["helmfile", "images", "--no-registry-check", "--workdir"])
+            .arg(work.path())
+            .args(extra)
+            .current_dir(project.path())
+            .env("KOD_HELM", Tools::find().unwrap().helm)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["--why"]);
+    assert!(text.starts_with("demo/a  (chart hard 1.0.0, sha256:"), "{text}");
+    assert!(text.contains("  quay.io/widgets/widget:3.0\n      <- render: Widget/a-widget (hard/templates/widget.yaml) spec.image\n"), "{text}");
+    assert!(text.contains("confirmed by chart values hard/values.yaml"), "{text}");
+    assert!(text.contains("unconfirmed (not bundled): quay.io/nowhere/ghost:9.9"), "{text}");
+    assert!(text.contains("test hook images left out: quay.io/team/tester:1.0"), "{text}");
+    let plain = run(&[]);
+    assert!(!plain.contains("<- render"), "{plain}");
+    let json: serde_json::Value = serde_json::from_str(&run(&["-o", "json"])).unwrap();
+    let rel = &json["releases"][0];
+    assert_eq!(rel["release"]["id"], "demo/a");
+    let widget = rel["images"].as_array().unwrap().iter().find(|i| i["image"] == "quay.io/widgets/widget:3.0").unwrap();
+    assert_eq!(widget["provenance"][0]["strategy"], "render");
+    assert_eq!(widget["provenance"][0]["object"]["kind"], "Widget");
+    assert_eq!(rel["unconfirmed"][0]["image"], "quay.io/nowhere/ghost:9.9");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
