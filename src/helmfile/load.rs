@@ -121,8 +121,20 @@ pub struct LoadedState {
 }
 
 /// Load every state file kod must read, in helmfile's order (sub-helmfiles before their
-/// parent, `helmfile.d` files sorted).
+/// parent, `helmfile.d` files sorted), keeping only the releases each state's selectors
+/// pick (what `helmfile build`/`list` show). The release plan needs every release and
+/// uses [`load_all`] instead.
 pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
+    let mut states = load_all(opts)?;
+    for state in &mut states {
+        select_releases(state)?;
+    }
+    Ok(states)
+}
+
+/// Load every state file like [`load`], with every release kept; each state records the
+/// selectors that apply to it in [`LoadedState::selectors`].
+pub fn load_all(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     let cwd = match &opts.cwd {
         Some(c) => c.clone(),
         None => std::env::current_dir().context("reading the working directory")?,
@@ -284,7 +296,7 @@ impl<'a> Loader<'a> {
             bail!("sub-helmfiles nest deeper than 32 levels at {} (a cycle?)", path.display());
         }
         let mut state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
-        select_releases(&mut state, selectors)?;
+        state.selectors = selectors.to_vec();
         for (i, sub) in state.spec.helmfiles.iter().enumerate() {
             if sub.path == "." {
                 bail!(
@@ -598,15 +610,14 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Keep only the releases `selectors` pick; like helmfile, a selected release then carries
-/// the automatic `chart`, `name` and `namespace` labels.
-fn select_releases(state: &mut LoadedState, selectors: &[String]) -> Result<()> {
+/// Keep only the releases the state's selectors pick; like helmfile, a selected release
+/// then carries the automatic `chart`, `name` and `namespace` labels.
+fn select_releases(state: &mut LoadedState) -> Result<()> {
     use crate::plan::selector::{release_labels, Selector};
-    state.selectors = selectors.to_vec();
-    if selectors.is_empty() {
+    if state.selectors.is_empty() {
         return Ok(());
     }
-    let parsed = selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
+    let parsed = state.selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
     let releases = std::mem::take(&mut state.spec.releases);
     for mut r in releases {
         let labels = release_labels(&r);
