@@ -136,12 +136,13 @@ fn kod_plan(case: &Case, dir: &Path, s: &Scratch, variant: &[String]) -> Result<
     Ok(serde_json::from_str(&out).expect("kod plan -o json"))
 }
 
-fn wave_ids(waves: &Value, file: &str) -> Groups {
+/// The waves of one state visit (an index into `state_files`), as IDs.
+fn wave_ids(waves: &Value, state: usize) -> Groups {
     waves
         .as_array()
         .unwrap()
         .iter()
-        .filter(|w| w["state_file"] == file)
+        .filter(|w| w["state"] == state)
         .map(|w| w["releases"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect())
         .collect()
 }
@@ -149,8 +150,7 @@ fn wave_ids(waves: &Value, file: &str) -> Groups {
 /// kod's plan in execution order: per state file, its deletion pass then its install pass.
 fn kod_passes(plan: &Value) -> Vec<Groups> {
     let mut passes = Vec::new();
-    for f in plan["state_files"].as_array().unwrap() {
-        let f = f.as_str().unwrap();
+    for f in 0..plan["state_files"].as_array().unwrap().len() {
         for key in ["deletions", "waves"] {
             let g = wave_ids(&plan[key], f);
             if !g.is_empty() {
@@ -254,9 +254,8 @@ fn compare_show_dag(case: &Case) -> Result<Option<String>, String> {
         }
     };
     let tables = show_dag_tables(&hout);
-    let mut kod_files: Vec<&str> = Vec::new();
-    for f in plan["state_files"].as_array().unwrap() {
-        let f = f.as_str().unwrap();
+    let mut kod_files: Vec<usize> = Vec::new();
+    for f in 0..plan["state_files"].as_array().unwrap().len() {
         if !wave_ids(&plan["waves"], f).is_empty() || !wave_ids(&plan["deletions"], f).is_empty() {
             kod_files.push(f);
         }
@@ -270,7 +269,7 @@ fn compare_show_dag(case: &Case) -> Result<Option<String>, String> {
         let known: Vec<String> = table.iter().flatten().cloned().collect();
         let planned: Vec<String> = installs.iter().chain(&deletions).flatten().cloned().collect();
         if let Some(extra) = planned.iter().find(|id| !known.contains(id)) {
-            return Ok(Some(format!("{f}: kod plans {extra}, which show-dag does not list:\n{hout}")));
+            return Ok(Some(format!("{}: kod plans {extra}, which show-dag does not list:\n{hout}", plan["state_files"][f])));
         }
         let inst: Vec<String> = installs.iter().flatten().cloned().collect();
         let del: Vec<String> = deletions.iter().flatten().cloned().collect();
@@ -278,7 +277,8 @@ fn compare_show_dag(case: &Case) -> Result<Option<String>, String> {
         expect_del.reverse();
         if restrict(table, &inst) != installs || expect_del != deletions {
             return Ok(Some(format!(
-                "{f}: grouping differs\n--- show-dag\n{hout}--- kod installs {installs:?}\n--- kod deletions {deletions:?}"
+                "{}: grouping differs\n--- show-dag\n{hout}--- kod installs {installs:?}\n--- kod deletions {deletions:?}",
+                plan["state_files"][f]
             )));
         }
     }

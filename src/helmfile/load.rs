@@ -320,9 +320,12 @@ impl<'a> Loader<'a> {
                     sub.path
                 );
             }
-            // A sub-helmfile's own selectors replace the command line's; otherwise (and
-            // with `selectorsInherited`) the command line's apply.
-            let sub_selectors = if sub.selectors.is_empty() { &self.opts.selectors } else { &sub.selectors };
+            // A sub-helmfile's own selectors replace its parent's; otherwise (and with
+            // `selectorsInherited`) the parent's apply — the command line's at the top,
+            // a sub-helmfile entry's own further down (checked against helmfile 0.166 with
+            // root -> a.yaml (selectors: [name=x]) -> b.yaml: `helmfile -l name=y list`
+            // lists only x from b.yaml).
+            let sub_selectors = if sub.selectors.is_empty() { selectors } else { &sub.selectors };
             let matches = expand_glob(&state.base_dir, &sub.path)?;
             if matches.is_empty() {
                 bail!("in {}: helmfiles[{i}]: no file matches {:?}", display_path(path, &self.cwd), sub.path);

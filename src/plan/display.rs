@@ -114,10 +114,10 @@ mod tests {
     fn table_in_execution_order() {
         let plan = Plan {
             waves: vec![
-                Wave { index: 1, state_file: "helmfile.yaml".into(), releases: vec![r("a", &[], Action::Install, "1.0")] },
-                Wave { index: 2, state_file: "helmfile.yaml".into(), releases: vec![r("b", &["ns/a"], Action::Install, "")] },
+                Wave { index: 1, state: 0, state_file: "helmfile.yaml".into(), releases: vec![r("a", &[], Action::Install, "1.0")] },
+                Wave { index: 2, state: 0, state_file: "helmfile.yaml".into(), releases: vec![r("b", &["ns/a"], Action::Install, "")] },
             ],
-            deletions: vec![Wave { index: 1, state_file: "helmfile.yaml".into(), releases: vec![r("old", &[], Action::Delete, "")] }],
+            deletions: vec![Wave { index: 1, state: 0, state_file: "helmfile.yaml".into(), releases: vec![r("old", &[], Action::Delete, "")] }],
             state_files: vec!["helmfile.yaml".into()],
             warnings: vec![],
         };

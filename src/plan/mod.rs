@@ -80,6 +80,9 @@ pub struct PlannedRelease {
 pub struct Wave {
     /// 1-based position among the plan's install waves (or among its deletion waves).
     pub index: usize,
+    /// Which visit of a state file the wave belongs to: an index into
+    /// [`Plan::state_files`] (a file reached twice through sub-helmfiles is planned twice).
+    pub state: usize,
     /// The state file all releases of this wave come from.
     pub state_file: String,
     pub releases: Vec<PlannedRelease>,
@@ -92,7 +95,8 @@ pub struct Plan {
     pub waves: Vec<Wave>,
     /// Deletion waves (`installed: false`), in reverse needs order (dependents first).
     pub deletions: Vec<Wave>,
-    /// The state files in helmfile's processing order (sub-helmfiles before their parent).
+    /// The state files in helmfile's processing order (sub-helmfiles before their parent),
+    /// one entry per visit.
     pub state_files: Vec<String>,
     /// Things the user should know (e.g. a need on an uninstalled release).
     pub warnings: Vec<String>,
@@ -110,11 +114,11 @@ impl Plan {
     /// waves first, then its install waves.
     pub fn sequence(&self) -> Vec<Step<'_>> {
         let mut out = Vec::new();
-        for file in &self.state_files {
-            for wave in self.deletions.iter().filter(|w| &w.state_file == file) {
+        for state in 0..self.state_files.len() {
+            for wave in self.deletions.iter().filter(|w| w.state == state) {
                 out.push(Step { action: Action::Delete, wave });
             }
-            for wave in self.waves.iter().filter(|w| &w.state_file == file) {
+            for wave in self.waves.iter().filter(|w| w.state == state) {
                 out.push(Step { action: Action::Install, wave });
             }
         }
@@ -168,13 +172,14 @@ pub fn build(states: &[LoadedState], opts: &PlanOptions) -> Result<Plan> {
         let file = state.file.display().to_string();
         let shown = display_file(state);
         let groups = plan_state(state, opts, &mut plan.warnings).map_err(|e| anyhow!("in {shown}: {e:#}"))?;
+        let visit = plan.state_files.len();
         plan.state_files.push(file.clone());
         for (action, group) in groups {
             let list = match action {
                 Action::Install => &mut plan.waves,
                 Action::Delete => &mut plan.deletions,
             };
-            list.push(Wave { index: list.len() + 1, state_file: file.clone(), releases: group });
+            list.push(Wave { index: list.len() + 1, state: visit, state_file: file.clone(), releases: group });
         }
     }
     if any_selectors && plan.releases().next().is_none() {
