@@ -505,10 +505,12 @@ fn with_ancestors(graph: &DiGraph<usize, ()>, mut included: Vec<bool>) -> Vec<bo
 }
 
 /// `--skip-needs=false` without an include flag: a selected release must not need an
-/// unselected one (helmfile's error, deepest level first).
+/// unselected one. helmfile reports the first such need it meets (deepest level first);
+/// kod reports that one in helmfile's words and lists the others after it.
 fn check_needs_selected(graph: &DiGraph<usize, ()>, levels: &[usize], only: &[bool], ids: &[String]) -> Result<()> {
     let mut order: Vec<NodeIndex> = graph.node_indices().collect();
     order.sort_by_key(|n| (std::cmp::Reverse(levels[n.index()]), n.index()));
+    let mut cut: Vec<(String, Vec<&str>)> = Vec::new();
     for n in order {
         if only[n.index()] {
             continue;
@@ -518,25 +520,29 @@ fn check_needs_selected(graph: &DiGraph<usize, ()>, levels: &[usize], only: &[bo
             .filter(|d| only[d.index()])
             .map(|d| ids[graph[d]].as_str())
             .collect();
-        if dependents.is_empty() {
-            continue;
+        if !dependents.is_empty() {
+            dependents.sort_unstable();
+            dependents.dedup();
+            cut.push((ids[graph[n]].clone(), dependents));
         }
-        dependents.sort_unstable();
-        dependents.dedup();
-        let quoted: Vec<String> = dependents.iter().map(|d| format!("{d:?}")).collect();
-        let who = if quoted.len() < 3 {
-            quoted.join(" and ")
-        } else {
-            format!("{}, and {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1])
-        };
-        let verb = if quoted.len() == 1 { "depends" } else { "depend" };
-        let id = &ids[graph[n]];
-        let name = id.rsplit('/').next().unwrap_or(id);
-        bail!(
-            "release {who} {verb} on {id:?} which does not match the selectors. Please add a selector like \"--selector name={name}\", or indicate whether to skip (--skip-needs) or include (--include-needs) these dependencies"
-        );
     }
-    Ok(())
+    let Some((id, dependents)) = cut.first() else { return Ok(()) };
+    let quoted: Vec<String> = dependents.iter().map(|d| format!("{d:?}")).collect();
+    let who = if quoted.len() < 3 {
+        quoted.join(" and ")
+    } else {
+        format!("{}, and {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1])
+    };
+    let verb = if quoted.len() == 1 { "depends" } else { "depend" };
+    let name = id.rsplit('/').next().unwrap_or(id);
+    let mut msg = format!(
+        "release {who} {verb} on {id:?} which does not match the selectors. Please add a selector like \"--selector name={name}\", or indicate whether to skip (--skip-needs) or include (--include-needs) these dependencies"
+    );
+    if cut.len() > 1 {
+        let others: Vec<String> = cut[1..].iter().map(|(id, by)| format!("{id:?} (needed by {})", by.join(", "))).collect();
+        msg.push_str(&format!("; other needs outside the selection: {}", others.join(", ")));
+    }
+    bail!("{msg}")
 }
 
 #[cfg(test)]

@@ -110,6 +110,10 @@ fn selectors_cut_through_needs_as_helmfile_sync_does() {
         e,
         "in ./helmfile.yaml: release \"apps/app\" depends on \"gw-a/gw\" which does not match the selectors. Please add a selector like \"--selector name=gw\", or indicate whether to skip (--skip-needs) or include (--include-needs) these dependencies"
     );
+    // every cut need is named
+    let e = build(&st(&["name=app", "name=istiod"]), &strict).unwrap_err().to_string();
+    assert!(e.starts_with("in ./helmfile.yaml: release \"apps/app\" depends on \"gw-a/gw\""), "{e}");
+    assert!(e.ends_with("; other needs outside the selection: \"istio-system/base\" (needed by istio-system/istiod)"), "{e}");
     // two selectors are OR-ed; the selection may pick a deletion
     let p = build(&st(&["name=base", "name=off"]), &PlanOptions::default()).unwrap();
     assert_eq!(ids(&p.waves), v(&[&["istio-system/base"]]));
