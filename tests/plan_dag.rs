@@ -467,3 +467,38 @@ fn corpus_plans_like_helmfile() {
     }
     suite("corpus", &cases, true);
 }
+
+/// `kod helmfile plan` as a user sees it: the table in run order with the summary on
+/// stderr, warnings, and errors (exit code 1) that name the file and the releases.
+#[test]
+fn cli_table_warnings_and_errors() {
+    use assert_cmd::Command as Cmd;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helmfiles/15-needs-istio");
+    let out = Cmd::cargo_bin("kod").unwrap().current_dir(&fixture).args(["helmfile", "plan"]).assert().success().get_output().clone();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], vec!["WAVE", "RELEASE", "NAMESPACE", "CHART@VERSION", "NEEDS", "ACTION"]);
+    assert_eq!(rows[1], vec!["d1", "legacy-app", "apps", "../_chart/app", "ingress-public/legacy-gateway", "delete"]);
+    assert_eq!(rows[3], vec!["1", "cert-manager", "cert-manager", "jetstack/cert-manager@v1.14.4", "-", "install"]);
+    assert_eq!(rows.last().unwrap()[..3], ["4", "shop", "apps"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("kod: 9 releases to install/upgrade in 4 waves, 2 releases to delete in 2 waves"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |text: &str| std::fs::write(dir.path().join("helmfile.yaml"), text).unwrap();
+    let plan = |args: &[&str]| Cmd::cargo_bin("kod").unwrap().current_dir(dir.path()).arg("helmfile").args(args).arg("plan").assert();
+    write("releases:\n- {name: old, namespace: n, chart: c/old, installed: false}\n- {name: app, namespace: n, chart: c/app, needs: [old]}\n");
+    let out = plan(&[]).success().get_output().clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("kod: warning: in ./helmfile.yaml: release \"n/app\" needs \"n/old\", but \"n/old\" is not installed due to installed: false"),
+        "{err}"
+    );
+    write("releases:\n- {name: a, namespace: n, chart: c/a, needs: [c]}\n- {name: b, namespace: n, chart: c/b, needs: [a]}\n- {name: c, namespace: n, chart: c/c, needs: [b]}\n");
+    let out = plan(&[]).code(1).get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("kod: error: in ./helmfile.yaml: cycle detected: n/a -> n/b -> n/c -> n/a"));
+    write("releases:\n- {name: a, namespace: n, chart: c/a}\n");
+    let out = plan(&["-l", "name=zzz"]).code(1).get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("no releases found that match the selector(s) \"name=zzz\""));
+    plan(&["-l", "novalue"]).code(2);
+}
