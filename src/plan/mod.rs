@@ -276,6 +276,15 @@ fn plan_state(state: &LoadedState, opts: &PlanOptions, warnings: &mut Vec<String
         let mut seen_needs = HashSet::new();
         for need in &r.needs {
             let Some(&from) = index.get(need.as_str()) else {
+                let defs: Vec<String> = (0..releases.len()).filter(|&j| ids[j] == *need).map(|j| format!("releases[{j}]")).collect();
+                if !defs.is_empty() {
+                    bail!(
+                        "release {:?} needs {need:?}, which is defined {} times ({}) and none of them is selected, so none stands for the ID (helmfile: \"depend(s) on an undefined release\"): select exactly one of them with -l",
+                        ids[i],
+                        defs.len(),
+                        defs.join(", ")
+                    );
+                }
                 bail!("{}", undefined_need_message(&ids[i], need, &nodes.iter().map(|&j| ids[j].as_str()).collect::<Vec<_>>()));
             };
             if !seen_needs.insert(need.as_str()) {

@@ -243,6 +243,13 @@ fn duplicates() {
     second.labels.insert("pick".into(), "yes".into());
     let p = build(&[state("h.yaml", vec![rel("a", "n", &[]), second, rel("b", "n", &["a"])], &["pick=yes"])], &PlanOptions::default()).unwrap();
     assert_eq!(p.waves[0].releases[0].labels.get("pick").map(String::as_str), Some("yes"));
+    // duplicates nobody selects leave the graph; a need on them says why
+    let mut blue = rel("a", "n", &[]);
+    blue.labels.insert("color".into(), "blue".into());
+    let e = build(&[state("h.yaml", vec![blue, rel("a", "n", &[]), rel("b", "n", &["a"])], &["name=b"])], &PlanOptions { include_needs: true, ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("release \"n/b\" needs \"n/a\", which is defined 2 times (releases[0], releases[1]) and none of them is selected"), "{e}");
     // the same need twice (helmfile 0.166 panics)
     let e = build(&[state("h.yaml", vec![rel("x", "a", &[]), rel("y", "a", &["x", "a/x"])], &[])], &PlanOptions::default())
         .unwrap_err()
