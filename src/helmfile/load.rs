@@ -126,10 +126,39 @@ pub struct LoadedState {
 /// uses [`load_all`] instead.
 pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     let mut states = load_all(opts)?;
+    let cwd = match &opts.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().context("reading the working directory")?,
+    };
     for state in &mut states {
         select_releases(state)?;
+        check_duplicates(state).map_err(|e| in_file(&state.abs_path, &cwd, e))?;
     }
     Ok(states)
+}
+
+/// helmfile's `checkDuplicates` for `build`/`list`: two selected releases with the same
+/// name, namespace and kube context are an error (checked against helmfile 0.166 `build`).
+fn check_duplicates(state: &LoadedState) -> Result<()> {
+    let mut counts: Vec<((&str, &str, &str), usize)> = Vec::new();
+    for r in &state.spec.releases {
+        let key = (r.namespace.as_str(), r.name.as_str(), r.kube_context.as_str());
+        match counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((key, 1)),
+        }
+    }
+    if let Some(((ns, name, ctx), c)) = counts.into_iter().find(|(_, c)| *c > 1) {
+        let mut msg = String::new();
+        if !ns.is_empty() {
+            msg.push_str(&format!(" in namespace {ns:?}"));
+        }
+        if !ctx.is_empty() {
+            msg.push_str(&format!(" in kubecontext {ctx:?}"));
+        }
+        bail!("duplicate release {name:?} found{msg}: there were {c} releases named \"{name}\" matching specified selector");
+    }
+    Ok(())
 }
 
 /// Load every state file like [`load`], with every release kept; each state records the
