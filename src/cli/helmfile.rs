@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Subcommand, ValueEnum};
 
 use super::{Context, OutputFormat, UsageError};
 use crate::helmfile::{self, output, LoadOptions, LoadedState};
-use crate::plan::selector::Selector;
+use crate::plan::{self, selector::Selector, PlanOptions};
 
 #[derive(Args, Debug)]
 pub struct HelmfileCmd {
@@ -89,6 +89,8 @@ pub enum Verb {
     Build(BuildArgs),
     /// List releases, as `helmfile list` does
     List(ListArgs),
+    /// Show the release plan: the waves `helmfile sync` would run, in needs order
+    Plan(PlanArgs),
     /// Discover the container images of every release (renders with helm template)
     Images(ImagesArgs),
 }
@@ -117,6 +119,24 @@ pub struct ListArgs {
     pub output: OutputFormat,
 }
 
+/// `kod helmfile plan`: needs handling follows `helmfile sync` (its flags and defaults).
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// With -l: also plan the needs of selected releases (and their needs)
+    #[arg(long)]
+    pub include_needs: bool,
+    /// With -l: also select needs and needs of needs, overriding selectors and conditions
+    #[arg(long)]
+    pub include_transitive_needs: bool,
+    /// With -l: leave out needs the selectors do not pick; --skip-needs=false without an
+    /// --include flag refuses a selection that cuts through needs
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub skip_needs: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
     /// Output format
@@ -143,6 +163,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
     match cmd.verb {
         Verb::Build(args) => build(ctx, &cmd.flags, args),
         Verb::List(args) => list(ctx, &cmd.flags, args),
+        Verb::Plan(args) => plan_cmd(ctx, &cmd.flags, args),
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
     }
 }
@@ -192,6 +213,34 @@ fn list(ctx: &Context, flags: &HelmfileFlags, args: ListArgs) -> Result<i32> {
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string(&rows)?),
         OutputFormat::Text => print!("{}", output::list_table(&rows)),
+    }
+    Ok(super::exit::OK)
+}
+
+fn plan_cmd(ctx: &Context, flags: &HelmfileFlags, args: PlanArgs) -> Result<i32> {
+    flags.selectors()?;
+    let states = helmfile::load_all(&flags.load_options())?;
+    let opts = PlanOptions {
+        include_needs: args.include_needs,
+        include_transitive_needs: args.include_transitive_needs,
+        skip_needs: args.skip_needs,
+    };
+    let plan = plan::build(&states, &opts)?;
+    for w in &plan.warnings {
+        ctx.ui.warn(w);
+    }
+    let text = match args.output {
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
+        OutputFormat::Text => plan::table(&plan),
+    };
+    // A closed pipe (`| head`) is not an error.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(anyhow::anyhow!("writing the plan to stdout: {e}")),
+        _ => {}
+    }
+    if args.output == OutputFormat::Text {
+        ctx.ui.info(plan::summary(&plan));
     }
     Ok(super::exit::OK)
 }

@@ -123,8 +123,49 @@ pub struct LoadedState {
 }
 
 /// Load every state file kod must read, in helmfile's order (sub-helmfiles before their
-/// parent, `helmfile.d` files sorted).
+/// parent, `helmfile.d` files sorted), keeping only the releases each state's selectors
+/// pick (what `helmfile build`/`list` show). The release plan needs every release and
+/// uses [`load_all`] instead.
 pub fn load(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
+    let mut states = load_all(opts)?;
+    let cwd = match &opts.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().context("reading the working directory")?,
+    };
+    for state in &mut states {
+        select_releases(state)?;
+        check_duplicates(state).map_err(|e| in_file(&state.abs_path, &cwd, e))?;
+    }
+    Ok(states)
+}
+
+/// helmfile's `checkDuplicates` for `build`/`list`: two selected releases with the same
+/// name, namespace and kube context are an error (checked against helmfile 0.166 `build`).
+fn check_duplicates(state: &LoadedState) -> Result<()> {
+    let mut counts: Vec<((&str, &str, &str), usize)> = Vec::new();
+    for r in &state.spec.releases {
+        let key = (r.namespace.as_str(), r.name.as_str(), r.kube_context.as_str());
+        match counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((key, 1)),
+        }
+    }
+    if let Some(((ns, name, ctx), c)) = counts.into_iter().find(|(_, c)| *c > 1) {
+        let mut msg = String::new();
+        if !ns.is_empty() {
+            msg.push_str(&format!(" in namespace {ns:?}"));
+        }
+        if !ctx.is_empty() {
+            msg.push_str(&format!(" in kubecontext {ctx:?}"));
+        }
+        bail!("duplicate release {name:?} found{msg}: there were {c} releases named \"{name}\" matching specified selector");
+    }
+    Ok(())
+}
+
+/// Load every state file like [`load`], with every release kept; each state records the
+/// selectors that apply to it in [`LoadedState::selectors`].
+pub fn load_all(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     let cwd = match &opts.cwd {
         Some(c) => c.clone(),
         None => std::env::current_dir().context("reading the working directory")?,
@@ -296,7 +337,7 @@ impl<'a> Loader<'a> {
         }
         let mut state = self.load_root(path, overrides).map_err(|e| in_file(path, &self.cwd, e))?;
         state.warnings = std::mem::take(&mut *self.warnings.borrow_mut());
-        select_releases(&mut state, selectors)?;
+        state.selectors = selectors.to_vec();
         for (i, sub) in state.spec.helmfiles.iter().enumerate() {
             if sub.path == "." {
                 bail!(
@@ -320,9 +361,12 @@ impl<'a> Loader<'a> {
                     sub.path
                 );
             }
-            // A sub-helmfile's own selectors replace the command line's; otherwise (and
-            // with `selectorsInherited`) the command line's apply.
-            let sub_selectors = if sub.selectors.is_empty() { &self.opts.selectors } else { &sub.selectors };
+            // A sub-helmfile's own selectors replace its parent's; otherwise (and with
+            // `selectorsInherited`) the parent's apply — the command line's at the top,
+            // a sub-helmfile entry's own further down (checked against helmfile 0.166 with
+            // root -> a.yaml (selectors: [name=x]) -> b.yaml: `helmfile -l name=y list`
+            // lists only x from b.yaml).
+            let sub_selectors = if sub.selectors.is_empty() { selectors } else { &sub.selectors };
             let matches = expand_glob(&state.base_dir, &sub.path)?;
             if matches.is_empty() {
                 bail!("in {}: helmfiles[{i}]: no file matches {:?}", display_path(path, &self.cwd), sub.path);
@@ -638,15 +682,14 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Keep only the releases `selectors` pick; like helmfile, a selected release then carries
-/// the automatic `chart`, `name` and `namespace` labels.
-fn select_releases(state: &mut LoadedState, selectors: &[String]) -> Result<()> {
+/// Keep only the releases the state's selectors pick; like helmfile, a selected release
+/// then carries the automatic `chart`, `name` and `namespace` labels.
+fn select_releases(state: &mut LoadedState) -> Result<()> {
     use crate::plan::selector::{release_labels, Selector};
-    state.selectors = selectors.to_vec();
-    if selectors.is_empty() {
+    if state.selectors.is_empty() {
         return Ok(());
     }
-    let parsed = selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
+    let parsed = state.selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
     let releases = std::mem::take(&mut state.spec.releases);
     for mut r in releases {
         let labels = release_labels(&r);

@@ -7,5 +7,5 @@ pub mod output;
 pub mod release;
 pub mod values;
 
-pub use load::{load, Environment, LoadOptions, LoadedState};
+pub use load::{load, load_all, Environment, LoadOptions, LoadedState};
 pub use model::{ReleaseSpec, StateSpec};
