@@ -14,6 +14,7 @@
 //! | [`PublicRegistry`] | stand-in for docker.io/quay.io/ghcr.io/registry.k8s.io/gcr.io + a `registries.conf` redirecting them |
 //! | [`Helm`] / [`ChartSpec`] | isolated helm runner, synthetic charts, OCI chart push/pull |
 //! | [`ChartRepo`] | classic `index.yaml` chart repository over HTTP (tiny_http) |
+//! | [`KubeApiDouble`] | Kubernetes API *test double* for real helm/helmfile: in-memory objects, discovery, records, fault injection |
 //! | `kod-lab up --env-file F` | binary starting all of the above for demo scripts |
 //!
 //! Everything is owned: dropping a value kills and reaps its process (or stops
@@ -86,6 +87,7 @@
 mod chartrepo;
 mod helm;
 mod image;
+mod kubeapi;
 pub mod process;
 mod public;
 mod registry;
@@ -102,6 +104,7 @@ pub use image::{
     LayerSpec, PlatformImage, DEFAULT_BASE_SIZE, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST, FIXED_EPOCH, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST,
 };
+pub use kubeapi::{AppliedObject, Fault, KubeApiDouble, KubeApiOptions, KUBEAPI_DOUBLE_TOKEN};
 pub use process::{pid_alive, CmdOutput};
 pub use public::{render_registries_conf, PublicRegistry, DEFAULT_SOURCES};
 pub use registry::{rustls_config, Registry, RegistryOptions, MANIFEST_ACCEPT};

@@ -1,0 +1,634 @@
+//! The Kubernetes API test double ([`KubeApiDouble`]) driven by the real helm
+//! 3.15 / helm 4 / helmfile: no mocks on the client side.
+
+use kod_testlab::process::run_bounded;
+use kod_testlab::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const SERVICE: &str = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+spec:
+  selector:
+    app.kubernetes.io/name: {{ .Chart.Name }}
+  ports:
+    - port: 80
+      targetPort: 6379
+"#;
+
+const CONFIGMAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+data:
+  greeting: {{ .Values.greeting | default "hello" | quote }}
+"#;
+
+/// Deployment + Service + ConfigMap.
+fn web_chart(name: &str, version: &str, image: &str) -> ChartSpec {
+    let mut c = ChartSpec::new(name, version).with_image(image).unwrap();
+    c.templates.push(("service.yaml".into(), SERVICE.into()));
+    c.templates
+        .push(("configmap.yaml".into(), CONFIGMAP.into()));
+    c
+}
+
+fn package(helm: &Helm, chart: &ChartSpec, work: &Path) -> String {
+    chart
+        .package(helm, &work.join("src"), &work.join("out"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Run helm with the double's kubeconfig (non-zero exit is not an error).
+fn helm_at(helm: &Helm, kube: &KubeApiDouble, args: &[&str]) -> CmdOutput {
+    let mut c = helm.command();
+    c.envs(kube.env_vars()).args(args);
+    run_bounded(&mut c, None, Duration::from_secs(120)).unwrap()
+}
+
+fn helm_ok(helm: &Helm, kube: &KubeApiDouble, args: &[&str]) -> CmdOutput {
+    let out = helm_at(helm, kube, args);
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{}\nrequests:\n{}",
+        out.combined(),
+        kube.requests().join("\n")
+    );
+    out
+}
+
+fn rel(ns: &str, name: &str, rev: u32, status: &str) -> (String, String, u32, String) {
+    (ns.into(), name.into(), rev, status.into())
+}
+
+#[test]
+fn install_upgrade_list_uninstall_with_named_context() {
+    let kube =
+        KubeApiDouble::start_with(KubeApiOptions::with_contexts(&["site-a", "site-b"])).unwrap();
+    assert_eq!(kube.context_names(), vec!["site-a", "site-b"]);
+    let kc = std::fs::read_to_string(kube.kubeconfig()).unwrap();
+    assert!(kc.contains(&kube.url()) && !kc.contains(":8080"), "{kc}");
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tgz = package(
+        &helm,
+        &web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4"),
+        work.path(),
+    );
+    let ctx = ["--kube-context", "site-b"];
+
+    // install into a new namespace
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        "web",
+        &tgz,
+        "-n",
+        "apps",
+        "--create-namespace",
+    ];
+    args.extend(ctx);
+    helm_ok(&helm, &kube, &args);
+    assert_eq!(
+        kube.helm_releases(),
+        vec![rel("apps", "web", 1, "deployed")]
+    );
+    let kinds: Vec<(String, String, String)> = kube
+        .chart_objects()
+        .into_iter()
+        .map(|o| (o.kind, o.namespace, o.name))
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        kinds,
+        vec![
+            s("Namespace", "", "apps"),
+            s("ConfigMap", "apps", "web-web"),
+            s("Service", "apps", "web-web"),
+            s("Deployment", "apps", "web-web"),
+        ],
+        "helm's install order (namespace first, then InstallOrder)"
+    );
+    let dep = kube.object("Deployment", "apps", "web-web").unwrap();
+    let md = &dep.body["metadata"];
+    assert!(
+        md["uid"].is_string()
+            && md["resourceVersion"].is_string()
+            && md["creationTimestamp"].is_string()
+    );
+    assert_eq!(md["namespace"], "apps");
+    assert_eq!(md["annotations"]["meta.helm.sh/release-name"], "web");
+    assert_eq!(
+        kube.pod_images(),
+        vec![(
+            "Deployment/apps/web-web".to_string(),
+            "docker.io/bitnami/redis:7.2.4".to_string()
+        )]
+    );
+    let first_uid = md["uid"].clone();
+
+    // upgrade (strategic merge patches), with --wait on the faked readiness
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        "web",
+        &tgz,
+        "-n",
+        "apps",
+        "--set",
+        "greeting=hi,image.tag=7.2.5",
+        "--wait",
+        "--timeout",
+        "30s",
+    ];
+    args.extend(ctx);
+    helm_ok(&helm, &kube, &args);
+    assert_eq!(
+        kube.helm_releases(),
+        vec![
+            rel("apps", "web", 1, "superseded"),
+            rel("apps", "web", 2, "deployed")
+        ]
+    );
+    let cm = kube.object("ConfigMap", "apps", "web-web").unwrap();
+    assert_eq!(cm.body["data"]["greeting"], "hi");
+    let dep = kube.object("Deployment", "apps", "web-web").unwrap();
+    assert_eq!(
+        dep.body["metadata"]["uid"], first_uid,
+        "patched, not re-created"
+    );
+    assert_eq!(dep.body["metadata"]["generation"], 2);
+    assert_eq!(kube.pod_images()[0].1, "docker.io/bitnami/redis:7.2.5");
+    let reqs = kube.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.starts_with("PATCH /apis/apps/v1/namespaces/apps/deployments/web-web")),
+        "{reqs:#?}"
+    );
+    let manifest = kube.helm_release("apps", "web", 2).unwrap()["manifest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(manifest.contains("redis:7.2.5"), "{manifest}");
+
+    // list, status, history
+    let mut args = vec!["list", "-A", "-o", "json"];
+    args.extend(ctx);
+    let out = helm_ok(&helm, &kube, &args);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "web");
+    assert_eq!(list[0]["namespace"], "apps");
+    assert_eq!(list[0]["revision"], "2");
+    assert_eq!(list[0]["status"], "deployed");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let out = helm_ok(
+        &helm,
+        &kube,
+        &["status", "web", "-n", "apps", "--kube-context", "site-a"],
+    );
+    assert!(
+        out.stdout.contains("STATUS: deployed") && out.stdout.contains("REVISION: 2"),
+        "{}",
+        out.stdout
+    );
+    let out = helm_ok(&helm, &kube, &["history", "web", "-n", "apps"]);
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+
+    // uninstall
+    let mut args = vec!["uninstall", "web", "-n", "apps"];
+    args.extend(ctx);
+    helm_ok(&helm, &kube, &args);
+    assert!(kube.helm_releases().is_empty());
+    let live: Vec<String> = kube
+        .live_objects()
+        .into_iter()
+        .map(|o| format!("{}/{}", o.kind, o.name))
+        .collect();
+    assert_eq!(
+        live,
+        vec!["Namespace/apps"],
+        "helm leaves the created namespace"
+    );
+    assert!(
+        kube.object("Deployment", "apps", "web-web")
+            .unwrap()
+            .deleted
+    );
+    let out = helm_ok(&helm, &kube, &["list", "-A", "-q"]);
+    assert_eq!(out.stdout.trim(), "");
+}
+
+const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.kod.test
+spec:
+  group: example.kod.test
+  names:
+    kind: Widget
+    listKind: WidgetList
+    plural: widgets
+    singular: widget
+    shortNames: [wg]
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#;
+
+const WIDGET: &str = r#"apiVersion: example.kod.test/v1
+kind: Widget
+metadata:
+  name: {{ .Release.Name }}-widget
+spec:
+  size: 3
+  image: docker.io/library/nginx:1.25
+"#;
+
+#[test]
+fn crd_in_crds_dir_then_custom_resource_in_second_release() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // chart 1: only a CRD in crds/
+    let mut crd_chart = ChartSpec::new("widget-crds", "1.0.0");
+    crd_chart.templates.clear();
+    let dir = crd_chart.write_to(&work.path().join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("crds")).unwrap();
+    std::fs::write(dir.join("crds/widgets.yaml"), WIDGET_CRD).unwrap();
+    let crd_tgz = helm
+        .package(&dir, &work.path().join("out"))
+        .unwrap()
+        .display()
+        .to_string();
+    // chart 2: a Widget
+    let mut cr_chart = ChartSpec::new("widget", "1.0.0");
+    cr_chart.templates = vec![("widget.yaml".into(), WIDGET.into())];
+    let cr_tgz = package(&helm, &cr_chart, work.path());
+
+    // before the CRD exists the kind is unknown to discovery
+    let out = helm_at(
+        &helm,
+        &kube,
+        &["install", "early", &cr_tgz, "-n", "default"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.combined().contains("no matches for kind \"Widget\""),
+        "{}",
+        out.combined()
+    );
+    assert!(!kube
+        .served_group_versions()
+        .contains(&"example.kod.test/v1".to_string()));
+
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "install",
+            "crds",
+            &crd_tgz,
+            "-n",
+            "platform",
+            "--create-namespace",
+        ],
+    );
+    let crd = kube
+        .object("CustomResourceDefinition", "", "widgets.example.kod.test")
+        .unwrap();
+    assert_eq!(crd.body["status"]["conditions"][1]["type"], "Established");
+    assert!(kube
+        .served_group_versions()
+        .contains(&"example.kod.test/v1".to_string()));
+
+    helm_ok(
+        &helm,
+        &kube,
+        &["install", "w", &cr_tgz, "-n", "apps", "--create-namespace"],
+    );
+    let w = kube.object("Widget", "apps", "w-widget").unwrap();
+    assert_eq!(w.api_version, "example.kod.test/v1");
+    assert_eq!(w.body["spec"]["size"], 3);
+    assert!(w.seq > crd.seq);
+    assert_eq!(
+        kube.helm_releases(),
+        vec![
+            rel("apps", "w", 1, "deployed"),
+            rel("platform", "crds", 1, "deployed")
+        ],
+        "the early install failed while building objects, before storing a release"
+    );
+
+    // upgrade of the custom resource goes through a JSON merge patch
+    helm_ok(
+        &helm,
+        &kube,
+        &["upgrade", "w", &cr_tgz, "-n", "apps", "--set", "x=1"],
+    );
+    helm_ok(&helm, &kube, &["uninstall", "w", "-n", "apps"]);
+    assert!(kube.object("Widget", "apps", "w-widget").unwrap().deleted);
+}
+
+const STATEFULSET: &str = r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .Release.Name }}-db
+spec:
+  serviceName: {{ .Release.Name }}-db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      initContainers:
+        - name: init
+          image: "{{ .Values.image.registry }}/library/busybox:1.36"
+      containers:
+        - name: db
+          image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+"#;
+
+const CRONJOB: &str = r#"apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {{ .Release.Name }}-backup
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: backup
+              image: "{{ .Values.image.registry }}/tools/backup:0.3"
+"#;
+
+#[test]
+fn two_releases_two_namespaces_order_and_pod_images() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let reg = "registry.site.test:5000";
+    let alpha = package(
+        &helm,
+        &web_chart("alpha", "1.0.0", &format!("{reg}/library/alpha:1.0")),
+        work.path(),
+    );
+    let mut beta = ChartSpec::new("beta", "2.0.0")
+        .with_image(&format!("{reg}/library/postgres:16"))
+        .unwrap();
+    beta.templates = vec![
+        ("sts.yaml".into(), STATEFULSET.into()),
+        ("cron.yaml".into(), CRONJOB.into()),
+    ];
+    let beta = package(&helm, &beta, work.path());
+
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "alpha",
+            &alpha,
+            "-n",
+            "one",
+            "--create-namespace",
+        ],
+    );
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "beta",
+            &beta,
+            "-n",
+            "two",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "30s",
+        ],
+    );
+
+    let objs = kube.chart_objects();
+    let last_one = objs
+        .iter()
+        .filter(|o| o.namespace == "one")
+        .map(|o| o.seq)
+        .max()
+        .unwrap();
+    let first_two = objs
+        .iter()
+        .filter(|o| o.namespace == "two")
+        .map(|o| o.seq)
+        .min()
+        .unwrap();
+    assert!(
+        last_one < first_two,
+        "alpha's objects were all created before beta's: {objs:#?}"
+    );
+    let ns_order: Vec<&str> = objs
+        .iter()
+        .filter(|o| o.kind == "Namespace")
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(ns_order, ["one", "two"]);
+
+    let images = kube.pod_images();
+    let s = |a: &str, b: String| (a.to_string(), b);
+    assert_eq!(
+        images,
+        vec![
+            s(
+                "Deployment/one/alpha-alpha",
+                format!("{reg}/library/alpha:1.0")
+            ),
+            s(
+                "StatefulSet/two/beta-db",
+                format!("{reg}/library/busybox:1.36")
+            ),
+            s(
+                "StatefulSet/two/beta-db",
+                format!("{reg}/library/postgres:16")
+            ),
+            s("CronJob/two/beta-backup", format!("{reg}/tools/backup:0.3")),
+        ]
+    );
+    assert!(images
+        .iter()
+        .all(|(_, i)| i.starts_with(&format!("{reg}/"))));
+    assert_eq!(
+        kube.helm_releases(),
+        vec![
+            rel("one", "alpha", 1, "deployed"),
+            rel("two", "beta", 1, "deployed")
+        ]
+    );
+}
+
+#[test]
+fn injected_faults_make_helm_fail_with_the_server_message() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tgz = package(
+        &helm,
+        &web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4"),
+        work.path(),
+    );
+
+    kube.fail_creates(
+        "Deployment",
+        Some("bad-web"),
+        Fault::Invalid("spec.template.spec.containers[0].image: Invalid value: \"x\": rejected by the kod test".into()),
+    );
+    kube.fail_creates(
+        "ConfigMap",
+        None,
+        Fault::InternalError("etcdserver: kod test disk full".into()),
+    );
+
+    let out = helm_at(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "bad",
+            &tgz,
+            "-n",
+            "apps",
+            "--create-namespace",
+        ],
+    );
+    assert!(!out.status.success());
+    let text = out.combined();
+    assert!(
+        text.contains("Internal error occurred: etcdserver: kod test disk full"),
+        "{text}"
+    );
+    assert_eq!(kube.helm_releases(), vec![rel("apps", "bad", 1, "failed")]);
+
+    kube.clear_faults();
+    kube.fail_creates(
+        "Deployment",
+        Some("bad-web"),
+        Fault::Invalid("spec.template.spec.containers[0].image: Invalid value: \"x\": rejected by the kod test".into()),
+    );
+    let out = helm_at(
+        &helm,
+        &kube,
+        &["upgrade", "--install", "bad", &tgz, "-n", "apps"],
+    );
+    assert!(!out.status.success());
+    let text = out.combined();
+    assert!(
+        text.contains("Deployment.apps \"bad-web\" is invalid: spec.template.spec.containers[0].image: Invalid value: \"x\": rejected by the kod test"),
+        "{text}"
+    );
+    // another name of the same kind is not affected
+    helm_ok(
+        &helm,
+        &kube,
+        &["upgrade", "--install", "good", &tgz, "-n", "apps"],
+    );
+    assert!(kube.object("Deployment", "apps", "bad-web").is_none());
+
+    kube.clear_faults();
+    helm_ok(
+        &helm,
+        &kube,
+        &["upgrade", "--install", "bad", &tgz, "-n", "apps"],
+    );
+    let releases = kube.helm_releases();
+    assert!(
+        releases.contains(&rel("apps", "bad", 3, "deployed")),
+        "{releases:?}"
+    );
+    assert!(
+        releases.contains(&rel("apps", "good", 1, "deployed")),
+        "{releases:?}"
+    );
+    assert!(kube.object("Deployment", "apps", "bad-web").is_some());
+}
+
+#[test]
+fn helm4_install_upgrade_list_uninstall() {
+    let helm4 = workspace_root().join(".tools/bin/helm4");
+    if !helm4.is_file() {
+        eprintln!("skipping: {} not installed", helm4.display());
+        return;
+    }
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::with_binary(&helm4).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tgz = package(
+        &helm,
+        &web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4"),
+        work.path(),
+    );
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "web",
+            &tgz,
+            "-n",
+            "apps",
+            "--create-namespace",
+        ],
+    );
+    assert_eq!(
+        kube.helm_releases(),
+        vec![rel("apps", "web", 1, "deployed")]
+    );
+    // helm 4 applies server-side and stores releases as protobuf Secrets
+    let reqs = kube.requests();
+    assert!(
+        reqs.iter().any(|r| r
+            .starts_with("PATCH /apis/apps/v1/namespaces/apps/deployments/web-web?")
+            && r.ends_with("-> 201")),
+        "{reqs:#?}"
+    );
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "web",
+            &tgz,
+            "-n",
+            "apps",
+            "--set",
+            "greeting=hi",
+        ],
+    );
+    assert_eq!(
+        kube.object("ConfigMap", "apps", "web-web").unwrap().body["data"]["greeting"],
+        "hi"
+    );
+    let out = helm_ok(&helm, &kube, &["list", "-A", "-o", "json"]);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(list[0]["revision"], "2");
+    helm_ok(&helm, &kube, &["uninstall", "web", "-n", "apps"]);
+    assert!(kube.helm_releases().is_empty());
+}
