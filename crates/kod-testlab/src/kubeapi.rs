@@ -31,10 +31,14 @@
 //! The server listens on `http://127.0.0.1:<ephemeral>` (never 8080, which helm
 //! falls back to with an empty kubeconfig). client-go accepts plain `http://`
 //! servers, so there is no TLS. [`KubeApiDouble::kubeconfig`] is a 0600 file
-//! with one cluster, one token user and one context per name given in
-//! [`KubeApiOptions::contexts`] (all pointing at this double; the first is
-//! `current-context`), usable with `KUBECONFIG`, `--kubeconfig` and
-//! `--kube-context`. client-go does not send the token to a plain-`http://`
+//! with one token user and, per name given in [`KubeApiOptions::contexts`], one
+//! context and one cluster (the first is `current-context`), usable with
+//! `KUBECONFIG`, `--kubeconfig` and `--kube-context`. All contexts reach the
+//! same double and the same objects; each cluster's server URL carries the
+//! path prefix `/ctx/NAME` (client-go keeps a server path for every request),
+//! which the double strips and remembers: [`KubeApiDouble::contexts_used`],
+//! [`KubeApiDouble::requests_with_context`] and [`AppliedObject::context`] tell
+//! a test which `--kube-context` a tool really used. client-go does not send the token to a plain-`http://`
 //! server (checked with helm 3.15.3), so the double accepts requests without
 //! credentials and answers 401 only to a *wrong* `Authorization` header.
 //!
@@ -123,6 +127,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Path prefix of each kubeconfig context's server URL (`/ctx/NAME`).
+const CONTEXT_PREFIX: &str = "/ctx/";
+
 /// Bearer token the double expects (written into its kubeconfig).
 pub const KUBEAPI_DOUBLE_TOKEN: &str = "kod-kubeapi-test-double-token";
 
@@ -172,6 +179,8 @@ pub struct AppliedObject {
     pub seq: u64,
     /// Whether the object has been deleted since (its body is the last one stored).
     pub deleted: bool,
+    /// kubeconfig context of the latest write ("" if the URL carried none).
+    pub context: String,
 }
 
 impl AppliedObject {
@@ -461,6 +470,10 @@ struct State {
     records: Vec<Record>,
     record_index: HashMap<Key, usize>,
     requests: Vec<String>,
+    /// Context of each request ("" when the URL had no `/ctx/NAME` prefix).
+    request_contexts: Vec<String>,
+    /// Context of the request being handled.
+    context: String,
     faults: Vec<FaultRule>,
     rv: u64,
     uid: u64,
@@ -504,6 +517,16 @@ impl KubeApiDouble {
                 "KubeApiOptions::contexts must name at least one context"
             ));
         }
+        if let Some(bad) = opts.contexts.iter().find(|c| {
+            c.is_empty()
+                || !c
+                    .chars()
+                    .all(|x| x.is_ascii_alphanumeric() || "-_.".contains(x))
+        }) {
+            return Err(anyhow!(
+                "context name {bad:?}: use letters, digits, '-', '_' and '.' only"
+            ));
+        }
         let server = Arc::new(
             tiny_http::Server::http("127.0.0.1:0")
                 .map_err(|e| anyhow!("bind kube-API test double: {e}"))?,
@@ -537,6 +560,8 @@ impl KubeApiDouble {
             records: Vec::new(),
             record_index: HashMap::new(),
             requests: Vec::new(),
+            request_contexts: Vec::new(),
+            context: String::new(),
             faults: Vec::new(),
             rv: 1,
             uid: 0,
@@ -568,7 +593,8 @@ impl KubeApiDouble {
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (requests without a context prefix; the
+    /// kubeconfig's clusters use `URL/ctx/NAME`).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -630,6 +656,28 @@ impl KubeApiDouble {
     /// Request log, one `"METHOD /path?query -> CODE"` line per request, in order.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// [`requests`](Self::requests) paired with the kubeconfig context each
+    /// came through: `(context, line)`.
+    pub fn requests_with_context(&self) -> Vec<(String, String)> {
+        let st = self.state.lock().unwrap();
+        st.request_contexts
+            .iter()
+            .cloned()
+            .zip(st.requests.iter().cloned())
+            .collect()
+    }
+
+    /// Distinct contexts requests came through, in order of first use.
+    pub fn contexts_used(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.state.lock().unwrap().request_contexts {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
     }
 
     /// Releases decoded from helm's live release Secrets (every stored
@@ -751,14 +799,20 @@ impl Drop for KubeApiDouble {
 }
 
 fn write_kubeconfig(path: &Path, port: u16, contexts: &[String]) -> Result<()> {
+    // One cluster per context, told apart by a path prefix (client-go keeps
+    // it for every request), so the double knows which context was used.
     let ctx: Vec<Value> = contexts
         .iter()
-        .map(|c| json!({"name": c, "context": {"cluster": "kod-kubeapi-double", "user": "kod-kubeapi-double"}}))
+        .map(|c| json!({"name": c, "context": {"cluster": format!("kod-kubeapi-double-{c}"), "user": "kod-kubeapi-double"}}))
+        .collect();
+    let clusters: Vec<Value> = contexts
+        .iter()
+        .map(|c| json!({"name": format!("kod-kubeapi-double-{c}"), "cluster": {"server": format!("http://127.0.0.1:{port}{CONTEXT_PREFIX}{c}")}}))
         .collect();
     let cfg = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "kod-kubeapi-double", "cluster": {"server": format!("http://127.0.0.1:{port}")}}],
+        "clusters": clusters,
         "users": [{"name": "kod-kubeapi-double", "user": {"token": KUBEAPI_DOUBLE_TOKEN}}],
         "contexts": ctx,
         "current-context": contexts[0],
@@ -828,7 +882,13 @@ enum Body {
 fn serve_loop(server: &tiny_http::Server, state: &Mutex<State>) {
     // `incoming_requests` ends when `unblock()` is called.
     for mut req in server.incoming_requests() {
-        let url = req.url().to_string();
+        let mut url = req.url().to_string();
+        let mut context = String::new();
+        if let Some(rest) = url.strip_prefix(CONTEXT_PREFIX) {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            context = rest[..end].to_string();
+            url = format!("/{}", rest[end..].trim_start_matches('/'));
+        }
         let (path, query) = match url.split_once('?') {
             Some((p, q)) => (p.to_string(), parse_query(q)),
             None => (url.clone(), vec![]),
@@ -857,12 +917,14 @@ fn serve_loop(server: &tiny_http::Server, state: &Mutex<State>) {
         };
         let (code, out) = {
             let mut st = state.lock().unwrap();
+            st.context = context.clone();
             let (code, out) = handle(&mut st, &r);
             let line = format!("{} {} -> {}", r.method, url, code);
             if st.debug {
                 eprintln!("[kube-api double :{}] {line} ({})", st.port, r.content_type);
             }
             st.requests.push(line);
+            st.request_contexts.push(context);
             (code, out)
         };
         let (bytes, ct) = match out {
@@ -1397,6 +1459,7 @@ impl State {
                 body: obj.clone(),
                 seq: 0,
                 deleted: false,
+                context: self.context.clone(),
             };
             match self.record_index.get(&key) {
                 Some(&i) => {

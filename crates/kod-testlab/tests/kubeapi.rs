@@ -221,6 +221,9 @@ fn install_upgrade_list_uninstall_with_named_context() {
     );
     let out = helm_ok(&helm, &kube, &["list", "-A", "-q"]);
     assert_eq!(out.stdout.trim(), "");
+    // `status`/`history`/this `list` used site-a (explicitly or as current-context)
+    assert_eq!(kube.contexts_used(), vec!["site-b", "site-a"]);
+    assert!(kube.objects().iter().all(|o| o.context == "site-b"));
 }
 
 const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
@@ -631,4 +634,84 @@ fn helm4_install_upgrade_list_uninstall() {
     assert_eq!(list[0]["revision"], "2");
     helm_ok(&helm, &kube, &["uninstall", "web", "-n", "apps"]);
     assert!(kube.helm_releases().is_empty());
+}
+
+#[test]
+fn helmfile_sync_installs_in_needs_order_on_a_named_context() {
+    let helmfile = Tools::helmfile().expect("helmfile installed (run scripts/install-tools.sh)");
+    let kube =
+        KubeApiDouble::start_with(KubeApiOptions::with_contexts(&["lab", "site-b"])).unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let charts = work.path().join("charts");
+    let reg = "registry.site.test:5000";
+    web_chart("app", "1.0.0", &format!("{reg}/acme/app:1.0"))
+        .write_to(&charts)
+        .unwrap();
+    web_chart("db", "1.0.0", &format!("{reg}/library/postgres:16"))
+        .write_to(&charts)
+        .unwrap();
+    // `app` is listed first but needs `db`
+    let hf = work.path().join("helmfile.yaml");
+    std::fs::write(
+        &hf,
+        "helmDefaults:\n  kubeContext: site-b\n  wait: true\n  timeout: 60\n\
+         releases:\n\
+         \x20 - name: app\n    namespace: apps\n    chart: ./charts/app\n    needs: [data/db]\n\
+         \x20 - name: db\n    namespace: data\n    chart: ./charts/db\n",
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(&helmfile);
+    c.current_dir(work.path())
+        .envs(helm.env_vars())
+        .envs(kube.env_vars())
+        .env("HOME", work.path())
+        .env("XDG_CACHE_HOME", work.path().join("cache"))
+        .arg("--helm-binary")
+        .arg(helm.binary())
+        .arg("--file")
+        .arg(&hf)
+        .args(["sync", "--skip-deps"]);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("HELMFILE_") {
+            c.env_remove(&k);
+        }
+    }
+    let out = run_bounded(&mut c, None, Duration::from_secs(180)).unwrap();
+    assert!(
+        out.status.success(),
+        "helmfile sync failed:\n{}\nrequests:\n{}",
+        out.combined(),
+        kube.requests().join("\n")
+    );
+    assert_eq!(
+        kube.helm_releases(),
+        vec![
+            rel("apps", "app", 1, "deployed"),
+            rel("data", "db", 1, "deployed")
+        ]
+    );
+    let objs = kube.chart_objects();
+    let seq = |ns: &str, kind: &str| {
+        objs.iter()
+            .find(|o| o.namespace == ns && o.kind == kind)
+            .unwrap()
+            .seq
+    };
+    assert!(
+        seq("data", "Deployment") < seq("apps", "ConfigMap"),
+        "db finished before app started: {objs:#?}"
+    );
+    let ns_order: Vec<&str> = objs
+        .iter()
+        .filter(|o| o.kind == "Namespace")
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(ns_order, ["data", "apps"]);
+    assert!(kube.pod_images().iter().all(|(_, i)| i.starts_with(reg)));
+    assert_eq!(
+        kube.contexts_used(),
+        vec!["site-b"],
+        "helmDefaults.kubeContext honoured"
+    );
 }
