@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod format;
 pub mod oci;
+pub mod package;
 pub mod read;
 pub mod write;
 

@@ -25,9 +25,9 @@ pub struct HelmfileFlags {
     /// The helmfile (or a directory of them) [default: helmfile.yaml, helmfile.yaml.gotmpl or helmfile.d/]
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true, env = "HELMFILE_FILE_PATH")]
     pub file: Option<PathBuf>,
-    /// The environment to use
+    /// The environment to use (`package` accepts several: their union is packaged)
     #[arg(short = 'e', long = "environment", value_name = "ENV", global = true)]
-    pub environment: Option<String>,
+    pub environment: Vec<String>,
     /// Set state values: KEY=VALUE[,KEY=VALUE] (repeatable)
     #[arg(long = "state-values-set", value_name = "KEY=VALUE", global = true)]
     pub state_values_set: Vec<String>,
@@ -52,7 +52,7 @@ impl HelmfileFlags {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             file: self.file.clone(),
-            environment: self.environment.clone(),
+            environment: self.environment.first().cloned(),
             state_values_set: self.state_values_set.clone(),
             state_values_files: self.state_values_file.clone(),
             namespace: self.namespace.clone(),
@@ -93,6 +93,39 @@ pub enum Verb {
     Plan(PlanArgs),
     /// Discover the container images of every release (renders with helm template)
     Images(ImagesArgs),
+    /// Package charts, images and the helmfile into one bundle for the offline site
+    Package(PackageArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PackageArgs {
+    /// The bundle to write [default: <project directory name>.kod.tar]
+    #[arg(short = 'o', long = "output", value_name = "BUNDLE")]
+    pub output: Option<PathBuf>,
+    /// kod's work directory (charts, renders, images; resumable) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Remove the work directory when the bundle is written
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Platform to keep of multi-platform images: OS/ARCH[/VARIANT] (repeatable) [default: linux/amd64]
+    #[arg(long = "platform", value_name = "OS/ARCH", conflicts_with = "all_platforms")]
+    pub platform: Vec<String>,
+    /// Keep every platform of multi-platform images (the published index, unchanged)
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// Pull a source registry's images from a mirror, keeping their public names: REGISTRY=MIRROR (repeatable)
+    #[arg(long = "source-registry-mirror", value_name = "REG=MIRROR")]
+    pub source_registry_mirror: Vec<String>,
+    /// A containers registries.conf for the source side (instead of --source-registry-mirror)
+    #[arg(long, value_name = "FILE")]
+    pub source_registries_conf: Option<PathBuf>,
+    /// Keep images used only by Helm test hooks
+    #[arg(long)]
+    pub include_test_images: bool,
+    /// Output format of the summary
+    #[arg(long = "summary", value_enum, default_value_t = OutputFormat::Text)]
+    pub summary: OutputFormat,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -160,12 +193,72 @@ pub struct ImagesArgs {
 }
 
 pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
+    if cmd.flags.environment.len() > 1 && !matches!(cmd.verb, Verb::Package(_)) {
+        return Err(UsageError { message: "only `kod helmfile package` accepts several -e/--environment".into() }.into());
+    }
     match cmd.verb {
         Verb::Build(args) => build(ctx, &cmd.flags, args),
         Verb::List(args) => list(ctx, &cmd.flags, args),
         Verb::Plan(args) => plan_cmd(ctx, &cmd.flags, args),
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
+        Verb::Package(args) => package(ctx, &cmd.flags, args).await,
     }
+}
+
+async fn package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Result<i32> {
+    use crate::bundle::package::{package, PackageOptions};
+    use crate::image::fetch::{parse_mirror, parse_platform, Platforms};
+    flags.selectors()?;
+    let usage = |e: anyhow::Error| anyhow::Error::from(UsageError { message: format!("{e:#}") });
+    let platforms = if args.all_platforms {
+        Platforms::All
+    } else if args.platform.is_empty() {
+        Platforms::Some(vec!["linux/amd64".into()])
+    } else {
+        for p in &args.platform {
+            parse_platform(p).map_err(usage)?;
+        }
+        Platforms::Some(args.platform.clone())
+    };
+    let mirrors = args.source_registry_mirror.iter().map(|m| parse_mirror(m)).collect::<Result<Vec<_>>>().map_err(usage)?;
+    let load = flags.load_options();
+    let environments = if flags.environment.is_empty() { vec!["default".to_string()] } else { flags.environment.clone() };
+    let output = match &args.output {
+        Some(o) => o.clone(),
+        None => {
+            let cwd = std::env::current_dir()?;
+            let name = cwd.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "platform".into());
+            PathBuf::from(format!("{name}.kod.tar"))
+        }
+    };
+    let opts = PackageOptions {
+        load,
+        environments,
+        output,
+        workdir: args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path),
+        platforms,
+        mirrors,
+        source_registries_conf: args.source_registries_conf.clone(),
+        include_test_images: args.include_test_images,
+        concurrency: ctx.concurrency,
+        cleanup: args.cleanup,
+    };
+    let report = package(&ctx.runner, &ctx.ui, &opts).await?;
+    match args.summary {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => println!(
+            "wrote {} ({} bytes): {} releases, {} charts, {} images ({} unique blobs; {} bytes of images stored as {} bytes)",
+            report.bundle.display(),
+            report.bytes,
+            report.releases,
+            report.charts,
+            report.images,
+            report.unique_blobs,
+            report.image_bytes,
+            report.unique_blob_bytes
+        ),
+    }
+    Ok(super::exit::OK)
 }
 
 async fn images(ctx: &Context, flags: &HelmfileFlags, args: ImagesArgs) -> Result<i32> {
