@@ -9,3 +9,4 @@
 
 pub mod extract;
 pub mod reference;
+pub mod values;
