@@ -6,7 +6,12 @@
 //! - [`extract`]: finding the images a rendered chart will pull, in pod
 //!   templates, custom resources, and (as candidates to be confirmed later)
 //!   in container arguments, environment variables and ConfigMap data.
+//! - [`values`]: images described by a chart's values, with the value paths
+//!   that control them, and matching of rendered images to those paths.
+//! - [`annotations`]: images listed in `Chart.yaml` annotations (`images`,
+//!   `artifacthub.io/images`, `helm.sh/images`).
 
+pub mod annotations;
 pub mod extract;
 pub mod reference;
 pub mod values;
