@@ -10,8 +10,12 @@
 //!   that control them, and matching of rendered images to those paths.
 //! - [`annotations`]: images listed in `Chart.yaml` annotations (`images`,
 //!   `artifacthub.io/images`, `helm.sh/images`).
+//! - [`hints`]: the hints file (`kod-hints.yaml`, built-in hints for
+//!   well-known charts): extra images, value paths per image, exclusions,
+//!   registry mirrors.
 
 pub mod annotations;
 pub mod extract;
+pub mod hints;
 pub mod reference;
 pub mod values;

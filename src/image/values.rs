@@ -241,8 +241,9 @@ pub fn find_value_images_with(values: &Value, options: &WalkOptions) -> Vec<Valu
 }
 
 /// Istio charts keep their defaults under `_internal_defaults_do_not_set`
-/// and merge user values over them at render time; do the same.
-fn merge_istio_defaults(values: &Value) -> Value {
+/// and merge user values over them at render time; this does the same
+/// (values without that key are returned unchanged).
+pub fn merge_istio_defaults(values: &Value) -> Value {
     let Some(Value::Object(defaults)) = values.get("_internal_defaults_do_not_set") else {
         return values.clone();
     };
