@@ -936,7 +936,11 @@ fn evaluate(
             image.hub_path = Some(abs);
         }
     }
-    let tag = first_set(values, prefix, &hint.tag).map(|(_, v)| v);
+    // The paths reported are those whose value was used, else the first listed.
+    let tag = first_set(values, prefix, &hint.tag).map(|(p, v)| {
+        image.tag_path = Some(p);
+        v
+    });
     let tag = match (tag, &hint.default_tag) {
         (Some(tag), _) => Some(tag),
         (None, Some(default)) => {
@@ -950,7 +954,8 @@ fn evaluate(
         }
         (None, None) => None,
     };
-    let digest = first_set(values, prefix, &hint.digest).map(|(_, d)| {
+    let digest = first_set(values, prefix, &hint.digest).map(|(p, d)| {
+        image.digest_path = Some(p);
         if d.contains(':') {
             d
         } else {
@@ -1039,17 +1044,18 @@ fn evaluate(
 }
 
 /// Combines value images found by walking the values with those declared
-/// by hints: a hint replaces every walked image that uses one of its fields.
+/// by hints: a hint replaces every walked image named by the same field
+/// (see [`ValueImage::identity_paths`]).
 pub fn merge_value_images(walked: Vec<ValueImage>, hinted: Vec<ValueImage>) -> Vec<ValueImage> {
     let hinted_fields: std::collections::HashSet<String> = hinted
         .iter()
-        .flat_map(|h| h.field_paths().into_iter().map(str::to_owned))
+        .flat_map(|h| h.identity_paths().into_iter().map(str::to_owned))
         .collect();
     let mut out = hinted;
     out.extend(walked.into_iter().filter(|w| {
-        !w.field_paths()
+        !w.identity_paths()
             .iter()
-            .any(|p| hinted_fields.contains(*p) && !p.starts_with("global"))
+            .any(|p| hinted_fields.contains(*p))
     }));
     out
 }
@@ -1249,6 +1255,13 @@ mod tests {
             .extra_images
             .iter()
             .any(|e| e.written == "docker.io/library/busybox:1.28"));
+        // The walked hub/tag images are the same fields: the hints replace them.
+        let walked = find_value_images(&values, Some("1.27.1"));
+        assert_eq!(walked.len(), 3);
+        let merged = merge_value_images(walked, resolved.value_images.clone());
+        assert_eq!(merged.len(), 3);
+        assert!(merged.iter().all(|v| v.style == ImageStyle::Hint));
+        assert_eq!(by_path[""].tag_path.as_deref(), Some("global.tag"));
 
         // kube-prometheus-stack: thanos only when configured; global.imageRegistry first.
         let values = json(

@@ -159,13 +159,14 @@ impl ValueImage {
         .collect()
     }
 
-    /// The field paths this image is assembled from (registry, repository,
-    /// image, tag, digest, hub, namespace), to tell whether two
-    /// descriptions are about the same fields.
-    pub fn field_paths(&self) -> Vec<&str> {
-        self.controlling_paths()
+    /// The fields that name this image (the image string and the
+    /// repository or name field), as opposed to fields many images share
+    /// (`global.hub`, `global.imageRegistry`, a common tag). Two
+    /// descriptions with a common identity path describe the same image.
+    pub fn identity_paths(&self) -> Vec<&str> {
+        [&self.image_path, &self.repository_path]
             .into_iter()
-            .filter(|p| Some(*p) != self.global_registry_path.as_deref())
+            .filter_map(|p| p.as_deref())
             .collect()
     }
 }
