@@ -804,8 +804,15 @@ impl ChartHints {
         let mut out = ResolvedHints::default();
         for (source, global) in &self.global {
             let provenance = format!("global ({source})");
+            // No chart versions for global images: placeholders are errors.
             for image in &global.images {
-                out.extra_images.push(extra_image(image, ctx, &provenance));
+                let no_chart = ResolveContext {
+                    prefix: ctx.prefix,
+                    app_version: None,
+                    version: None,
+                };
+                out.extra_images
+                    .push(extra_image(image, &no_chart, &provenance));
             }
             for pattern in &global.exclude {
                 out.exclude.push(Exclusion {
@@ -1079,6 +1086,19 @@ mod tests {
 
     fn reference(s: &str) -> Reference {
         parse_normalized_named(s).unwrap()
+    }
+
+    #[test]
+    fn examples_in_the_documentation_parse() {
+        let doc = include_str!("../../docs/hints.md");
+        let mut blocks = 0;
+        for (i, block) in doc.split("```yaml\n").skip(1).enumerate() {
+            let yaml = block.split("```").next().unwrap();
+            parse_hints(yaml, &format!("docs/hints.md example {i}"))
+                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            blocks += 1;
+        }
+        assert!(blocks >= 6, "only {blocks} YAML examples found");
     }
 
     #[test]
