@@ -937,6 +937,18 @@ fn evaluate(
             image.registry_path.get_or_insert(abs);
         }
     }
+    if let (Some(global), Some(own)) = (&image.global_registry_path, &image.registry_path) {
+        let global_first = hint
+            .registry
+            .0
+            .first()
+            .is_some_and(|p| absolute(prefix, p) == *global);
+        image.notes.push(if global_first {
+            format!("{global} overrides {own} when set")
+        } else {
+            format!("{global} is used when {own} is empty")
+        });
+    }
     for p in &hint.hub.0 {
         let abs = absolute(prefix, p);
         if image.hub_path.is_none() || abs.starts_with("global") {
@@ -1316,6 +1328,176 @@ mod tests {
             !resolved.unresolved.is_empty(),
             "hints for absent paths are reported: {resolved:?}"
         );
+    }
+
+    /// Built-in hints on small fixtures shaped like the real charts:
+    /// (chart, version, appVersion, values, [(path, image, controlling paths)]).
+    #[test]
+    fn builtin_hints_on_fixtures() {
+        let sha = "sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd";
+        let ingress = format!(
+            "global:\n  image:\n    registry: registry.k8s.io\ncontroller:\n  image:\n    image: ingress-nginx/controller\n    tag: v1.15.1\n    digest: {sha}\n  admissionWebhooks:\n    patch:\n      image:\n        registry: my.reg\n        image: ingress-nginx/kube-webhook-certgen\n        tag: v1.6.9\ndefaultBackend:\n  enabled: false\n  image:\n    repository: other.reg/defaultbackend\n    tag: \"1.5\"\n"
+        );
+        let bitnami = format!(
+            "global:\n  imageRegistry: \"\"\n  security:\n    allowInsecureImages: false\nimage:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 8.2.1-debian-12-r0\n  digest: {sha}\n"
+        );
+        let argo = "global:\n  image:\n    repository: quay.io/argoproj/argocd\n    tag: \"\"\nserver:\n  image:\n    repository: my.reg/argocd\n    tag: \"\"\ncontroller:\n  image:\n    repository: \"\"\n    tag: v9\n";
+        type Expected = Vec<(&'static str, String, Vec<&'static str>)>;
+        let cases: Vec<(&str, &str, &str, String, Expected)> = vec![
+            (
+                "ingress-nginx",
+                "4.15.1",
+                "1.15.1",
+                ingress,
+                vec![
+                    (
+                        "controller.image",
+                        format!("registry.k8s.io/ingress-nginx/controller:v1.15.1@{sha}"),
+                        vec![
+                            "global.image.registry",
+                            "controller.image.registry",
+                            "controller.image.image",
+                            "controller.image.tag",
+                            "controller.image.digest",
+                        ],
+                    ),
+                    (
+                        "controller.admissionWebhooks.patch.image",
+                        "my.reg/ingress-nginx/kube-webhook-certgen:v1.6.9".to_owned(),
+                        vec![
+                            "global.image.registry",
+                            "controller.admissionWebhooks.patch.image.registry",
+                            "controller.admissionWebhooks.patch.image.image",
+                            "controller.admissionWebhooks.patch.image.tag",
+                            "controller.admissionWebhooks.patch.image.digest",
+                        ],
+                    ),
+                    (
+                        "defaultBackend.image",
+                        "other.reg/defaultbackend:1.5".to_owned(),
+                        vec![
+                            "global.image.registry",
+                            "defaultBackend.image.registry",
+                            "defaultBackend.image.repository",
+                            "defaultBackend.image.tag",
+                            "defaultBackend.image.digest",
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "redis",
+                "23.1.1",
+                "8.2.1",
+                bitnami,
+                vec![(
+                    "image",
+                    format!("docker.io/bitnami/redis@{sha}"),
+                    vec![
+                        "global.imageRegistry",
+                        "image.registry",
+                        "image.repository",
+                        "image.tag",
+                        "image.digest",
+                    ],
+                )],
+            ),
+            (
+                "argo-cd",
+                "10.1.1",
+                "v3.4.4",
+                argo.to_owned(),
+                vec![
+                    (
+                        "global.image",
+                        "quay.io/argoproj/argocd:v3.4.4".to_owned(),
+                        vec!["global.image.repository", "global.image.tag"],
+                    ),
+                    (
+                        "controller.image",
+                        "quay.io/argoproj/argocd:v9".to_owned(),
+                        vec!["global.image.repository", "controller.image.tag"],
+                    ),
+                    (
+                        "server.image",
+                        "my.reg/argocd:v3.4.4".to_owned(),
+                        vec!["server.image.repository", "server.image.tag"],
+                    ),
+                ],
+            ),
+        ];
+        let hints = Hints::builtin().unwrap();
+        for (chart, version, app_version, values, expected) in cases {
+            let ctx = ResolveContext {
+                prefix: "",
+                app_version: Some(app_version),
+                version: Some(version),
+            };
+            let resolved = hints
+                .for_chart(chart, Some(version))
+                .resolve(&json(&values), &ctx);
+            let actual: Vec<_> = resolved
+                .value_images
+                .iter()
+                .map(|v| (v.path.as_str(), v.written.clone(), v.controlling_paths()))
+                .collect();
+            for e in &expected {
+                assert!(actual.contains(e), "{chart}: expected {e:?} in {actual:#?}");
+            }
+            for v in &resolved.value_images {
+                assert!(
+                    v.reference.is_ok(),
+                    "{chart}: {} does not parse: {:?}",
+                    v.written,
+                    v.reference
+                );
+            }
+        }
+        // Bitnami: the rewrite must allow relocated images; the default backend is disabled.
+        let resolved = hints.for_chart("redis", Some("23.1.1")).resolve(
+            &json("global:\n  security:\n    allowInsecureImages: false\n"),
+            &ResolveContext::default(),
+        );
+        assert_eq!(
+            resolved.rewrite_values["global.security.allowInsecureImages"],
+            Json::Bool(true)
+        );
+        let other_redis = hints
+            .for_chart("redis", Some("1.0.0"))
+            .resolve(&json("image: redis:7\n"), &ResolveContext::default());
+        assert!(
+            other_redis.rewrite_values.is_empty(),
+            "non-Bitnami chart named redis"
+        );
+    }
+
+    #[test]
+    fn load_reads_files_after_the_builtins_and_names_them_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("kod-hints.yaml");
+        std::fs::write(
+            &good,
+            "charts:\n  - chart: istiod\n    replace: true\n    note: mine\n",
+        )
+        .unwrap();
+        let hints = Hints::load(&[&good]).unwrap();
+        let entries = hints.for_chart("istiod", Some("1.27.1")).entries;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].source, good.display().to_string());
+
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "charts:\n  - chart: x\n    valueImages:\n      - path: image\n        reason: r\n        colour: blue\n").unwrap();
+        let message = Hints::load(&[&good, &bad]).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}:6:9: charts[0].valueImages[0]: unknown field `colour`",
+                bad.display()
+            )),
+            "{message}"
+        );
+        let missing = dir.path().join("missing.yaml");
+        let message = Hints::load(&[&missing]).unwrap_err().to_string();
+        assert!(message.starts_with("cannot read hints file"), "{message}");
     }
 
     #[test]

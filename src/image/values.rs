@@ -100,8 +100,12 @@ pub struct ValueImage {
     pub style: ImageStyle,
     /// The field giving the registry (`image.registry`), if any.
     pub registry_path: Option<String>,
-    /// A chart-wide registry override that wins over `registry_path` when
-    /// non-empty (`global.imageRegistry`), if the values have one.
+    /// A chart-wide registry field, if the values have one:
+    /// `global.imageRegistry` found by the walk overrides `registry_path`
+    /// when non-empty; a hint may also declare one that only fills in an
+    /// empty `registry_path` (ingress-nginx's `global.image.registry`), which
+    /// its notes then say. Setting it redirects every image of the chart
+    /// that does not set its own registry.
     pub global_registry_path: Option<String>,
     /// The field giving a path segment between registry and name
     /// (cert-manager's `imageNamespace`); only set by hints.
@@ -462,9 +466,8 @@ impl Walker<'_> {
         }
         let tag = self.tag_field(map, path, &mut image, state);
         let digest = self.digest_field(map, path, &mut image);
-        let ok = parse_normalized_named(&repository)
-            .is_ok_and(|r| r.is_name_only() || registry.is_none());
-        if !ok && !image_key {
+        // Outside image-named keys, only a valid repository is an image.
+        if parse_normalized_named(&repository).is_err() && !image_key {
             return None;
         }
         Some(self.finish(image, registry, repository, tag, digest))
