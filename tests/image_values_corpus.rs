@@ -19,11 +19,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kod::image::annotations::chart_yaml_annotation_images;
-use kod::image::hints::{merge_value_images, Hints, ResolveContext};
+use kod::image::hints::{chart_value_images, ChartMeta, Hints};
 use kod::image::reference::{parse_normalized_named, Reference};
 use kod::image::values::{
-    deep_merge, find_value_images_with, lookup, match_value_paths, merge_istio_defaults,
-    possible_images, ImageStyle, Subchart, WalkOptions,
+    deep_merge, find_value_images_with, lookup, match_value_paths, possible_images, ImageStyle,
+    Subchart, WalkOptions,
 };
 use serde_json::Value;
 
@@ -67,11 +67,7 @@ struct Chart {
     chart_yaml: String,
     values: Value,
     /// Subcharts, with paths relative to this chart's values.
-    subcharts: Vec<(
-        Subchart,
-        String,         /* chart name */
-        Option<String>, /* version */
-    )>,
+    subcharts: Vec<Subchart>,
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
@@ -137,25 +133,19 @@ fn load_chart(files: &Files, dir: &str) -> Option<Chart> {
                     _ => None,
                 })?
         });
-        for (nested, nested_name, nested_version) in sub.subcharts {
-            subcharts.push((
-                Subchart {
-                    path: format!("{key}.{}", nested.path),
-                    ..nested
-                },
-                nested_name,
-                nested_version,
-            ));
+        for nested in sub.subcharts {
+            subcharts.push(Subchart {
+                path: format!("{key}.{}", nested.path),
+                ..nested
+            });
         }
-        subcharts.push((
-            Subchart {
-                path: key,
-                app_version: sub.app_version.clone(),
-                disabled,
-            },
-            sub.name,
-            sub.version,
-        ));
+        subcharts.push(Subchart {
+            path: key,
+            name: sub.name,
+            version: sub.version,
+            app_version: sub.app_version,
+            disabled,
+        });
     }
     Some(Chart {
         name: text(&meta, "name").expect("chart name"),
@@ -211,44 +201,22 @@ fn corpus_images_are_mapped_to_value_paths_or_hints() {
             continue;
         };
         checked += 1;
-        let values = merge_istio_defaults(&chart.values);
-        let options = WalkOptions {
+        let meta = ChartMeta {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
             app_version: chart.app_version.clone(),
-            subcharts: chart.subcharts.iter().map(|(s, _, _)| s.clone()).collect(),
         };
-        let walked = find_value_images_with(&values, &options);
-
-        // Hints for the chart itself, then for each subchart under its key.
-        let mut resolved = vec![hints
-            .for_chart(&chart.name, chart.version.as_deref())
-            .resolve(
-                &values,
-                &ResolveContext {
-                    prefix: "",
-                    app_version: chart.app_version.as_deref(),
-                    version: chart.version.as_deref(),
-                },
-            )];
-        for (sub, name, version) in &chart.subcharts {
-            resolved.push(hints.for_chart(name, version.as_deref()).resolve(
-                &values,
-                &ResolveContext {
-                    prefix: &sub.path,
-                    app_version: sub.app_version.as_deref(),
-                    version: version.as_deref(),
-                },
-            ));
-        }
-        let hinted: Vec<_> = resolved
-            .iter()
-            .flat_map(|r| r.value_images.clone())
-            .collect();
-        let extra: Vec<_> = resolved
-            .iter()
-            .flat_map(|r| r.extra_images.clone())
-            .collect();
-        let walk_only = walked.clone();
-        let value_images = merge_value_images(walked, hinted);
+        let described = chart_value_images(&chart.values, &meta, &chart.subcharts, &hints);
+        let extra: Vec<_> = described.extra_images().cloned().collect();
+        let value_images = described.value_images.clone();
+        // The values walk alone, for comparison.
+        let walk_only = find_value_images_with(
+            &chart.values,
+            &WalkOptions {
+                app_version: chart.app_version.clone(),
+                subcharts: chart.subcharts.clone(),
+            },
+        );
 
         let images = expected.get(&chart.name).cloned().unwrap_or_default();
         let found: Vec<Reference> = images.iter().map(|(r, _)| r.clone()).collect();
@@ -341,10 +309,8 @@ fn corpus_images_are_mapped_to_value_paths_or_hints() {
                 );
             }
         }
-        for r in &resolved {
-            for u in &r.unresolved {
-                unresolved.push(format!("{}: {u}", chart.name));
-            }
+        for u in described.unresolved() {
+            unresolved.push(format!("{}: {u}", chart.name));
         }
         let annotations =
             chart_yaml_annotation_images(&chart.chart_yaml).expect("Chart.yaml parses");

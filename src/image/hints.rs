@@ -44,7 +44,8 @@ use serde_json::Value as Json;
 
 use super::reference::{is_explicit_domain, parse_normalized_named, Reference};
 use super::values::{
-    join_path, lookup, merge_istio_defaults, parse_value_path, ImageStyle, Segment, ValueImage,
+    find_value_images_with, join_path, lookup, merge_istio_defaults, parse_value_path, ImageStyle,
+    Segment, Subchart, ValueImage, WalkOptions,
 };
 
 /// The built-in hints, embedded in the binary.
@@ -1062,6 +1063,103 @@ fn evaluate(
     Ok(image)
 }
 
+/// Identity of a chart for [`chart_value_images`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChartMeta {
+    pub name: String,
+    pub version: Option<String>,
+    pub app_version: Option<String>,
+}
+
+/// Everything known about a chart's value images: the values walk and the
+/// hints of the chart and of each subchart, combined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartValueImages {
+    /// Value images, hints first (see [`merge_value_images`]).
+    pub value_images: Vec<ValueImage>,
+    /// The resolved hints: the chart's own under `""`, each subchart's
+    /// under its values path.
+    pub hints: Vec<(String, ResolvedHints)>,
+}
+
+impl ChartValueImages {
+    /// Extra images of the chart and its subcharts.
+    pub fn extra_images(&self) -> impl Iterator<Item = &ExtraImage> {
+        self.hints.iter().flat_map(|(_, h)| h.extra_images.iter())
+    }
+
+    /// Value-image hints that did not fit the values.
+    pub fn unresolved(&self) -> impl Iterator<Item = &String> {
+        self.hints.iter().flat_map(|(_, h)| h.unresolved.iter())
+    }
+}
+
+/// Walks a release's effective values (the chart's defaults with its
+/// subcharts' under their keys, merged with user values) and resolves the
+/// hints of the chart and of every subchart: the one call discovery needs.
+/// Subcharts' appVersions and enabled states come from `subcharts`.
+pub fn chart_value_images(
+    values: &Json,
+    chart: &ChartMeta,
+    subcharts: &[Subchart],
+    hints: &Hints,
+) -> ChartValueImages {
+    let values = merge_istio_defaults(values);
+    let walked = find_value_images_with(
+        &values,
+        &WalkOptions {
+            app_version: chart.app_version.clone(),
+            subcharts: subcharts.to_vec(),
+        },
+    );
+    let mut resolved = vec![(
+        String::new(),
+        hints
+            .for_chart(&chart.name, chart.version.as_deref())
+            .resolve(
+                &values,
+                &ResolveContext {
+                    prefix: "",
+                    app_version: chart.app_version.as_deref(),
+                    version: chart.version.as_deref(),
+                },
+            ),
+    )];
+    for sub in subcharts {
+        let mut sub_hints = hints.for_chart(&sub.name, sub.version.as_deref()).resolve(
+            &values,
+            &ResolveContext {
+                prefix: &sub.path,
+                app_version: sub.app_version.as_deref(),
+                version: sub.version.as_deref(),
+            },
+        );
+        // Value images of a disabled subchart are only possible; its extra
+        // images are not needed.
+        if let Some(reason) = &sub.disabled {
+            for image in &mut sub_hints.value_images {
+                image.enabled = Some(false);
+                image.disabled_by.get_or_insert_with(|| reason.clone());
+            }
+            for extra in std::mem::take(&mut sub_hints.extra_images) {
+                sub_hints.notes.push(format!(
+                    "extra image {} of subchart {} left out: {reason}",
+                    extra.written, sub.path
+                ));
+            }
+        }
+        resolved.push((sub.path.clone(), sub_hints));
+    }
+    let hinted = resolved
+        .iter()
+        .flat_map(|(_, r)| r.value_images.iter().cloned())
+        .collect();
+    ChartValueImages {
+        value_images: merge_value_images(walked, hinted),
+        hints: resolved,
+    }
+}
+
 /// Combines value images found by walking the values with those declared
 /// by hints: a hint replaces every walked image named by the same field
 /// (see [`ValueImage::identity_paths`]).
@@ -1498,6 +1596,83 @@ mod tests {
         let missing = dir.path().join("missing.yaml");
         let message = Hints::load(&[&missing]).unwrap_err().to_string();
         assert!(message.starts_with("cannot read hints file"), "{message}");
+    }
+
+    #[test]
+    fn chart_value_images_combines_walk_and_hints_of_subcharts() {
+        let mut hints = Hints::empty();
+        hints.push(
+            "t",
+            parse(
+                "charts:\n  - chart: stack\n    images:\n      - image: \"quay.io/acme/runtime:{appVersion}\"\n        reason: pulled by the operator\n\
+                 \x20 - chart: grafana\n    valueImages:\n      - path: image\n        registry: [global.imageRegistry, image.registry]\n        repository: image.repository\n        tag: image.tag\n        defaultTag: \"{appVersion}\"\n        reason: r\n\
+                 \x20 - chart: windows-exporter\n    images:\n      - image: ghcr.io/acme/win-helper:1\n        reason: r\n",
+            )
+            .unwrap(),
+        );
+        let values = json(
+            "global:\n  imageRegistry: \"\"\noperator:\n  image:\n    registry: quay.io\n    repository: acme/operator\n    tag: \"\"\n\
+             grafana:\n  image:\n    registry: docker.io\n    repository: grafana/grafana\n    tag: \"\"\n\
+             win:\n  image:\n    registry: ghcr.io\n    repository: acme/windows-exporter\n    tag: \"\"\n",
+        );
+        let chart = ChartMeta {
+            name: "stack".into(),
+            version: Some("1.0.0".into()),
+            app_version: Some("v0.9.0".into()),
+        };
+        let subcharts = [
+            Subchart {
+                path: "grafana".into(),
+                name: "grafana".into(),
+                version: Some("12.0.0".into()),
+                app_version: Some("13.2.0".into()),
+                disabled: None,
+            },
+            Subchart {
+                path: "win".into(),
+                name: "windows-exporter".into(),
+                version: None,
+                app_version: Some("0.31.0".into()),
+                disabled: Some("condition windowsMonitoring.enabled is false".into()),
+            },
+        ];
+        let described = chart_value_images(&values, &chart, &subcharts, &hints);
+        let summary: Vec<_> = described
+            .value_images
+            .iter()
+            .map(|v| (v.path.as_str(), v.style, v.written.as_str(), v.enabled))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "grafana.image",
+                    ImageStyle::Hint,
+                    "docker.io/grafana/grafana:13.2.0",
+                    None
+                ),
+                (
+                    "operator.image",
+                    ImageStyle::RegistryRepository,
+                    "quay.io/acme/operator:v0.9.0",
+                    None
+                ),
+                (
+                    "win.image",
+                    ImageStyle::RegistryRepository,
+                    "ghcr.io/acme/windows-exporter:0.31.0",
+                    Some(false)
+                ),
+            ]
+        );
+        let extra: Vec<_> = described
+            .extra_images()
+            .map(|e| e.written.as_str())
+            .collect();
+        assert_eq!(extra, vec!["quay.io/acme/runtime:v0.9.0"]);
+        assert!(described.hints[2].1.notes[0]
+            .contains("ghcr.io/acme/win-helper:1 of subchart win left out"));
+        assert_eq!(described.unresolved().count(), 0);
     }
 
     #[test]

@@ -181,6 +181,10 @@ impl ValueImage {
 pub struct Subchart {
     /// Values path of the subchart (`grafana`, `redis-ha`; nested: `a.b`).
     pub path: String,
+    /// The subchart's name in its `Chart.yaml` (hints are looked up by it).
+    pub name: String,
+    /// The subchart's version, for hints with version ranges.
+    pub version: Option<String>,
     /// The subchart's appVersion, used for its empty tags.
     pub app_version: Option<String>,
     /// Why the subchart is not installed (e.g. `condition redis-ha.enabled
@@ -1088,11 +1092,15 @@ mod tests {
             subcharts: vec![
                 Subchart {
                     path: "kube-state-metrics".into(),
+                    name: "kube-state-metrics".into(),
+                    version: Some("5.0.0".into()),
                     app_version: Some("2.10.0".into()),
                     disabled: None,
                 },
                 Subchart {
                     path: "windows".into(),
+                    name: "prometheus-windows-exporter".into(),
+                    version: None,
                     app_version: None,
                     disabled: Some("condition windowsMonitoring.enabled is false".into()),
                 },
