@@ -17,7 +17,7 @@
 //! | style | shape | example |
 //! |---|---|---|
 //! | [`ImageStyle::RegistryRepository`] | `{registry, repository, tag?, digest?/sha?}` | Bitnami `image`, kube-prometheus-stack, grafana |
-//! | [`ImageStyle::Repository`] | `{repository, tag?, digest?}` (no `registry` key) | argo-cd `global.image`, cert-manager before 1.18 |
+//! | [`ImageStyle::Repository`] | `{repository, tag?, digest?}` (no `registry` key) | argo-cd `global.image`, `dex.image` |
 //! | [`ImageStyle::ImageAndTag`] | `{image: "repo", tag?, digest?, registry?}` | ingress-nginx `controller.image` |
 //! | [`ImageStyle::ImageString`] | `image: "full/ref:tag"` (or `…Image: "…"`) | many small charts |
 //! | [`ImageStyle::HubTag`] | `hub` + `tag` (+ `variant`) around image names | istio `global.hub`, `pilot.image`, `global.proxy.image` |
