@@ -986,6 +986,8 @@ fn evaluate(
         .map(|(_, v)| v)
         .filter(|v| v != "default");
 
+    // Istio uses a name containing "/" as a full reference, without tag.
+    let mut used_as_is = false;
     let base = if let Some((p, whole)) = first_set(values, prefix, &hint.image) {
         image.image_path = Some(p);
         whole
@@ -996,6 +998,8 @@ fn evaluate(
         if name.contains('/') {
             image.hub_path = None;
             image.tag_path = None;
+            image.digest_path = None;
+            used_as_is = true;
             name
         } else {
             image.hub_path = Some(hub_path);
@@ -1034,7 +1038,7 @@ fn evaluate(
     image.registry_explicit = base.contains('/') && is_explicit_domain(first);
     let mut written = base;
     let already_tagged = parse_normalized_named(&written).is_ok_and(|r| !r.is_name_only());
-    if !already_tagged {
+    if !already_tagged && !used_as_is {
         let drop_tag = hint.digest_replaces_tag && digest.is_some();
         if let (Some(tag), false) = (&tag, drop_tag) {
             written = match &variant {
@@ -1392,6 +1396,25 @@ mod tests {
         assert_eq!(merged.len(), 3);
         assert!(merged.iter().all(|v| v.style == ImageStyle::Hint));
         assert_eq!(by_path[""].tag_path.as_deref(), Some("global.tag"));
+
+        // A name with "/" is a full reference: no hub, no tag appended.
+        let custom = json("global:\n  hub: docker.io/istio\n  tag: 1.27.1\nimage: my.reg/pilot\n");
+        let resolved = hints
+            .for_chart("istiod", Some("1.27.1"))
+            .resolve(&custom, &ctx);
+        let pilot = resolved
+            .value_images
+            .iter()
+            .find(|v| v.path.is_empty())
+            .unwrap();
+        assert_eq!(
+            (
+                pilot.written.as_str(),
+                pilot.hub_path.as_deref(),
+                pilot.tag_path.as_deref()
+            ),
+            ("my.reg/pilot", None, None)
+        );
 
         // kube-prometheus-stack: thanos only when configured; global.imageRegistry first.
         let values = json(
