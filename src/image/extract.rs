@@ -527,19 +527,20 @@ enum Mode {
     HubTag,
 }
 
-/// `hub`, `tag` and `variant` inherited from enclosing maps.
+/// `hub`, `tag` and `variant` inherited from enclosing maps, each with the
+/// path of the field it was read from.
 #[derive(Debug, Clone, Default)]
 struct HubContext {
-    hub: Option<String>,
-    tag: Option<String>,
-    variant: Option<String>,
+    hub: Option<(String, String)>,
+    tag: Option<(String, String)>,
+    variant: Option<(String, String)>,
 }
 
 impl HubContext {
-    /// The context inside `map`: its own `hub`/`tag`/`variant`, else those
-    /// of its `global` child (Helm's values convention, which istio uses for
-    /// every component), else the inherited ones.
-    fn updated(&self, map: &Mapping) -> HubContext {
+    /// The context inside `map` (at `path`): its own `hub`/`tag`/`variant`,
+    /// else those of its `global` child (Helm's values convention, which
+    /// istio uses for every component), else the inherited ones.
+    fn updated(&self, map: &Mapping, path: &str) -> HubContext {
         let global = map.get("global").and_then(Value::as_mapping);
         // Tags may be written as YAML numbers; hubs and variants are strings.
         let lookup = |key: &str, numbers: bool| {
@@ -552,7 +553,11 @@ impl HubContext {
                 };
                 text.filter(|s| !s.is_empty())
             };
-            own(map).or_else(|| global.and_then(own))
+            own(map).map(|v| (v, child(path, key))).or_else(|| {
+                global
+                    .and_then(own)
+                    .map(|v| (v, child(&child(path, "global"), key)))
+            })
         };
         HubContext {
             hub: lookup("hub", false).or_else(|| self.hub.clone()),
@@ -564,12 +569,12 @@ impl HubContext {
     /// Istio's rule: an image without `/` is `hub/image:tag[-variant]`; one
     /// with `/` is a full reference used as is.
     fn resolve(&self, image: &str) -> Option<String> {
-        let (hub, tag) = (self.hub.as_deref()?, self.tag.as_deref()?);
+        let (hub, tag) = (&self.hub.as_ref()?.0, &self.tag.as_ref()?.0);
         if image.contains('/') {
             return Some(image.to_owned());
         }
         let hub = hub.trim_end_matches('/');
-        Some(match self.variant.as_deref() {
+        Some(match self.variant.as_ref().map(|(v, _)| v.as_str()) {
             Some(variant) if variant != "default" => format!("{hub}/{image}:{tag}-{variant}"),
             _ => format!("{hub}/{image}:{tag}"),
         })
@@ -584,6 +589,8 @@ struct Hit {
     /// True if assembled from several fields by a heuristic (map shapes):
     /// only kept when it parses.
     heuristic: bool,
+    /// The `hub`/`tag`/`variant` context the image was resolved in, if any.
+    context: Option<HubContext>,
 }
 
 trait Sink {
@@ -628,13 +635,18 @@ impl Sink for ResourceSink<'_> {
     }
 }
 
-struct DerivedSink(Vec<Derived>);
+struct DerivedSink(Vec<HubTagSource>);
 
 impl Sink for DerivedSink {
     fn hit(&mut self, hit: Hit) {
-        self.0.push(Derived {
+        // `None` when the field held a full reference used as is.
+        let context = hit.context.unwrap_or_default();
+        self.0.push(HubTagSource {
             image: hit.image,
             field_path: hit.field_path,
+            hub_path: context.hub.map(|(_, p)| p),
+            tag_path: context.tag.map(|(_, p)| p),
+            variant_path: context.variant.map(|(_, p)| p),
         });
     }
 }
@@ -645,9 +657,44 @@ impl Sink for DerivedSink {
 /// proxy: {image: proxyv2}}` yields `docker.io/istio/proxyv2:1.22.0`. Inner
 /// maps may override `hub`/`tag`; an image containing `/` is taken as is.
 pub fn hub_tag_images(value: &Value) -> Vec<Derived> {
+    hub_tag_sources(value)
+        .into_iter()
+        .map(|source| Derived {
+            image: source.image,
+            field_path: source.field_path,
+        })
+        .collect()
+}
+
+/// An image derived like [`hub_tag_images`] does, with the paths of the
+/// fields it was assembled from, so that a values rewrite knows what to set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubTagSource {
+    /// The assembled image, e.g. `docker.io/istio/proxyv2:1.22.0`.
+    pub image: String,
+    /// Path of the image-named field (`global.proxy.image`).
+    pub field_path: String,
+    /// Path of the `hub` the image was joined with (`global.hub`); `None`
+    /// when the field holds a full reference and no hub was used.
+    pub hub_path: Option<String>,
+    /// Path of the `tag` that was appended (`global.tag`); `None` as above.
+    pub tag_path: Option<String>,
+    /// Path of the `variant` in effect, if one is set.
+    pub variant_path: Option<String>,
+}
+
+/// [`hub_tag_images`] with the source path of every field used.
+pub fn hub_tag_sources(value: &Value) -> Vec<HubTagSource> {
     let mut sink = DerivedSink(Vec::new());
     walk(value, "", HubContext::default(), Mode::HubTag, &mut sink);
     sink.0
+}
+
+/// [`hub_tag_sources`] over a JSON value.
+pub fn hub_tag_sources_json(value: &serde_json::Value) -> Vec<HubTagSource> {
+    serde_yaml::to_value(value)
+        .map(|v| hub_tag_sources(&v))
+        .unwrap_or_default()
 }
 
 /// [`hub_tag_images`] over a JSON value.
@@ -696,13 +743,14 @@ fn walk(value: &Value, path: &str, ctx: HubContext, mode: Mode, sink: &mut dyn S
 /// are reported, and image-named strings are reported as written unless a
 /// sibling `tag`/`version`/`sha` or a `hub` context completes them.
 fn walk_map(map: &Mapping, path: &str, ctx: HubContext, mode: Mode, sink: &mut dyn Sink) {
-    let ctx = ctx.updated(map);
+    let ctx = ctx.updated(map, path);
     if mode == Mode::Resource {
         if let Some(image) = repository_shape(map) {
             sink.hit(Hit {
                 image,
                 field_path: path.to_owned(),
                 heuristic: true,
+                context: None,
             });
         }
     }
@@ -717,11 +765,12 @@ fn walk_map(map: &Mapping, path: &str, ctx: HubContext, mode: Mode, sink: &mut d
                 if image.trim().is_empty() {
                     continue;
                 }
-                if let Some(image) = ctx.resolve(image) {
+                if let Some(resolved) = ctx.resolve(image) {
                     sink.hit(Hit {
-                        image,
+                        image: resolved,
                         field_path: field,
                         heuristic: false,
+                        context: (!image.contains('/')).then(|| ctx.clone()),
                     });
                 } else if mode == Mode::Resource {
                     let hit = sibling_tag_shape(map, key, image)
@@ -729,11 +778,13 @@ fn walk_map(map: &Mapping, path: &str, ctx: HubContext, mode: Mode, sink: &mut d
                             image,
                             field_path: format!("{field}+{siblings}"),
                             heuristic: true,
+                            context: None,
                         })
                         .unwrap_or_else(|| Hit {
                             image: image.clone(),
                             field_path: field,
                             heuristic: false,
+                            context: None,
                         });
                     sink.hit(hit);
                 }
@@ -890,7 +941,7 @@ fn value_type(value: &Value) -> &'static str {
 }
 
 /// `path.key`, quoting keys that contain path punctuation: `data["app.yaml"]`.
-fn child(path: &str, key: &str) -> String {
+pub(crate) fn child(path: &str, key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()

@@ -10,9 +10,20 @@
 //!   the hash of every input).
 //! - [`discover`]: discovery for a whole helmfile (strategies 1 and 2: render, confirmed
 //!   candidates) with provenance per image.
+//! - [`values`]: images described by a chart's values, with the value paths
+//!   that control them, and matching of rendered images to those paths.
+//! - [`annotations`]: images listed in `Chart.yaml` annotations (`images`,
+//!   `artifacthub.io/images`, `helm.sh/images`).
+//! - [`hints`]: the hints file (`kod-hints.yaml`, built-in hints for
+//!   well-known charts): extra images, value paths per image, exclusions,
+//!   registry mirrors.
+//! - [`fetch`]: copying images into kod's work directory with skopeo.
 
+pub mod annotations;
 pub mod discover;
 pub mod extract;
 pub mod fetch;
+pub mod hints;
 pub mod reference;
 pub mod render;
+pub mod values;
