@@ -237,7 +237,10 @@ fn compare_show_dag(case: &Case) -> Result<Option<String>, String> {
         return Err(format!(
             "helmfile show-dag refuses it ({}); kod: {}",
             error_line(&herr),
-            if plan.is_ok() { "plans it (see the sync suite)".to_string() } else { plan.unwrap_err() }
+            match plan {
+                Ok(_) => "plans it (see the sync suite)".to_string(),
+                Err(e) => e,
+            }
         ));
     }
     let plan = match plan {
@@ -435,6 +438,7 @@ fn corpus_plans_like_helmfile() {
     let mut cases = Vec::new();
     let mut projects: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     projects.sort();
+    let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
     for project in projects {
         let mut entries = Vec::new();
         if project.join("helmfile.yaml").exists() || project.join("helmfile.d").exists() {
@@ -454,7 +458,6 @@ fn corpus_plans_like_helmfile() {
                 }
             }
             let mut dummy = BTreeMap::new();
-            let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
             for c in re.captures_iter(&text) {
                 dummy.insert(c[1].to_string(), "dummy".to_string());
             }
