@@ -88,7 +88,9 @@ pub struct Wave {
     /// 1-based position among the plan's install waves (or among its deletion waves).
     pub index: usize,
     /// Which visit of a state file the wave belongs to: an index into
-    /// [`Plan::state_files`] (a file reached twice through sub-helmfiles is planned twice).
+    /// [`Plan::state_files`], which is also the index of the state in the slice given to
+    /// [`build`] (a file reached twice through sub-helmfiles is planned twice). With the
+    /// release ID it finds the release's full spec: `states[wave.state]`.
     pub state: usize,
     /// The state file all releases of this wave come from.
     pub state_file: String,
