@@ -1,5 +1,6 @@
 //! Differential test of the release plan against helmfile 0.166 itself, on every fixture
-//! under tests/fixtures/helmfiles (and every corpus helmfile when KOD_CORPUS is set):
+//! under tests/fixtures/helmfiles, every example under examples/helmfiles and (when
+//! KOD_CORPUS is set) every corpus helmfile:
 //!
 //! * **show-dag**: `helmfile show-dag` prints, per state file, the DAG groups of every
 //!   release. kod's plan (no selectors) must group the same way: show-dag's groups
@@ -237,7 +238,10 @@ fn compare_show_dag(case: &Case) -> Result<Option<String>, String> {
         return Err(format!(
             "helmfile show-dag refuses it ({}); kod: {}",
             error_line(&herr),
-            if plan.is_ok() { "plans it (see the sync suite)".to_string() } else { plan.unwrap_err() }
+            match plan {
+                Ok(_) => "plans it (see the sync suite)".to_string(),
+                Err(e) => e,
+            }
         ));
     }
     let plan = match plan {
@@ -409,18 +413,26 @@ fn all_text(dir: &Path) -> String {
     s
 }
 
+fn dir_cases(root: &Path) -> Vec<Case> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(root).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+    dirs.sort();
+    dirs.into_iter()
+        .filter(|d| !d.file_name().unwrap().to_string_lossy().starts_with('_'))
+        .map(|d| read_case(root, &d, d.file_name().unwrap().to_string_lossy().to_string()))
+        .collect()
+}
+
 #[test]
 fn fixtures_plan_like_helmfile() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helmfiles");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    dirs.sort();
-    let cases: Vec<Case> = dirs
-        .into_iter()
-        .filter(|d| !d.file_name().unwrap().to_string_lossy().starts_with('_'))
-        .map(|d| read_case(&root, &d, d.file_name().unwrap().to_string_lossy().to_string()))
-        .collect();
+    let cases = dir_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helmfiles"));
     assert!(cases.iter().any(|c| !c.variants.is_empty()), "plan fixtures missing");
     suite("fixtures", &cases, true);
+}
+
+#[test]
+fn examples_plan_like_helmfile() {
+    suite("examples", &dir_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/helmfiles")), true);
 }
 
 /// Every corpus helmfile project, in every environment it declares, with the dummy
@@ -435,6 +447,7 @@ fn corpus_plans_like_helmfile() {
     let mut cases = Vec::new();
     let mut projects: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     projects.sort();
+    let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
     for project in projects {
         let mut entries = Vec::new();
         if project.join("helmfile.yaml").exists() || project.join("helmfile.d").exists() {
@@ -454,7 +467,6 @@ fn corpus_plans_like_helmfile() {
                 }
             }
             let mut dummy = BTreeMap::new();
-            let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
             for c in re.captures_iter(&text) {
                 dummy.insert(c[1].to_string(), "dummy".to_string());
             }

@@ -60,12 +60,32 @@ PY
 
 read -r kod_s kod_rss < <(python3 "$root/scripts/bench/measure.py" "$runs" "$work/hf" "$kod" helmfile plan)
 read -r hf_s _ < <(python3 "$root/scripts/bench/measure.py" "$runs" "$work/hf" helmfile show-dag)
-waves="$(cd "$work/hf" && "$kod" helmfile plan -o json | python3 -c 'import json,sys; p=json.load(sys.stdin); print(len(p["waves"]), sum(len(w["releases"]) for w in p["waves"]), sum(len(w["releases"]) for w in p["deletions"]))')"
+(cd "$work/hf" && "$kod" helmfile plan -o json > "$work/plan.json" && helmfile show-dag > "$work/dag.txt")
+# Same grouping as helmfile: show-dag's groups restricted to kod's installs are kod's
+# waves; restricted to kod's deletions and reversed, kod's deletion waves.
+waves="$(python3 - "$work/plan.json" "$work/dag.txt" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+groups = {}
+for line in open(sys.argv[2]):
+    cols = line.split()
+    if len(cols) >= 2 and cols[0].isdigit():
+        groups.setdefault(int(cols[0]), []).append(cols[1])
+dag = [groups[k] for k in sorted(groups)]
+ids = lambda waves: [[r["id"] for r in w["releases"]] for w in waves]
+def restrict(keep):
+    return [g2 for g2 in ([i for i in g if i in keep] for g in dag) if g2]
+inst, dele = ids(plan["waves"]), ids(plan["deletions"])
+same = restrict({i for g in inst for i in g}) == inst and restrict({i for g in dele for i in g})[::-1] == dele
+print(len(plan["waves"]), sum(map(len, inst)), sum(map(len, dele)), "yes" if same else "NO")
+PY
+)"
 python3 - "$releases" "$kod_s" "$hf_s" "$kod_rss" $waves <<'PY'
 import sys
 n, kod, hf, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-waves, installs, deletions = sys.argv[5:8]
+waves, installs, deletions, same = sys.argv[5:9]
 print(f"plan of {n} releases: {installs} to install in {waves} waves, {deletions} to delete (best of runs)")
+print(f"  same grouping as helmfile show-dag: {same}")
 print(f"  helmfile show-dag : {hf:8.3f} s   (baseline)")
 print(f"  kod helmfile plan : {kod:8.3f} s   (target: well under 1 s)")
 print(f"  ratio             : kod is {hf / kod:.1f}x faster")

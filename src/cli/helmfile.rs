@@ -158,10 +158,11 @@ pub struct PlanArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// With -l: also plan the needs of selected releases (and their needs)
+    /// Also plan the needs of planned releases (and their needs), even ones that -l or a
+    /// condition leaves out
     #[arg(long)]
     pub include_needs: bool,
-    /// With -l: also select needs and needs of needs, overriding selectors and conditions
+    /// Like --include-needs, and select those needs first (helmfile follows them by name)
     #[arg(long)]
     pub include_transitive_needs: bool,
     /// With -l: leave out needs the selectors do not pick; --skip-needs=false without an

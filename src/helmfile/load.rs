@@ -605,7 +605,7 @@ impl<'a> Loader<'a> {
                     merge(&mut env.values, &v);
                 }
             }
-            for (i, secret) in spec.secrets.iter().enumerate() {
+            if let Some((i, secret)) = spec.secrets.iter().enumerate().next() {
                 bail!(
                     "environments.{name}.secrets[{i}] ({secret}): encrypted environment secrets need helm-secrets and cannot be read by kod; decrypt them into a values file first"
                 );

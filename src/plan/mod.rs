@@ -61,10 +61,17 @@ pub struct PlannedRelease {
     /// helmfile's release ID: `[kubeContext/][namespace/]name` (`kubeContext//name` when
     /// there is a context but no namespace).
     pub id: String,
+    /// The release name.
     pub name: String,
+    /// The namespace (after the `namespace`/`-n` overrides); empty when none is set.
     pub namespace: String,
+    /// The release's kube context (its own, else `helmDefaults.kubeContext`, after
+    /// `--kube-context`), as in the ID. An environment's `kubeContext` is not part of IDs;
+    /// helm uses it at sync time for releases without one.
     pub kube_context: String,
+    /// The chart reference as written (`repo/chart`, `oci://...`, a local path).
     pub chart: String,
+    /// The chart version constraint; empty when none is set.
     pub version: String,
     /// The release's needs, as IDs (normalised like helmfile).
     pub needs: Vec<String>,
@@ -81,10 +88,13 @@ pub struct Wave {
     /// 1-based position among the plan's install waves (or among its deletion waves).
     pub index: usize,
     /// Which visit of a state file the wave belongs to: an index into
-    /// [`Plan::state_files`] (a file reached twice through sub-helmfiles is planned twice).
+    /// [`Plan::state_files`], which is also the index of the state in the slice given to
+    /// [`build`] (a file reached twice through sub-helmfiles is planned twice). With the
+    /// release ID it finds the release's full spec: `states[wave.state]`.
     pub state: usize,
     /// The state file all releases of this wave come from.
     pub state_file: String,
+    /// The wave's releases, in definition order.
     pub releases: Vec<PlannedRelease>,
 }
 
@@ -105,7 +115,9 @@ pub struct Plan {
 /// One step of [`Plan::sequence`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Step<'a> {
+    /// What the wave's releases get.
     pub action: Action,
+    /// The wave (from [`Plan::waves`] or [`Plan::deletions`]).
     pub wave: &'a Wave,
 }
 
@@ -163,7 +175,8 @@ impl PlanOptions {
 }
 
 /// Build the plan for loaded states (from [`crate::helmfile::load_all`]: every release
-/// kept, each state with its selectors).
+/// kept, each state with its selectors). A plan with no release at all is an error, as
+/// `helmfile sync` reports "no releases found".
 pub fn build(states: &[LoadedState], opts: &PlanOptions) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut any_selectors = false;
@@ -182,18 +195,23 @@ pub fn build(states: &[LoadedState], opts: &PlanOptions) -> Result<Plan> {
             list.push(Wave { index: list.len() + 1, state: visit, state_file: file.clone(), releases: group });
         }
     }
-    if any_selectors && plan.releases().next().is_none() {
-        let sels: Vec<String> = states.iter().flat_map(|s| s.selectors.iter().cloned()).collect::<Vec<_>>();
-        let mut uniq = Vec::new();
-        for s in sels {
-            if !uniq.contains(&s) {
-                uniq.push(s);
+    // Like `helmfile sync`, a plan that does nothing is an error (a wrong selector or
+    // environment would otherwise pass unnoticed).
+    if plan.releases().next().is_none() {
+        let env = states.first().map(|s| s.env.name.as_str()).unwrap_or("default");
+        if any_selectors {
+            let mut uniq: Vec<&String> = Vec::new();
+            for s in states.iter().flat_map(|s| &s.selectors) {
+                if !uniq.contains(&s) {
+                    uniq.push(s);
+                }
             }
+            bail!(
+                "no releases found that match the selector(s) {} in environment {env:?}, in any helmfile (selectors match labels, commonLabels and the automatic labels name, namespace and chart)",
+                uniq.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+            );
         }
-        bail!(
-            "no releases found that match the selector(s) {} in any helmfile (selectors match labels, and the automatic labels name, namespace and chart)",
-            uniq.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
-        );
+        bail!("no releases to plan in environment {env:?}: the helmfiles define none, or every release's condition is off");
     }
     Ok(plan)
 }
@@ -207,7 +225,7 @@ fn display_file(state: &LoadedState) -> String {
     }
 }
 
-/// Plan one state: its install groups then its deletion groups, in run order.
+/// Plan one state: its deletion groups (dependents first), then its install groups.
 fn plan_state(state: &LoadedState, opts: &PlanOptions, warnings: &mut Vec<String>) -> Result<Vec<(Action, Vec<PlannedRelease>)>> {
     let releases = &state.spec.releases;
     let ids: Vec<String> = releases.iter().map(ReleaseSpec::id).collect();

@@ -16,6 +16,7 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// Parse one `-l` value: comma-separated `key=value` / `key!=value` terms.
     pub fn parse(spec: &str) -> Result<Selector> {
         let mut terms = Vec::new();
         for term in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {

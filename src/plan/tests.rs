@@ -282,7 +282,10 @@ fn several_state_files_run_one_after_another() {
 #[test]
 fn no_match_is_an_error() {
     let e = build(&[state("h.yaml", istio(), &["name=zzz"])], &PlanOptions::default()).unwrap_err().to_string();
-    assert!(e.starts_with("no releases found that match the selector(s) \"name=zzz\" in any helmfile"), "{e}");
+    assert!(e.starts_with("no releases found that match the selector(s) \"name=zzz\" in environment \"\", in any helmfile"), "{e}");
+    // helmfile 0.166 `sync` on `releases: []` (or only disabled releases): "no releases found"
+    let e = build(&[state("h.yaml", vec![], &[])], &PlanOptions::default()).unwrap_err().to_string();
+    assert!(e.starts_with("no releases to plan"), "{e}");
 }
 
 #[test]
