@@ -1,11 +1,11 @@
 //! A **Kubernetes API test double**: a small loopback HTTP server that answers
-//! just enough of the Kubernetes REST API for the real `helm` (3.15, and 4.1
-//! for plain installs) and `helmfile` to install, upgrade, list and uninstall
+//! just enough of the Kubernetes REST API for the real `helm` 3.15.3, `helm`
+//! 4.1.4 and `helmfile` 0.166 to install, upgrade, list, inspect and uninstall
 //! releases — and that records every object written so tests can assert on it.
 //!
 //! It is **not a Kubernetes**: nothing is scheduled, no controller runs, no
-//! admission, no validation beyond "is it a JSON object with a name", no
-//! authorization beyond one bearer token. It stores objects in memory, serves
+//! admission, no validation beyond "is it a JSON object with a name and the
+//! right kind", no authorization (see *Connection*). It stores objects in memory, serves
 //! discovery for a fixed set of built-in groups plus the groups of the
 //! CustomResourceDefinitions created through it, and fakes the status fields
 //! helm's readiness checks look at.
@@ -88,17 +88,42 @@
 //!   (`default`, `kube-system`, `kube-public`, `kube-node-lease` exist).
 //!   Deleting a namespace deletes its objects. Secrets' `stringData` is folded
 //!   into `data`.
-//! * Fake readiness so `helm --wait` (helm 3) and hook Jobs complete: every
+//! * Fake readiness so `helm --wait` (helm 3's ready checker and helm 4's
+//!   kstatus watcher) and hook Jobs complete: every
 //!   Deployment gets a ready ReplicaSet (owned by it, not recorded as an applied
 //!   object), Deployments/StatefulSets/DaemonSets/ReplicaSets get "all replicas
 //!   ready" status and the defaults helm's checker dereferences, Jobs are
 //!   `Complete`, hook Pods `Succeeded`, other Pods `Running`/`Ready`, PVCs
 //!   `Bound`, Services get a cluster IP (LoadBalancers an ingress IP), CRDs are
 //!   `Established`.
-//! * Watches (`?watch=true`) answer 200 with an empty stream (the watch ends at
-//!   once; client-go re-lists). That is enough for helm 3's hook waits, whose
-//!   condition is met by the initial list; helm 4's kstatus-based `--wait` is not
-//!   supported.
+//! * Watches (`?watch=true`) answer 200 with an empty stream: the watch ends
+//!   at once and client-go falls back to / repeats its list. That is enough for
+//!   helm's hook waits and `--wait` (both helm 3 and 4), whose conditions are
+//!   already met by the listed objects; a test that needs to see a change
+//!   *during* a watch cannot use this double.
+//! * helm 4 writes its release Secrets as protobuf
+//!   (`application/vnd.kubernetes.protobuf`): the double decodes protobuf bodies
+//!   of v1 Secrets and ConfigMaps (answers are always JSON, which client-go
+//!   accepts) and rejects other protobuf bodies with 400. helm 4 creates and
+//!   updates chart objects by server-side apply.
+//!
+//! ## What helm calls (helm 3.15.3, observed)
+//!
+//! `GET /version`; release history by
+//! `GET /api/v1/namespaces/NS/secrets?labelSelector=name=X,owner=helm`
+//! (`helm list -A`: `GET /api/v1/secrets?labelSelector=owner=helm`); discovery
+//! `/api`, `/apis`, every `/apis/G/V`; `/openapi/v3` (+ one document per
+//! group/version used); `GET` of every rendered object (expects 404 before an
+//! install); `POST /api/v1/namespaces` (`--create-namespace`); `POST` of the
+//! release Secret, then of each object (`?fieldManager=helm`); `PUT` of the
+//! release Secret to record the outcome. Upgrades `GET` each object and send
+//! `PATCH` with `application/strategic-merge-patch+json` (built-in kinds) or
+//! `application/merge-patch+json` (custom resources). `--wait` lists
+//! ReplicaSets by the Deployment's selector. Hooks: `DELETE` (policy
+//! `before-hook-creation`), `POST`, list with `fieldSelector=metadata.name=…`
+//! and `watch=true`, then `DELETE` (`hook-succeeded`). Uninstall: `DELETE`
+//! each object, then `GET`+`DELETE` each release Secret. `crds/`: `POST` the
+//! CRD, poll it until `Established`, then re-read discovery.
 //! * Records: [`KubeApiDouble::objects`] (every object ever written, latest
 //!   body, in order of first creation), [`KubeApiDouble::live_objects`],
 //!   [`KubeApiDouble::requests`], [`KubeApiDouble::helm_releases`] (decoded from
@@ -481,7 +506,7 @@ struct State {
     debug: bool,
 }
 
-/// The Kubernetes API test double (see the [module docs](self)).
+/// The Kubernetes API test double (see the [module docs](crate::kubeapi)).
 ///
 /// Dropping it stops the server thread and removes its kubeconfig.
 pub struct KubeApiDouble {

@@ -14,7 +14,7 @@
 //! | [`PublicRegistry`] | stand-in for docker.io/quay.io/ghcr.io/registry.k8s.io/gcr.io + a `registries.conf` redirecting them |
 //! | [`Helm`] / [`ChartSpec`] | isolated helm runner, synthetic charts, OCI chart push/pull |
 //! | [`ChartRepo`] | classic `index.yaml` chart repository over HTTP (tiny_http) |
-//! | [`KubeApiDouble`] | Kubernetes API *test double* for real helm/helmfile: in-memory objects, discovery, records, fault injection |
+//! | [`KubeApiDouble`] ([`kubeapi`]) | Kubernetes API *test double* for real helm/helmfile: in-memory objects, discovery, records, fault injection |
 //! | `kod-lab up --env-file F` | binary starting all of the above for demo scripts |
 //!
 //! Everything is owned: dropping a value kills and reaps its process (or stops
@@ -87,7 +87,7 @@
 mod chartrepo;
 mod helm;
 mod image;
-mod kubeapi;
+pub mod kubeapi;
 pub mod process;
 mod public;
 mod registry;

@@ -597,12 +597,20 @@ fn helm4_install_upgrade_list_uninstall() {
             "-n",
             "apps",
             "--create-namespace",
+            "--wait",
+            "--timeout",
+            "30s",
         ],
     );
     assert_eq!(
         kube.helm_releases(),
         vec![rel("apps", "web", 1, "deployed")]
     );
+    // helm 4's --wait (kstatus watcher) lists and watches; the fake status satisfies it
+    assert!(kube
+        .requests()
+        .iter()
+        .any(|r| r.contains("/deployments?") && r.contains("watch=true")));
     // helm 4 applies server-side and stores releases as protobuf Secrets
     let reqs = kube.requests();
     assert!(
@@ -714,4 +722,90 @@ fn helmfile_sync_installs_in_needs_order_on_a_named_context() {
         vec!["site-b"],
         "helmDefaults.kubeContext honoured"
     );
+}
+
+const HOOK_JOB: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+  annotations:
+    "helm.sh/hook": pre-install,pre-upgrade
+    "helm.sh/hook-delete-policy": before-hook-creation,hook-succeeded
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: docker.io/library/busybox:1.36
+"#;
+
+#[test]
+fn hook_job_and_server_dry_run() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut c = web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4");
+    c.templates.push(("hook.yaml".into(), HOOK_JOB.into()));
+    let tgz = package(&helm, &c, work.path());
+    // helm waits for the pre-install Job (list + watch); the double reports it Complete
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "web",
+            &tgz,
+            "-n",
+            "apps",
+            "--create-namespace",
+            "--timeout",
+            "40s",
+        ],
+    );
+    let job = kube.object("Job", "apps", "web-migrate").unwrap();
+    assert!(job.deleted, "hook-succeeded deletion policy ran");
+    let ns_seq = kube.object("Namespace", "", "apps").unwrap().seq;
+    let dep_seq = kube.object("Deployment", "apps", "web-web").unwrap().seq;
+    assert!(
+        ns_seq < job.seq && job.seq < dep_seq,
+        "pre-install hook ran before the chart's objects"
+    );
+    assert!(kube.pod_images().contains(&(
+        "Job/apps/web-migrate".to_string(),
+        "docker.io/library/busybox:1.36".to_string()
+    )));
+
+    // --dry-run=server writes nothing
+    let before = kube.objects().len();
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "web2",
+            &tgz,
+            "-n",
+            "apps",
+            "--dry-run=server",
+        ],
+    );
+    assert_eq!(kube.objects().len(), before);
+    assert_eq!(
+        kube.helm_releases(),
+        vec![rel("apps", "web", 1, "deployed")]
+    );
+}
+
+#[test]
+fn drop_stops_the_server() {
+    let kube = KubeApiDouble::start().unwrap();
+    let port = kube.port();
+    let kubeconfig = kube.kubeconfig();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    drop(kube);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!kubeconfig.exists());
 }
