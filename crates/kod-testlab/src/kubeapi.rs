@@ -53,9 +53,11 @@
 //!   coordination.k8s.io/v1, storage.k8s.io/v1, scheduling.k8s.io/v1,
 //!   discovery.k8s.io/v1, apiregistration.k8s.io/v1 — and every served version of
 //!   every CustomResourceDefinition created through the double (removed again
-//!   when the CRD is deleted). Aggregated discovery (`as=APIGroupDiscoveryList`)
-//!   is *not* implemented: the double always answers plain `application/json`,
-//!   and client-go then falls back to the per-group documents by itself.
+//!   when the CRD is deleted). Aggregated discovery is *not* implemented:
+//!   helm's client-go asks `/api` and `/apis` with `Accept:
+//!   application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,…v2beta1…,application/json`;
+//!   the double answers the legacy `APIVersions`/`APIGroupList` as plain
+//!   `application/json`, and client-go then fetches each `/apis/G/V` itself.
 //! * `/openapi/v3` and `/openapi/v3/api[s]/…`: stub documents that only
 //!   declare, per resource, a PATCH operation accepting the `fieldValidation`
 //!   query parameter. helm (through kubectl's validator) then leaves validation
@@ -742,6 +744,20 @@ impl KubeApiDouble {
         out
     }
 
+    /// `(namespace, name)` of every release in the order helm first stored it
+    /// (creation of its `.v1` release Secret) — the order releases were
+    /// installed in, uninstalled ones included.
+    pub fn release_install_order(&self) -> Vec<(String, String)> {
+        self.objects()
+            .into_iter()
+            .filter(|o| o.is_helm_storage() && o.name.ends_with(".v1"))
+            .filter_map(|o| {
+                let name = o.body["metadata"]["labels"]["name"].as_str()?.to_string();
+                Some((o.namespace, name))
+            })
+            .collect()
+    }
+
     /// The decoded helm release JSON (`name`, `version`, `info`, `chart`,
     /// `manifest`, `config`, …) of one revision, if stored.
     pub fn helm_release(&self, namespace: &str, name: &str, revision: u32) -> Option<Value> {
@@ -926,6 +942,7 @@ fn serve_loop(server: &tiny_http::Server, state: &Mutex<State>) {
                 .unwrap_or_default()
         };
         let content_type = header("Content-Type");
+        let accept = header("Accept");
         // client-go does not send bearer tokens to a plain-http server, so a
         // missing header is accepted; a wrong one is not.
         let auth = header("Authorization");
@@ -946,7 +963,10 @@ fn serve_loop(server: &tiny_http::Server, state: &Mutex<State>) {
             let (code, out) = handle(&mut st, &r);
             let line = format!("{} {} -> {}", r.method, url, code);
             if st.debug {
-                eprintln!("[kube-api double :{}] {line} ({})", st.port, r.content_type);
+                eprintln!(
+                    "[kube-api double :{}] {line} [{}] (content-type {:?}, accept {accept:?})",
+                    st.port, context, r.content_type
+                );
             }
             st.requests.push(line);
             st.request_contexts.push(context);

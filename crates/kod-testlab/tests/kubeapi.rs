@@ -716,6 +716,13 @@ fn helmfile_sync_installs_in_needs_order_on_a_named_context() {
         .map(|o| o.name.as_str())
         .collect();
     assert_eq!(ns_order, ["data", "apps"]);
+    assert_eq!(
+        kube.release_install_order(),
+        vec![
+            ("data".to_string(), "db".to_string()),
+            ("apps".to_string(), "app".to_string())
+        ]
+    );
     assert!(kube.pod_images().iter().all(|(_, i)| i.starts_with(reg)));
     assert_eq!(
         kube.contexts_used(),
