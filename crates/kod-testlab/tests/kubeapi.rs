@@ -816,3 +816,217 @@ fn drop_stops_the_server() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(!kubeconfig.exists());
 }
+
+const SINK: &str = r#"apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ .Release.Name }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ .Release.Name }}
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ .Release.Name }}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: {{ .Release.Name }}}
+subjects: [{kind: ServiceAccount, name: {{ .Release.Name }}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ .Release.Name }}-reader
+rules: [{apiGroups: [""], resources: [pods], verbs: [list]}]
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}
+stringData:
+  password: s3cret
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ .Release.Name }}-data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: sink}}
+  template:
+    metadata:
+      labels: {app: sink}
+    spec:
+      serviceAccountName: {{ .Release.Name }}
+      {{- if .Values.v2 }}
+      initContainers:
+        - name: wait
+          image: reg.site.test/library/busybox:1.36
+      {{- end }}
+      containers:
+        - name: app
+          image: reg.site.test/acme/app:{{ if .Values.v2 }}2{{ else }}1{{ end }}
+          ports: [{containerPort: 8080, name: http}]
+          env:
+            {{- if .Values.v2 }}
+            - {name: B, value: "3"}
+            - {name: C, value: "4"}
+            {{- else }}
+            - {name: A, value: "1"}
+            - {name: B, value: "2"}
+            {{- end }}
+        {{- if not .Values.v2 }}
+        - name: sidecar
+          image: reg.site.test/acme/sidecar:1
+        {{- end }}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {{ .Release.Name }}-agent
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      containers: [{name: agent, image: reg.site.test/acme/agent:1}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  rules:
+    - host: sink.site.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: {{ .Release.Name }}, port: {number: 80}}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ .Release.Name }}}
+  minReplicas: 2
+  maxReplicas: 4
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: sink}}
+{{- if not .Values.v2 }}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  podSelector: {matchLabels: {app: sink}}
+{{- end }}
+"#;
+
+#[test]
+fn many_kinds_upgrade_patches_to_the_new_manifest() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut c = ChartSpec::new("sink", "1.0.0");
+    c.values_yaml = "v2: false\n".into();
+    c.templates = vec![("all.yaml".into(), SINK.into())];
+    let tgz = package(&helm, &c, work.path());
+    let install = [
+        "upgrade",
+        "--install",
+        "sink",
+        &tgz,
+        "-n",
+        "apps",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "30s",
+    ];
+    helm_ok(&helm, &kube, &install);
+    let secret = kube.object("Secret", "apps", "sink").unwrap();
+    assert_eq!(
+        secret.body["data"]["password"], "czNjcmV0",
+        "stringData folded into data"
+    );
+    assert!(kube.object("ClusterRole", "", "sink-reader").is_some());
+
+    let mut upgrade = install.to_vec();
+    upgrade.extend(["--set", "v2=true"]);
+    helm_ok(&helm, &kube, &upgrade);
+    assert!(
+        kube.object("NetworkPolicy", "apps", "sink")
+            .unwrap()
+            .deleted,
+        "dropped from the chart"
+    );
+    let dep = kube.object("Deployment", "apps", "sink").unwrap();
+    let spec = &dep.body["spec"]["template"]["spec"];
+    // helm's three-way strategic merge patch applied by the double gives the new manifest
+    assert_eq!(
+        spec["containers"],
+        serde_json::json!([{
+            "name": "app", "image": "reg.site.test/acme/app:2",
+            "ports": [{"containerPort": 8080, "name": "http"}],
+            "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}],
+        }])
+    );
+    assert_eq!(spec["initContainers"][0]["name"], "wait");
+    let images: Vec<String> = kube
+        .pod_images()
+        .into_iter()
+        .filter(|(w, _)| w == "Deployment/apps/sink")
+        .map(|(_, i)| i)
+        .collect();
+    assert_eq!(
+        images,
+        [
+            "reg.site.test/library/busybox:1.36",
+            "reg.site.test/acme/app:2"
+        ]
+    );
+    let kinds: std::collections::BTreeSet<String> =
+        kube.live_objects().into_iter().map(|o| o.kind).collect();
+    for k in [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "Secret",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "DaemonSet",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    ] {
+        assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+    }
+    helm_ok(&helm, &kube, &["uninstall", "sink", "-n", "apps"]);
+    assert!(
+        kube.object("ClusterRole", "", "sink-reader")
+            .unwrap()
+            .deleted
+    );
+}
