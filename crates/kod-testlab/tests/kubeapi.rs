@@ -1030,3 +1030,71 @@ fn many_kinds_upgrade_patches_to_the_new_manifest() {
             .deleted
     );
 }
+
+#[test]
+fn existing_namespace_and_foreign_objects_follow_helm_rules() {
+    let kube = KubeApiDouble::start().unwrap();
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tgz = package(
+        &helm,
+        &web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4"),
+        work.path(),
+    );
+    helm_ok(
+        &helm,
+        &kube,
+        &["install", "a", &tgz, "-n", "apps", "--create-namespace"],
+    );
+    // --create-namespace on an existing namespace: the 409 AlreadyExists is fine for helm
+    helm_ok(
+        &helm,
+        &kube,
+        &["install", "b", &tgz, "-n", "apps", "--create-namespace"],
+    );
+    assert!(kube
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("POST /api/v1/namespaces?") && r.ends_with("-> 409")));
+    // the same object names owned by another release: helm refuses (it GETs them first)
+    let out = helm_at(
+        &helm,
+        &kube,
+        &[
+            "install",
+            "a",
+            &tgz,
+            "-n",
+            "other",
+            "--create-namespace",
+            "--set",
+            "x=1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "other namespace, other objects: {}",
+        out.combined()
+    );
+    let mut clash = web_chart("web", "0.1.0", "docker.io/bitnami/redis:7.2.4");
+    clash.templates = vec![(
+        "cm.yaml".into(),
+        CONFIGMAP.replace("{{ .Release.Name }}-", "a-"),
+    )];
+    let clash = package(&helm, &clash, &work.path().join("clash"));
+    let out = helm_at(&helm, &kube, &["install", "c", &clash, "-n", "apps"]);
+    assert!(!out.status.success());
+    let text = out.combined();
+    assert!(
+        text.contains("ConfigMap \"a-web\" in namespace \"apps\" exists and cannot be imported into the current release"),
+        "{text}"
+    );
+    // namespace missing and not created: the release Secret create gets a 404
+    let out = helm_at(&helm, &kube, &["install", "d", &tgz, "-n", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(
+        out.combined().contains("namespaces \"nowhere\" not found"),
+        "{}",
+        out.combined()
+    );
+}
