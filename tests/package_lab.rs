@@ -1,0 +1,261 @@
+//! `kod helmfile package` end to end against the lab: a platform helmfile (7 releases in
+//! 6 namespaces, 12 images sharing base layers, an OCI chart, repository charts, a local
+//! chart with a dependency) → one bundle → verify → unpack; a second run transfers nothing;
+//! a run killed midway is completed by the next one.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use kod_testlab::{push_chart_oci, ChartDependency, ChartRepo, ChartSpec, Helm, ImageSpec, LayerSpec, PublicRegistry, Registry, RegistryOptions, Tools};
+
+const MULTI: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+spec:
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+"#;
+
+fn chart(name: &str, images: &[&str]) -> ChartSpec {
+    let mut c = ChartSpec::new(name, "1.0.0");
+    c.values_yaml = format!("images:\n{}", images.iter().map(|i| format!("- {i}\n")).collect::<String>());
+    c.templates = vec![("deployment.yaml".into(), MULTI.into())];
+    c
+}
+
+fn images(big: usize) -> Vec<ImageSpec> {
+    let own = |n: usize| LayerSpec::own(n);
+    vec![
+        ImageSpec::new("docker.io/bitnami/redis:7.2.4").layers(vec![LayerSpec::base("debian-12"), own(big)]),
+        ImageSpec::new("docker.io/bitnami/mongodb:8.0.13").layers(vec![LayerSpec::base("debian-12"), own(big)]),
+        ImageSpec::new("docker.io/bitnami/postgresql:16.3.0").layers(vec![LayerSpec::base("debian-12"), own(big)]),
+        ImageSpec::new("quay.io/prometheus/prometheus:v3.0.0").layers(vec![LayerSpec::base("busybox"), own(big)]),
+        ImageSpec::new("docker.io/grafana/grafana:12.1.0").layers(vec![LayerSpec::base("alpine-3.20"), own(big)]),
+        ImageSpec::new("registry.k8s.io/ingress-nginx/controller:v1.11.0")
+            .layers(vec![LayerSpec::base("alpine-3.20"), own(big)])
+            .platforms(&["linux/amd64", "linux/arm64"]),
+        ImageSpec::new("gcr.io/distroless/static:nonroot").layers(vec![LayerSpec::base("distroless")]),
+        ImageSpec::new("docker.io/istio/pilot:1.27.1").layers(vec![LayerSpec::base("istio-base"), own(big)]),
+        ImageSpec::new("docker.io/istio/proxyv2:1.27.1").layers(vec![LayerSpec::base("istio-base"), own(big)]),
+        ImageSpec::new("ghcr.io/example/app:1.0.0").layers(vec![LayerSpec::base("distroless"), own(big)]),
+        ImageSpec::new("quay.io/jetstack/cert-manager-controller:v1.21.1").layers(vec![LayerSpec::base("distroless"), own(big)]),
+        ImageSpec::new("quay.io/jetstack/cert-manager-webhook:v1.21.1").layers(vec![LayerSpec::base("distroless"), own(big)]),
+    ]
+}
+
+/// The lab: public registry with the images, an HTTP chart repository, an OCI registry with
+/// one chart, and a project directory with the helmfile and a local chart + dependency.
+struct Lab {
+    public: PublicRegistry,
+    _repo: ChartRepo,
+    _oci: Registry,
+    project: tempfile::TempDir,
+}
+
+fn lab(big: usize) -> Lab {
+    let public = PublicRegistry::start_with_images(&images(big)).unwrap();
+    let repo = ChartRepo::from_charts(&[
+        chart("cache", &["docker.io/bitnami/redis:7.2.4", "docker.io/bitnami/mongodb:8.0.13"]),
+        chart("db", &["bitnami/postgresql:16.3.0"]),
+        chart("ingress", &["registry.k8s.io/ingress-nginx/controller:v1.11.0", "gcr.io/distroless/static:nonroot"]),
+        chart("mesh", &["docker.io/istio/pilot:1.27.1", "istio/proxyv2:1.27.1"]),
+        chart("certs", &["quay.io/jetstack/cert-manager-controller:v1.21.1", "quay.io/jetstack/cert-manager-webhook:v1.21.1"]),
+    ])
+    .unwrap();
+    let oci = Registry::start(RegistryOptions::plain()).unwrap();
+    let helm = Helm::new().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let tgz = chart("monitor", &["quay.io/prometheus/prometheus:v3.0.0", "docker.io/grafana/grafana:12.1.0"])
+        .package(&helm, &scratch.path().join("src"), &scratch.path().join("out"))
+        .unwrap();
+    push_chart_oci(&oci, &tgz, "charts").unwrap();
+
+    let project = tempfile::tempdir().unwrap();
+    let charts = project.path().join("charts");
+    chart("lib", &["ghcr.io/example/app:1.0.0"]).write_to(&charts).unwrap();
+    let mut app = ChartSpec::new("app", "0.3.0");
+    app.templates = vec![];
+    app.values_yaml = "lib:\n  enabled: true\n".into();
+    app.dependencies = vec![ChartDependency { name: "lib".into(), version: "1.0.0".into(), repository: "file://../lib".into() }];
+    app.write_to(&charts).unwrap();
+    let helmfile = format!(
+        r#"repositories:
+- name: lab
+  url: {repo}
+releases:
+- name: cache
+  namespace: data
+  chart: lab/cache
+  version: 1.0.0
+- name: db
+  namespace: data
+  chart: lab/db
+  version: ~1.0.0
+- name: monitoring
+  namespace: monitoring
+  chart: oci://{oci}/charts/monitor
+  version: 1.0.0
+- name: ingress
+  namespace: ingress
+  chart: lab/ingress
+  version: 1.0.0
+- name: istiod
+  namespace: istio-system
+  chart: lab/mesh
+  version: 1.0.0
+- name: certs
+  namespace: cert-manager
+  chart: lab/certs
+  version: 1.0.0
+- name: app
+  namespace: apps
+  chart: ./charts/app
+  needs:
+  - data/db
+  - cert-manager/certs
+"#,
+        repo = repo.url(),
+        oci = oci.host()
+    );
+    std::fs::write(project.path().join("helmfile.yaml"), helmfile).unwrap();
+    Lab { public, _repo: repo, _oci: oci, project }
+}
+
+fn kod(lab: &Lab) -> Command {
+    let tools = Tools::find().unwrap();
+    let mut c = Command::cargo_bin("kod").unwrap();
+    c.current_dir(lab.project.path())
+        .env("KOD_HELM", &tools.helm)
+        .env("KOD_SKOPEO", &tools.skopeo)
+        .env("KOD_HELMFILE", Tools::helmfile().unwrap());
+    c
+}
+
+fn package_args(lab: &Lab, work: &Path, out: &Path) -> Vec<String> {
+    vec![
+        "--no-progress".into(),
+        "--log-format".into(),
+        "json".into(),
+        "helmfile".into(),
+        "package".into(),
+        "--workdir".into(),
+        work.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+        "--source-registries-conf".into(),
+        lab.public.registries_conf().display().to_string(),
+    ]
+}
+
+/// The commands a run echoed (from `--log-format json`).
+fn commands(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "exec")
+        .map(|v| v["command"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn package_a_platform_into_one_verified_bundle_then_resume_without_transfers() {
+    let lab = lab(8 * 1024);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("platform.kod.tar");
+    let wd = work.path().join("work");
+    let first = kod(&lab).args(package_args(&lab, &wd, &out)).assert().success().get_output().clone();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("7 releases, 7 charts, 12 images"), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
+
+    let manifest = kod::bundle::read::read_manifest(&out).unwrap();
+    assert_eq!(manifest.releases.len(), 7);
+    let namespaces: std::collections::BTreeSet<&str> = manifest.releases.iter().map(|r| r.namespace.as_str()).collect();
+    assert!(namespaces.len() >= 3);
+    assert_eq!(manifest.images.len(), 12);
+    assert!(manifest.totals.unique_blob_bytes < manifest.totals.image_bytes, "shared base layers stored once");
+    let distinct: std::collections::BTreeSet<&str> = manifest.files.iter().filter(|f| f.path.starts_with("images/blobs/")).map(|f| f.path.as_str()).collect();
+    assert_eq!(distinct.len() as u64, manifest.totals.unique_blobs);
+    assert!(manifest.charts.iter().any(|c| c.name == "monitor"), "the OCI chart is bundled");
+    assert!(manifest.charts.iter().any(|c| c.name == "app"), "the local chart is bundled");
+    assert!(manifest.files.iter().any(|f| f.path == "helmfile/helmfile.yaml"));
+    assert!(manifest.files.iter().any(|f| f.path == "helmfile/charts/app/Chart.yaml"));
+    assert!(manifest.files.iter().any(|f| f.path == "rendered/default/state.yaml"));
+    let app = manifest.releases.iter().find(|r| r.name == "app").unwrap();
+    assert_eq!(app.images[0].source, "ghcr.io/example/app:1.0.0", "the dependency's image is found");
+    let plan = &manifest.plans[0].plan;
+    assert!(plan["waves"].as_array().unwrap().len() >= 2, "app waits for db and certs: {plan}");
+
+    kod(&lab).args(["bundle", "verify"]).arg(&out).assert().success();
+    let unpacked = work.path().join("unpacked");
+    kod(&lab).args(["bundle", "unpack"]).arg(&out).arg(&unpacked).assert().success();
+    assert!(unpacked.join("images/index.json").is_file());
+
+    // Second run, same work directory: no chart pull, no render, no image copy.
+    let out2 = work.path().join("again.kod.tar");
+    let second = kod(&lab).args(package_args(&lab, &wd, &out2)).assert().success().get_output().clone();
+    let cmds = commands(&second.stderr);
+    let transfers: Vec<&String> = cmds.iter().filter(|c| c.contains("skopeo") && c.contains(" copy ") || c.contains("helm pull") || c.contains("helm template")).collect();
+    assert!(transfers.is_empty(), "second run transferred: {transfers:?}");
+    let m2 = kod::bundle::read::read_manifest(&out2).unwrap();
+    assert_eq!(m2.images, manifest.images);
+}
+
+#[test]
+fn a_package_killed_midway_leaves_no_bundle_and_the_next_run_completes() {
+    // Bigger layers so the copy takes long enough to be interrupted.
+    let lab = lab(6 * 1024 * 1024);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("platform.kod.tar");
+    let wd = work.path().join("work");
+    let tools = Tools::find().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kod"))
+        .current_dir(lab.project.path())
+        .env("KOD_HELM", &tools.helm)
+        .env("KOD_SKOPEO", &tools.skopeo)
+        .args(package_args(&lab, &wd, &out))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL) as soon as the first image is in the work directory.
+    let refs = wd.join("images/refs");
+    let start = Instant::now();
+    let mut killed_midway = false;
+    while start.elapsed() < Duration::from_secs(120) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("package finished ({status}) before it could be interrupted; make the images bigger");
+        }
+        let done = std::fs::read_dir(&refs).map(|rd| rd.flatten().filter(|e| e.path().join("kod-image.json").exists()).count()).unwrap_or(0);
+        if done >= 1 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            killed_midway = done < 12;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(killed_midway, "the run was not interrupted in the middle of copying images");
+    assert!(!out.exists(), "an interrupted package must not leave a bundle");
+    let complete_before = std::fs::read_dir(&refs).unwrap().flatten().filter(|e| e.path().join("kod-image.json").exists()).count();
+
+    let again = kod(&lab).args(package_args(&lab, &wd, &out)).assert().success().get_output().clone();
+    let copies = commands(&again.stderr).into_iter().filter(|c| c.contains("skopeo") && c.contains(" copy ")).count();
+    assert!(copies <= 12 - complete_before + 2, "the re-run redid finished copies ({copies} copies, {complete_before} were complete)");
+    kod(&lab).args(["bundle", "verify"]).arg(&out).assert().success();
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(work.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("kod-partial")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
