@@ -1677,7 +1677,8 @@ fn resource_request(st: &mut State, r: &Req, g: &str, v: &str, rest: &[&str]) ->
     let ns = ns.unwrap_or("");
     let watch = watch_path || matches!(r.q("watch"), Some("true") | Some("1"));
     match (r.method.as_str(), name) {
-        ("GET", None) if watch => (200, Body::Text(String::new())),
+        // An empty watch stream: it ends at once and client-go lists again.
+        ("GET", _) if watch => (200, Body::Raw(Vec::new(), "application/json")),
         ("GET", None) => ok(list(st, &t, ns, r)),
         ("POST", None) => create(st, &t, ns, r),
         ("DELETE", None) => {
@@ -1690,10 +1691,6 @@ fn resource_request(st: &mut State, r: &Req, g: &str, v: &str, rest: &[&str]) ->
                 }
             }
             ok(l)
-        }
-        ("GET", Some(n)) if watch => {
-            let _ = n;
-            (200, Body::Text(String::new()))
         }
         ("GET", Some(n)) => match st.objects.get(&key_of(&t, ns, n)) {
             Some(o) => ok(with_version(o, &t)),

@@ -642,6 +642,25 @@ fn helm4_install_upgrade_list_uninstall() {
     assert_eq!(list[0]["revision"], "2");
     helm_ok(&helm, &kube, &["uninstall", "web", "-n", "apps"]);
     assert!(kube.helm_releases().is_empty());
+    // faults also hit helm 4's server-side-apply creates
+    kube.fail_creates(
+        "Service",
+        None,
+        Fault::InternalError("kod test: no IPs left".into()),
+    );
+    let out = helm_at(
+        &helm,
+        &kube,
+        &["upgrade", "--install", "bad", &tgz, "-n", "apps"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.combined()
+            .contains("Internal error occurred: kod test: no IPs left"),
+        "{}",
+        out.combined()
+    );
+    assert_eq!(kube.helm_releases(), vec![rel("apps", "bad", 1, "failed")]);
 }
 
 #[test]
