@@ -26,6 +26,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Using it in tests
+//!
+//! * Start one double per test (no waiting involved: the port is bound before
+//!   [`KubeApiDouble::start`] returns) and let it drop; never keep it in a `static`.
+//! * Give the tool under test (kod, helmfile, helm) [`crate::Helm::env_vars`]
+//!   **then** [`KubeApiDouble::env_vars`] — the latter overrides the non-existent
+//!   `KUBECONFIG` the former sets — or pass `--kubeconfig`.
+//! * helmfile 0.166: `--helm-binary` for the lab's helm, `--skip-deps` for
+//!   local charts without dependencies, `HOME`/`XDG_CACHE_HOME` in a temp dir.
+//! * Assert on [`KubeApiDouble::chart_objects`] (`seq` gives the global order
+//!   objects were first created, e.g. for waves),
+//!   [`KubeApiDouble::release_install_order`], [`KubeApiDouble::pod_images`]
+//!   (image redirection), [`KubeApiDouble::helm_releases`],
+//!   [`KubeApiDouble::contexts_used`] (`--kube-context`) and
+//!   [`KubeApiDouble::requests`] (the exact API calls).
+//! * `KOD_KUBEAPI_DEBUG=1` prints every request with its context, `Content-Type`
+//!   and `Accept` to stderr.
+//!
 //! ## Connection
 //!
 //! The server listens on `http://127.0.0.1:<ephemeral>` (never 8080, which helm
@@ -960,7 +978,23 @@ fn serve_loop(server: &tiny_http::Server, state: &Mutex<State>) {
         let (code, out) = {
             let mut st = state.lock().unwrap();
             st.context = context.clone();
-            let (code, out) = handle(&mut st, &r);
+            // A bug in the double must surface as a 500 naming it, not as a
+            // dead server thread (and a poisoned lock) that leaves helm retrying.
+            let handled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(&mut st, &r)));
+            let (code, out) = handled.unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                status(
+                    500,
+                    "InternalError",
+                    &format!("Internal error occurred: kube-API test double bug: {msg}"),
+                    None,
+                )
+            });
             let line = format!("{} {} -> {}", r.method, url, code);
             if st.debug {
                 eprintln!(
