@@ -89,10 +89,13 @@
 //!   namespaces or one, with `labelSelector` — `=`, `==`, `!=`, `in`, `notin`,
 //!   exists, `!exists` — and `fieldSelector` on `metadata.name`/`metadata.namespace`),
 //!   `PUT` replace (optimistic `resourceVersion` check when the body has one),
-//!   `PATCH` with `application/strategic-merge-patch+json` (a reasonable
-//!   approximation: lists of objects are merged by `name`/`containerPort`/`port`/
-//!   `mountPath`, `$patch: delete|replace`, `$setElementOrder/…`,
-//!   `$deleteFromPrimitiveList/…` and `$retainKeys` are understood),
+//!   `PATCH` with `application/strategic-merge-patch+json` (an approximation
+//!   without schemas: a list is merged by key when the patch carries a
+//!   `$setElementOrder/…` directive — which helm's three-way patches add for
+//!   every merged list — or `$patch` elements, or is one of the well-known merge
+//!   lists (containers, env, volumes, ports, …); other lists are replaced;
+//!   `$patch: delete|replace`, `$deleteFromPrimitiveList/…` and `$retainKeys`
+//!   are understood),
 //!   `application/merge-patch+json` (RFC 7386), `application/json-patch+json`
 //!   (RFC 6902: add/remove/replace/test/copy/move) and
 //!   `application/apply-patch+yaml` (server-side apply, approximated as "the
@@ -2275,9 +2278,28 @@ const MERGE_KEYS: &[&str] = &[
     "type",
 ];
 
-/// An approximation of Kubernetes' strategic merge patch without the schema:
-/// lists of objects whose patch elements all carry one of [`MERGE_KEYS`] are
-/// merged by that key, other lists are replaced.
+/// Fields whose lists Kubernetes merges by key (`patchStrategy: merge`) that
+/// a patch may touch without a `$setElementOrder` directive.
+const MERGE_FIELDS: &[&str] = &[
+    "containers",
+    "initContainers",
+    "ephemeralContainers",
+    "env",
+    "volumes",
+    "volumeMounts",
+    "volumeDevices",
+    "ports",
+    "imagePullSecrets",
+    "conditions",
+    "topologySpreadConstraints",
+];
+
+/// An approximation of Kubernetes' strategic merge patch without the schema.
+/// A list is merged by key when the patch says so (a `$setElementOrder/FIELD`
+/// directive, whose entries name the key, or `$patch` elements) or the field
+/// is one of [`MERGE_FIELDS`] (key: the first of [`MERGE_KEYS`] all patch
+/// elements carry); any other list is replaced — as for `args`, `rules`,
+/// `subjects`, `tolerations`, which have no merge strategy.
 fn strategic_merge(target: &mut Value, patch: &Value) {
     let Value::Object(pm) = patch else {
         *target = patch.clone();
@@ -2290,13 +2312,18 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = json!({});
     }
-    let mut orders: Vec<(String, Vec<Value>)> = Vec::new();
+    let orders: Vec<(String, Vec<Value>)> = pm
+        .iter()
+        .filter_map(|(k, v)| {
+            let field = k.strip_prefix("$setElementOrder/")?;
+            Some((field.to_string(), v.as_array().cloned().unwrap_or_default()))
+        })
+        .collect();
     let mut retain: Option<Vec<String>> = None;
     {
         let tm = target.as_object_mut().unwrap();
         for (k, v) in pm {
-            if let Some(field) = k.strip_prefix("$setElementOrder/") {
-                orders.push((field.to_string(), v.as_array().cloned().unwrap_or_default()));
+            if k.starts_with("$setElementOrder/") {
                 continue;
             }
             if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
@@ -2331,7 +2358,10 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
                         strategic_merge(cur, v);
                     }
                 }
-                (Some(Value::Array(cur)), Value::Array(pl)) => merge_list(cur, pl),
+                (Some(Value::Array(cur)), Value::Array(pl)) => {
+                    let order = orders.iter().find(|(f, _)| f == k).map(|(_, o)| &o[..]);
+                    merge_list(cur, pl, k, order)
+                }
                 _ => {
                     tm.insert(k.clone(), strip_directives(v));
                 }
@@ -2348,18 +2378,37 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn merge_key(pl: &[Value]) -> Option<&'static str> {
+/// The merge key for list `field`, or `None` when the list is replaced.
+fn merge_key(pl: &[Value], field: &str, order: Option<&[Value]>) -> Option<String> {
     if pl.is_empty() || !pl.iter().all(Value::is_object) {
+        return None;
+    }
+    if let Some(Value::Object(first)) = order.and_then(|o| o.first()) {
+        if first.len() == 1 {
+            return first.keys().next().cloned();
+        }
+    }
+    let directed = order.is_some() || pl.iter().any(|e| e.get("$patch").is_some());
+    if !directed && !MERGE_FIELDS.contains(&field) {
         return None;
     }
     MERGE_KEYS
         .iter()
-        .copied()
-        .find(|k| pl.iter().all(|e| e.get(*k).is_some_and(|v| !v.is_null())))
+        .find(|k| pl.iter().all(|e| e.get(**k).is_some_and(|v| !v.is_null())))
+        .map(|k| k.to_string())
 }
 
-fn merge_list(cur: &mut Vec<Value>, pl: &[Value]) {
-    let Some(mk) = merge_key(pl) else {
+fn merge_list(cur: &mut Vec<Value>, pl: &[Value], field: &str, order: Option<&[Value]>) {
+    // A primitive list with merge strategy (`finalizers`): union, ordered later.
+    if order.is_some() && pl.iter().all(|e| !e.is_object() && !e.is_array()) {
+        for e in pl {
+            if !cur.contains(e) {
+                cur.push(e.clone());
+            }
+        }
+        return;
+    }
+    let Some(mk) = merge_key(pl, field, order) else {
         // `$patch: replace` inside a list, primitive lists, lists without keys: replace.
         *cur = pl
             .iter()
@@ -2379,6 +2428,7 @@ fn merge_list(cur: &mut Vec<Value>, pl: &[Value]) {
             .collect();
         return;
     }
+    let mk = mk.as_str();
     for e in pl {
         let kv = &e[mk];
         let pos = cur.iter().position(|c| &c[mk] == kv);
@@ -2645,6 +2695,28 @@ mod unit {
         assert_eq!(
             t,
             json!({"spec": {"containers": [{"name": "c", "image": "z:1"}, {"name": "a", "image": "x:2"}]}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_replaces_lists_without_merge_strategy() {
+        let mut t = json!({"subjects": [{"kind": "ServiceAccount", "name": "a"}, {"kind": "ServiceAccount", "name": "b"}],
+                           "args": ["x", "y"], "finalizers": ["f1"]});
+        let p = json!({"subjects": [{"kind": "ServiceAccount", "name": "b"}], "args": ["z"],
+                       "$setElementOrder/finalizers": ["f0", "f1"], "finalizers": ["f0"]});
+        strategic_merge(&mut t, &p);
+        assert_eq!(
+            t,
+            json!({"subjects": [{"kind": "ServiceAccount", "name": "b"}], "args": ["z"], "finalizers": ["f0", "f1"]})
+        );
+        // merge key taken from $setElementOrder (hostAliases merge by ip)
+        let mut t = json!({"hostAliases": [{"ip": "1.1.1.1", "hostnames": ["a"]}, {"ip": "2.2.2.2", "hostnames": ["b"]}]});
+        let p = json!({"$setElementOrder/hostAliases": [{"ip": "2.2.2.2"}, {"ip": "1.1.1.1"}],
+                       "hostAliases": [{"ip": "2.2.2.2", "hostnames": ["c"]}]});
+        strategic_merge(&mut t, &p);
+        assert_eq!(
+            t,
+            json!({"hostAliases": [{"ip": "2.2.2.2", "hostnames": ["c"]}, {"ip": "1.1.1.1", "hostnames": ["a"]}]})
         );
     }
 

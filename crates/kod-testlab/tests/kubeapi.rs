@@ -855,7 +855,11 @@ kind: RoleBinding
 metadata:
   name: {{ .Release.Name }}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: {{ .Release.Name }}}
-subjects: [{kind: ServiceAccount, name: {{ .Release.Name }}}]
+subjects:
+  - {kind: ServiceAccount, name: {{ .Release.Name }}}
+  {{- if not .Values.v2 }}
+  - {kind: ServiceAccount, name: default}
+  {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -1012,6 +1016,12 @@ fn many_kinds_upgrade_patches_to_the_new_manifest() {
         }])
     );
     assert_eq!(spec["initContainers"][0]["name"], "wait");
+    // a list without merge strategy is replaced, not merged by name
+    let rb = kube.object("RoleBinding", "apps", "sink").unwrap();
+    assert_eq!(
+        rb.body["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "sink"}])
+    );
     let images: Vec<String> = kube
         .pod_images()
         .into_iter()
