@@ -199,6 +199,29 @@ fn install_upgrade_list_uninstall_with_named_context() {
     let out = helm_ok(&helm, &kube, &["history", "web", "-n", "apps"]);
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
 
+    // rollback to revision 1 (revision 3 restores the old image)
+    helm_ok(
+        &helm,
+        &kube,
+        &[
+            "rollback",
+            "web",
+            "1",
+            "-n",
+            "apps",
+            "--kube-context",
+            "site-b",
+        ],
+    );
+    assert!(kube
+        .helm_releases()
+        .contains(&rel("apps", "web", 3, "deployed")));
+    assert_eq!(kube.pod_images()[0].1, "docker.io/bitnami/redis:7.2.4");
+    assert_eq!(
+        kube.object("ConfigMap", "apps", "web-web").unwrap().body["data"]["greeting"],
+        "hello"
+    );
+
     // uninstall
     let mut args = vec!["uninstall", "web", "-n", "apps"];
     args.extend(ctx);
@@ -569,6 +592,37 @@ fn injected_faults_make_helm_fail_with_the_server_message() {
         "{releases:?}"
     );
     assert!(kube.object("Deployment", "apps", "bad-web").is_some());
+
+    // --atomic: a failed install is uninstalled again, objects created before the failure too
+    kube.fail_creates(
+        "Deployment",
+        Some("atom-web"),
+        Fault::InternalError("kod test".into()),
+    );
+    let out = helm_at(
+        &helm,
+        &kube,
+        &[
+            "upgrade",
+            "--install",
+            "atom",
+            &tgz,
+            "-n",
+            "apps",
+            "--atomic",
+            "--timeout",
+            "30s",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.combined().contains("Internal error occurred: kod test"),
+        "{}",
+        out.combined()
+    );
+    let cm = kube.object("ConfigMap", "apps", "atom-web").unwrap();
+    assert!(cm.deleted, "rolled back by --atomic");
+    assert!(!kube.helm_releases().iter().any(|r| r.1 == "atom"));
 }
 
 #[test]
