@@ -56,8 +56,10 @@
 //! path prefix `/ctx/NAME` (client-go keeps a server path for every request),
 //! which the double strips and remembers: [`KubeApiDouble::contexts_used`],
 //! [`KubeApiDouble::requests_with_context`] and [`AppliedObject::context`] tell
-//! a test which `--kube-context` a tool really used. client-go does not send the token to a plain-`http://`
-//! server (checked with helm 3.15.3), so the double accepts requests without
+//! a test which `--kube-context` a tool really used.
+//!
+//! client-go does not send the kubeconfig's token to a plain-`http://` server
+//! (checked with helm 3.15.3), so the double accepts requests without
 //! credentials and answers 401 only to a *wrong* `Authorization` header.
 //!
 //! ## What is implemented
@@ -130,6 +132,16 @@
 //!   accepts) and rejects other protobuf bodies with 400. helm 4 creates and
 //!   updates chart objects by server-side apply.
 //!
+//! * Records: [`KubeApiDouble::objects`] (every object ever written, latest
+//!   body, in order of first creation), [`KubeApiDouble::chart_objects`],
+//!   [`KubeApiDouble::live_objects`], [`KubeApiDouble::requests`],
+//!   [`KubeApiDouble::helm_releases`] / [`KubeApiDouble::helm_release`] /
+//!   [`KubeApiDouble::release_install_order`] (decoded from helm's
+//!   `sh.helm.release.v1.*` Secrets), [`KubeApiDouble::pod_images`],
+//!   [`KubeApiDouble::contexts_used`].
+//! * Fault injection: [`KubeApiDouble::fail_creates`] makes creates of a kind
+//!   (optionally one name) answer 500 or 422.
+//!
 //! ## What helm calls (helm 3.15.3, observed)
 //!
 //! `GET /version`; release history by
@@ -146,19 +158,22 @@
 //! `before-hook-creation`), `POST`, list with `fieldSelector=metadata.name=…`
 //! and `watch=true`, then `DELETE` (`hook-succeeded`). Uninstall: `DELETE`
 //! each object, then `GET`+`DELETE` each release Secret. `crds/`: `POST` the
-//! CRD, poll it until `Established`, then re-read discovery.
-//! * Records: [`KubeApiDouble::objects`] (every object ever written, latest
-//!   body, in order of first creation), [`KubeApiDouble::live_objects`],
-//!   [`KubeApiDouble::requests`], [`KubeApiDouble::helm_releases`] (decoded from
-//!   helm's `sh.helm.release.v1.*` Secrets), [`KubeApiDouble::pod_images`].
-//! * Fault injection: [`KubeApiDouble::fail_creates`] makes creates of a kind
-//!   (optionally one name) answer 500 or 422.
+//! CRD, poll it until `Established`, then re-read discovery. `rollback` and
+//! `--atomic` use the same calls. helm 4.1.4 differs in: release Secrets sent
+//! as protobuf; chart objects created and updated by
+//! `PATCH … application/apply-patch+yaml?fieldManager=helm&force=…`; `--wait`
+//! and hook waits through list + `watch=true` (with `sendInitialEvents`).
+//! `helm upgrade --install --dry-run=server` only reads (no `dryRun=All`
+//! writes). helmfile 0.166 `sync` drives helm once per release, with
+//! `--kube-context` from `kubeContext` and in `needs` order (seen in the tests
+//! through [`KubeApiDouble::contexts_used`] and object order).
 //!
 //! ## What is not implemented
 //!
-//! Protobuf (requests asking for it get JSON, which client-go accepts), Table
+//! Protobuf responses (clients asking for protobuf get JSON, which client-go
+//! accepts) and protobuf request bodies other than Secret/ConfigMap, Table
 //! output (`kubectl get` style server-side printing), aggregated discovery,
-//! OpenAPI documents, real watch streams, `limit`/`continue` paging (lists are
+//! real OpenAPI schemas, real watch streams, `limit`/`continue` paging (lists are
 //! returned whole), subresources other than `status` (`scale`, `log`, `exec`,
 //! …), field managers/`managedFields`, admission webhooks, finalizers and
 //! graceful deletion (deletes are immediate), garbage collection beyond
@@ -178,7 +193,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Path prefix of each kubeconfig context's server URL (`/ctx/NAME`).
 const CONTEXT_PREFIX: &str = "/ctx/";
 
-/// Bearer token the double expects (written into its kubeconfig).
+/// Bearer token written into the double's kubeconfig (client-go does not send
+/// it over plain http; a request carrying a *different* token gets a 401).
 pub const KUBEAPI_DOUBLE_TOKEN: &str = "kod-kubeapi-test-double-token";
 
 /// Options for [`KubeApiDouble::start_with`].
