@@ -547,7 +547,8 @@ struct State {
 
 /// The Kubernetes API test double (see the [module docs](crate::kubeapi)).
 ///
-/// Dropping it stops the server thread and removes its kubeconfig.
+/// Dropping it stops and joins the server thread and removes its kubeconfig;
+/// tiny_http's own accept thread closes the listening socket moments later.
 pub struct KubeApiDouble {
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,

@@ -881,13 +881,37 @@ fn hook_job_and_server_dry_run() {
 
 #[test]
 fn drop_stops_the_server() {
-    let kube = KubeApiDouble::start().unwrap();
+    use std::io::{Read, Write};
+    // a version no other test's double reports, in case the port gets reused at once
+    let opts = KubeApiOptions {
+        server_version: "1.30.77".into(),
+        ..Default::default()
+    };
+    let kube = KubeApiDouble::start_with(opts).unwrap();
     let port = kube.port();
     let kubeconfig = kube.kubeconfig();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let ours = || -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = s.write_all(b"GET /version HTTP/1.0\r\nHost: x\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.contains("v1.30.77")
+    };
+    assert!(ours());
     drop(kube);
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     assert!(!kubeconfig.exists());
+    // tiny_http's accept thread closes the listener just after the drop
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ours() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still answering after drop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 const SINK: &str = r#"apiVersion: v1
