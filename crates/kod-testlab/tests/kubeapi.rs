@@ -719,46 +719,9 @@ fn helm4_install_upgrade_list_uninstall() {
 
 #[test]
 fn helmfile_sync_installs_in_needs_order_on_a_named_context() {
-    let helmfile = Tools::helmfile().expect("helmfile installed (run scripts/install-tools.sh)");
     let kube =
         KubeApiDouble::start_with(KubeApiOptions::with_contexts(&["lab", "site-b"])).unwrap();
-    let helm = Helm::new().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let charts = work.path().join("charts");
-    let reg = "registry.site.test:5000";
-    web_chart("app", "1.0.0", &format!("{reg}/acme/app:1.0"))
-        .write_to(&charts)
-        .unwrap();
-    web_chart("db", "1.0.0", &format!("{reg}/library/postgres:16"))
-        .write_to(&charts)
-        .unwrap();
-    // `app` is listed first but needs `db`
-    let hf = work.path().join("helmfile.yaml");
-    std::fs::write(
-        &hf,
-        "helmDefaults:\n  kubeContext: site-b\n  wait: true\n  timeout: 60\n\
-         releases:\n\
-         \x20 - name: app\n    namespace: apps\n    chart: ./charts/app\n    needs: [data/db]\n\
-         \x20 - name: db\n    namespace: data\n    chart: ./charts/db\n",
-    )
-    .unwrap();
-    let mut c = std::process::Command::new(&helmfile);
-    c.current_dir(work.path())
-        .envs(helm.env_vars())
-        .envs(kube.env_vars())
-        .env("HOME", work.path())
-        .env("XDG_CACHE_HOME", work.path().join("cache"))
-        .arg("--helm-binary")
-        .arg(helm.binary())
-        .arg("--file")
-        .arg(&hf)
-        .args(["sync", "--skip-deps"]);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("HELMFILE_") {
-            c.env_remove(&k);
-        }
-    }
-    let out = run_bounded(&mut c, None, Duration::from_secs(180)).unwrap();
+    let out = helmfile_sync_app_needs_db(&kube);
     assert!(
         out.status.success(),
         "helmfile sync failed:\n{}\nrequests:\n{}",
@@ -796,12 +759,81 @@ fn helmfile_sync_installs_in_needs_order_on_a_named_context() {
             ("apps".to_string(), "app".to_string())
         ]
     );
+    let reg = "registry.site.test:5000/";
     assert!(kube.pod_images().iter().all(|(_, i)| i.starts_with(reg)));
     assert_eq!(
         kube.contexts_used(),
         vec!["site-b"],
         "helmDefaults.kubeContext honoured"
     );
+}
+
+#[test]
+fn helmfile_sync_stops_at_a_failing_needed_release() {
+    let kube =
+        KubeApiDouble::start_with(KubeApiOptions::with_contexts(&["lab", "site-b"])).unwrap();
+    kube.fail_creates(
+        "Deployment",
+        Some("db-db"),
+        Fault::Invalid("spec.replicas: Invalid value: 1: kod test".into()),
+    );
+    let out = helmfile_sync_app_needs_db(&kube);
+    assert!(!out.status.success());
+    assert!(
+        out.combined()
+            .contains("Deployment.apps \"db-db\" is invalid"),
+        "{}",
+        out.combined()
+    );
+    assert_eq!(kube.helm_releases(), vec![rel("data", "db", 1, "failed")]);
+    assert!(
+        kube.chart_objects()
+            .iter()
+            .all(|o| o.namespace != "apps" && o.name != "apps"),
+        "app (needs db) was never started"
+    );
+}
+
+/// Write and `helmfile sync` a helmfile whose `app` (listed first) needs `db`.
+fn helmfile_sync_app_needs_db(kube: &KubeApiDouble) -> CmdOutput {
+    let helmfile = Tools::helmfile().expect("helmfile installed (run scripts/install-tools.sh)");
+    let helm = Helm::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let charts = work.path().join("charts");
+    let reg = "registry.site.test:5000";
+    web_chart("app", "1.0.0", &format!("{reg}/acme/app:1.0"))
+        .write_to(&charts)
+        .unwrap();
+    web_chart("db", "1.0.0", &format!("{reg}/library/postgres:16"))
+        .write_to(&charts)
+        .unwrap();
+    // `app` is listed first but needs `db`
+    let hf = work.path().join("helmfile.yaml");
+    std::fs::write(
+        &hf,
+        "helmDefaults:\n  kubeContext: site-b\n  wait: true\n  timeout: 60\n\
+         releases:\n\
+         \x20 - name: app\n    namespace: apps\n    chart: ./charts/app\n    needs: [data/db]\n\
+         \x20 - name: db\n    namespace: data\n    chart: ./charts/db\n",
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(&helmfile);
+    c.current_dir(work.path())
+        .envs(helm.env_vars())
+        .envs(kube.env_vars())
+        .env("HOME", work.path())
+        .env("XDG_CACHE_HOME", work.path().join("cache"))
+        .arg("--helm-binary")
+        .arg(helm.binary())
+        .arg("--file")
+        .arg(&hf)
+        .args(["sync", "--skip-deps"]);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("HELMFILE_") {
+            c.env_remove(&k);
+        }
+    }
+    run_bounded(&mut c, None, Duration::from_secs(180)).unwrap()
 }
 
 const HOOK_JOB: &str = r#"apiVersion: batch/v1
