@@ -18,7 +18,7 @@
 //! process is stopped, temp dirs are removed and FILE is deleted.
 
 use anyhow::{bail, Context, Result};
-use kod_testlab::{catalog, ChartRepo, ChartSpec, PublicRegistry, Registry, RegistryOptions};
+use kod_testlab::{catalog, ChartRepo, ChartSpec, ImageSpec, LayerSpec, PublicRegistry, Registry, RegistryOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -36,9 +36,11 @@ struct Args {
     password: String,
     images: bool,
     watch_stdin: bool,
+    bench_images: usize,
+    layer_mib: usize,
 }
 
-const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin]";
+const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M]";
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
@@ -57,6 +59,8 @@ fn parse_args() -> Result<Args> {
         password: "kod-lab-password".into(),
         images: true,
         watch_stdin: true,
+        bench_images: 0,
+        layer_mib: 8,
     };
     let mut env_file = None;
     while let Some(arg) = it.next() {
@@ -71,6 +75,8 @@ fn parse_args() -> Result<Args> {
             "--password" => a.password = val("--password")?,
             "--no-images" => a.images = false,
             "--ignore-stdin" => a.watch_stdin = false,
+            "--bench-images" => a.bench_images = val("--bench-images")?.parse().context("--bench-images N")?,
+            "--layer-mib" => a.layer_mib = val("--layer-mib")?.parse().context("--layer-mib M")?,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -115,6 +121,22 @@ fn main() {
     }
 }
 
+/// Benchmark catalogue: `n` images `docker.io/kodbench/app-<i>:1.0`, each with two shared
+/// base layers (`layer_mib` MiB each, shared by every image) and an own layer of
+/// `layer_mib` MiB; content is incompressible, so the bundle size is the blob size.
+fn bench_images(n: usize, layer_mib: usize) -> Vec<ImageSpec> {
+    let mib = layer_mib * 1024 * 1024;
+    (0..n)
+        .map(|i| {
+            ImageSpec::new(&format!("docker.io/kodbench/app-{i}:1.0")).layers(vec![
+                LayerSpec::base_sized("bench-os", mib),
+                LayerSpec::base_sized(if i % 2 == 0 { "bench-runtime-a" } else { "bench-runtime-b" }, mib),
+                LayerSpec::own_salted(mib, &format!("app-{i}")),
+            ])
+        })
+        .collect()
+}
+
 fn run() -> Result<()> {
     let args = parse_args()?;
     // SAFETY: installing a handler that only stores to an atomic.
@@ -125,7 +147,7 @@ fn run() -> Result<()> {
 
     eprintln!("kod-lab: starting public registry …");
     let public = PublicRegistry::start()?;
-    let images = catalog::default_images();
+    let images = if args.bench_images > 0 { bench_images(args.bench_images, args.layer_mib) } else { catalog::default_images() };
     if args.images {
         let digests = public.push_images(&images)?;
         for (n, d) in &digests {

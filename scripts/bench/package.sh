@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Benchmark: `kod helmfile package` vs the per-image approach of hand-written scripts
+# (`skopeo copy` each image to its own docker-archive, gzip each, one after the other), on
+# the same images in the same run. The lab serves N synthetic images (incompressible
+# layers; two base layers shared by all of them) from a loopback registry that stands in
+# for docker.io. Prints both wall times, both sizes, the ratios, the sum of unique blobs and
+# kod's peak RSS.
+#
+# Targets: time <= 0.3x baseline; bundle <= 1.02x (unique blobs + charts + metadata);
+# kod's peak RSS <= 100 MiB for a bundle of 1 GiB or more.
+#
+#   scripts/bench/package.sh [IMAGES] [LAYER_MIB]     (defaults: 24 images, 48 MiB layers: 1.22 GiB of unique blobs)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+images="${1:-24}"
+layer_mib="${2:-48}"
+bash "$root/scripts/install-tools.sh" >/dev/null 2>&1
+export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
+cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testlab
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+
+work="$(mktemp -d)"
+lab_pid=""
+cleanup() {
+    [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME="$work/home"
+mkdir -p "$HOME" "$work/project/charts/bench/templates" "$work/baseline"
+
+echo "starting the lab with $images images of 3 x $layer_mib MiB layers (2 shared) ..." >&2
+"$bin/kod-lab" up --env-file "$work/lab.env" --bench-images "$images" --layer-mib "$layer_mib" --ignore-stdin >"$work/lab.log" 2>&1 &
+lab_pid=$!
+for _ in $(seq 1 600); do [ -f "$work/lab.env" ] && break; kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log"; exit 1; }; sleep 1; done
+[ -f "$work/lab.env" ] || { echo "the lab did not start" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$work/lab.env"
+
+# A one-chart helmfile whose Deployment runs every image.
+cat > "$work/project/charts/bench/Chart.yaml" <<EOF
+apiVersion: v2
+name: bench
+version: 1.0.0
+EOF
+{
+    echo "images:"
+    for i in $KOD_LAB_IMAGES; do echo "- $i"; done
+} > "$work/project/charts/bench/values.yaml"
+cat > "$work/project/charts/bench/templates/deployment.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {matchLabels: {app: bench}}
+  template:
+    metadata: {labels: {app: bench}}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+EOF
+printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$work/project/helmfile.yaml"
+
+# Baseline: per image, skopeo copy to a docker-archive, gzip it; sequential.
+policy="$work/policy.json"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$policy"
+cat > "$work/baseline.sh" <<EOF
+set -euo pipefail
+i=0
+for img in $KOD_LAB_IMAGES; do
+    i=\$((i+1))
+    skopeo --registries-conf "$KOD_LAB_REGISTRIES_CONF" --policy "$policy" copy --quiet "docker://\$img" "docker-archive:$work/baseline/\$i.tar:\$img"
+    gzip -f "$work/baseline/\$i.tar"
+done
+EOF
+echo "baseline: per-image skopeo copy + gzip ..." >&2
+read -r base_s _ < <(python3 "$root/scripts/bench/measure.py" 1 "$work" bash "$work/baseline.sh")
+base_bytes=$(du -cb "$work"/baseline/*.tar.gz | tail -1 | cut -f1)
+
+echo "kod helmfile package ..." >&2
+read -r kod_s kod_rss < <(python3 "$root/scripts/bench/measure.py" 1 "$work/project" \
+    "$bin/kod" --quiet --no-progress helmfile package --workdir "$work/kodwork" -o "$work/bench.kod.tar" \
+    --source-registries-conf "$KOD_LAB_REGISTRIES_CONF")
+bundle_bytes=$(stat -c %s "$work/bench.kod.tar")
+"$bin/kod" bundle verify "$work/bench.kod.tar" >/dev/null
+"$bin/kod" bundle inspect -o json "$work/bench.kod.tar" > "$work/manifest.json"
+
+python3 - "$base_s" "$base_bytes" "$kod_s" "$bundle_bytes" "$kod_rss" "$work/manifest.json" "$images" <<'PY'
+import json, sys
+base_s, base_b, kod_s, bundle_b, rss, manifest, n = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+m = json.load(open(manifest))
+t = m["totals"]
+content = t["uniqueBlobBytes"] + t["chartBytes"]
+meta = t["fileBytes"] - t["uniqueBlobBytes"] - t["chartBytes"]
+mib = lambda b: b / 1048576
+print(f"package of {n} images ({len(m['images'])} in the bundle, {t['uniqueBlobs']} unique blobs)")
+print(f"  baseline (per-image skopeo copy + gzip, sequential): {base_s:8.2f} s   {mib(base_b):9.1f} MiB")
+print(f"  kod helmfile package                              : {kod_s:8.2f} s   {mib(bundle_b):9.1f} MiB")
+print(f"  time ratio   : {kod_s / base_s:.2f}x of the baseline (target <= 0.30x)")
+print(f"  size         : bundle is {bundle_b / base_b:.2f}x the baseline's archives")
+print(f"  unique blobs : {mib(t['uniqueBlobBytes']):.1f} MiB (+ {mib(t['chartBytes']):.2f} MiB charts, {mib(meta):.2f} MiB metadata)")
+print(f"  overhead     : bundle is {bundle_b / (content + meta):.4f}x unique blobs + charts + metadata (target <= 1.02x)")
+print(f"  kod peak RSS : {rss / 1024:.1f} MiB for a {mib(bundle_b) / 1024:.2f} GiB bundle (target <= 100 MiB)")
+PY
