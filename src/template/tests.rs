@@ -967,3 +967,86 @@ fn verified_variable_scoping() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_to_yaml_keys_escapes_folding() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r##"{{ toYaml (dict "" "emptykey" "a b" 1 "k:v" 2 "k: v" 3 "-x" 4 "- y" 5 "#c" 6 "yes" 7 "1" 8 "é" 9 "[a]" 10 "x\ny" 11) }}"##, Ok(r#""": emptykey
+'#c': 6
+'- y': 5
+-x: 4
+'[a]': 10
+"1": 8
+a b: 1
+'k: v': 3
+k:v: 2
+? |-
+  x
+  y
+: 11
+"yes": 7
+é: 9
+"#)),
+        (r#"{{ toYaml (list (list (list 1 2) (dict "a" (list "x" "y\nz"))) (dict "deep" (dict "er" (list (dict "k" "v" "k2" (list)))))) }}"#, Ok(r#"- - - 1
+    - 2
+  - a:
+    - x
+    - |-
+      y
+      z
+- deep:
+    er:
+    - k: v
+      k2: []
+"#)),
+        (r#"{{ toYaml (dict "s1" "  leading\nsecond" "s2" "trailing  \nx" "s3" "\ttab\nx" "s4" "a\n  indented\nb" "s5" "\n" "s6" "x\n\n" "s7" "emoji 😀" "s8" "zero\u0000byte" "s9" "bell\u0007" "s10" "nbsp\u00a0x" "s11" "bom\ufeffx") }}"#, Ok(r#"s1: |2-
+    leading
+  second
+s2: "trailing  \nx"
+s3: "\ttab\nx"
+s4: |-
+  a
+    indented
+  b
+s5: |2+
+
+s6: |+
+  x
+
+s7: "emoji \U0001F600"
+s8: "zero\0byte"
+s9: "bell\a"
+s10: nbsp x
+s11: "bom\uFEFFx"
+"#)),
+        (r#"{{ toYaml (dict "long" "this-is-a-very-long-single-word-without-any-spaces-that-goes-on-and-on-and-on-beyond-eighty-columns-for-sure" "long2" "words words words words words words words words words words words words words words words words words words words words" "dq" "yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes \"q\"" ) }}"#, Ok(r#"dq: yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes yes
+  yes yes yes yes "q"
+long: this-is-a-very-long-single-word-without-any-spaces-that-goes-on-and-on-and-on-beyond-eighty-columns-for-sure
+long2: words words words words words words words words words words words words words
+  words words words words words words words
+"#)),
+        (r#"{{ toYaml (list "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss" (dict "nested" (dict "k" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss tttt"))) }}"#, Ok(r#"- aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp
+  qqqq rrrr ssss
+- nested:
+    k: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo
+      pppp qqqq rrrr ssss tttt
+"#)),
+        (r#"{{ toYaml (dict "f1" 0.1 "f2" -2.5 "f3" 1e-7 "f4" 123456.0 "f5" 1234567.0 "f6" 3.0 "i1" -5 "i2" 0 "b" false "n" nil) }}
+"#, Ok(r#"b: false
+f1: 0.1
+f2: -2.5
+f3: 1e-07
+f4: 123456
+f5: 1.234567e+06
+f6: 3
+i1: -5
+i2: 0
+"n": null
+
+"#)),
+    ];
+    check_cases(cases);
+}
