@@ -38,39 +38,88 @@
 //! # Translation design
 //!
 //! [`parse`] is a hand-written lexer/parser for Go templates producing an
-//! AST; [`translate`] turns it into minijinja source where every Go
-//! operation is a call of a registered Rust function (`g_<name>` for the
-//! function library, `g__field`/`g__range`/`g__truth`/`g__template` for
-//! evaluation), Go variables live in slots of one minijinja `namespace()`
-//! (resolved to unique slots at translation time, which gives Go's
-//! scoping), the dot is the minijinja variable `_d`, `$` is `_root`.
-//! `with` is `{% with _d = … %}`, `range` is a `{% for %}` over
-//! `(key, value)` pairs, `and`/`or` are minijinja's short-circuit
-//! operators (whose truth test matches Go's, see [`value::GoMap`]).
-//! Each `define`/`block` becomes its own minijinja template, rendered by
-//! `template`/`include` with a fresh variable scope.  A custom formatter
-//! prints values the Go way.  Line structure is preserved (each node is
-//! emitted on its Go source line, skipped newlines are padded with
-//! `{# #}` comments) so minijinja's error line is the Go source line.
-//! Compiled environments are cached by source hash.
+//! AST (it rejects unknown functions and undefined variables, like Go's
+//! parser); [`translate`] turns the AST into minijinja source in which
+//! every Go operation is a call of a registered Rust function:
 //!
-//! Values: maps are mutable [`value::GoMap`] objects (sprig's
-//! `set`/`unset`/`merge` mutate in place), ints stay `i64`, floats `f64`.
+//! * `g_<name>` for the function library ([`funcs`], [`funcs_extra`]),
+//!   with Go's argument order (`a | f b` becomes `g_f(b, a)`);
+//! * `g__field(base, "<label>", "k1", "k2")` for `.k1.k2` chains
+//!   (missingkey=error semantics and Go's error texts);
+//! * `g__range(v)` yields `(key, value)` pairs (index/element for lists,
+//!   sorted key/value for maps; errors for scalars like Go);
+//! * `g__truth(v)` for `if`/`with`, `g__template(name, dot)` for
+//!   `{{template}}`;
+//! * `and`/`or` become minijinja's short-circuit `and`/`or` (they return
+//!   the deciding operand; literal operands are wrapped in `g__id` so
+//!   minijinja's constant folding cannot turn them into booleans).
+//!
+//! The dot is the minijinja variable `_d` (`with` is
+//! `{% with _d = … %}`, `range` a `{% for _k, _d in g__range(…) %}`).
+//! Go variables live in a per-execution slot table `_ns` (a mutable map
+//! object); the translator resolves every `$name` to a unique slot at
+//! translation time following Go's scoping rules (declarations end at the
+//! enclosing `{{end}}`, assignments update the visible declaration, also
+//! from inside `range`), so minijinja's own scoping never matters.
+//! `$` is the slot `root`.  `break`/`continue` use minijinja's loop
+//! controls.  Each `define`/`block` becomes its own minijinja template in
+//! the same environment, rendered by `template`/`include` with a fresh
+//! slot table.  Text is emitted verbatim (wrapped in `{% raw %}` when it
+//! contains minijinja delimiters).  A custom formatter prints values the
+//! Go way ([`value::template_print`]).
+//!
+//! Line structure is preserved: each node is emitted on its Go source
+//! line and newlines that the Go source has but the translation does not
+//! (trimmed text, multi-line actions, comments) are padded with
+//! `{# … #}` comments, so minijinja's error line *is* the Go line — also
+//! inside `define` bodies.  Compiled environments are cached per source
+//! text, so re-rendering the same template only costs execution.
+//!
+//! Values ([`value`]): Go maps are mutable [`value::GoMap`] objects
+//! (sprig's `set`/`unset`/`merge` mutate in place and aliases see it, as
+//! with Go maps), lists are minijinja sequences, `nil` is none, Go `int`
+//! is an `i64` number and Go `int64` (results of sprig's `add`, `sub`,
+//! `mul`, `div`, `mod`, `max`, `min`, `int64`, `toDecimal`) is a
+//! [`value::Int64`] object, floats are `f64`.  `toYaml` re-implements
+//! yaml.v2's emitter ([`yaml`]), `fromYaml` decodes with yaml.v2's YAML
+//! 1.1 rules on libyaml events ([`yaml_decode`]), `toJson` follows Go's
+//! encoding/json (sorted keys, HTML escaping, float format).
+//!
+//! # Functions
+//!
+//! Exactly helmfile 0.166's set (checked name by name against the binary,
+//! see `tests::function_set_matches_helmfile_0_166`): Go's builtins
+//! (`and or not len index slice print printf println html js urlquery eq
+//! ne lt le gt ge call`), sprig v3's `TxtFuncMap` (sprig's `slice`
+//! replaces Go's; sprig's `get` is `sprigGet`) and helmfile's `exec
+//! envExec isFile readFile readDir readDirEntries toYaml fromYaml
+//! setValueAtPath requiredEnv get getOrNil tpl required include
+//! fetchSecretValue expandSecretRefs`.  Not available offline and
+//! therefore failing *when executed* (they still parse): sprig's crypto
+//! generators (`genCA`, `genPrivateKey`, `bcrypt`, `htpasswd`,
+//! `derivePassword`, `encryptAES`, `randBytes`, …), `getHostByName`, and
+//! `fetchSecretValue`/`expandSecretRefs` on `ref+…` secret references
+//! (plain values pass through unchanged, as vals does).
 //!
 //! # Known differences from helmfile
 //!
-//! * All integers are one kind: `typeOf`/`%T` say `int` where Go would say
-//!   `int64` (e.g. results of sprig's `add`).  Comparisons treat int and
-//!   int64 alike, as Go's `eq` does.
-//! * Errors carry the file and line, not Go's column and
+//! * Errors carry file and line but not Go's column and
 //!   `executing "…" at <…>` context; field errors append `(in .A.B)`.
-//! * `( $x := … )` inside parentheses is rejected.
+//!   Type errors for literal arguments read `wrong type for value;
+//!   expected string; got int` where Go says `expected string; found 1`.
+//!   Nested `include`/`tpl` errors name the inner template differently.
 //! * `keys`/`values` return sorted order (Go's map order is random).
-//! * `now`/`date` support the common Go layout elements only.
+//! * uint64 values above `i64::MAX` (from `fromYaml`) become float64.
+//! * `now`/`date`/`toDate` support Go layouts but only the UTC and local
+//!   zones; `randAlphaNum`/`uuidv4`/… use a non-cryptographic generator.
+//! * Parsing errors after `fromYaml`/unmarshal failures and a few runtime
+//!   panics are reported with Go's text where it was checked (see the
+//!   `verified_*` tests), otherwise with a close equivalent.
+//! * A template executed without data (`{{ template "x" }}`) reports
+//!   `nil pointer evaluating interface {}.x` where Go says
+//!   `nil data; no entry for key "x"`.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -128,7 +177,8 @@ pub struct Engine {
 
 pub struct EngineInner {
     ctx: Arc<funcs::Ctx>,
-    cache: Mutex<HashMap<u64, Arc<Compiled>>>,
+    /// compiled templates by source text
+    cache: Mutex<HashMap<String, Arc<Compiled>>>,
 }
 
 struct Compiled {
@@ -160,10 +210,7 @@ impl Engine {
 
 impl EngineInner {
     fn compile(&self, source: &str) -> Result<Arc<Compiled>, parse::ParseError> {
-        let mut h = DefaultHasher::new();
-        source.hash(&mut h);
-        let key = h.finish();
-        if let Some(c) = self.cache.lock().unwrap().get(&key) {
+        if let Some(c) = self.cache.lock().unwrap().get(source) {
             return Ok(c.clone());
         }
         let tree = parse::parse(source, &funcs::is_func)?;
@@ -191,7 +238,7 @@ impl EngineInner {
         if cache.len() > 4096 {
             cache.clear();
         }
-        cache.insert(key, c.clone());
+        cache.insert(source.to_string(), c.clone());
         Ok(c)
     }
 
