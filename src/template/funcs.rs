@@ -27,6 +27,8 @@ pub struct Ctx {
     pub disable_insecure: bool,
     pub env: Option<BTreeMap<String, String>>,
     pub engine: Weak<EngineInner>,
+    /// helmfile's first pass: missingkey=zero, side-effect functions disabled
+    pub pre_render: bool,
 }
 
 impl Ctx {
@@ -172,7 +174,7 @@ fn vstr(s: impl Into<String>) -> Value {
 // ------------------------------------------------------------ helpers for the translator
 
 /// `g__field(base, label, k1, k2, ...)`: Go field/key access with missingkey=error.
-fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
     let mut cur = a[0].clone();
     let label = a[1].as_str().unwrap_or("").to_string();
     // Go names the static type: values looked up in maps are `interface {}`,
@@ -183,6 +185,7 @@ fn h_field(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         cur = match classify(&cur) {
             G::Map(m) => match m.get(k) {
                 Some(v) => v,
+                None if c.pre_render => Value::from(()),
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
@@ -648,6 +651,9 @@ fn f_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
     if a.len() < 2 || a.len() > 3 {
         return Err(err(format!("wrong number of args for exec: want 2 or 3 got {}", a.len())));
     }
+    if c.pre_render {
+        return Ok(vstr(""));
+    }
     insecure_check(c)?;
     run_cmd(c, None, a, "exec")
 }
@@ -655,6 +661,9 @@ fn f_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_env_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
     if a.len() < 3 || a.len() > 4 {
         return Err(err(format!("wrong number of args for envExec: want 3 or 4 got {}", a.len())));
+    }
+    if c.pre_render {
+        return Ok(vstr(""));
     }
     insecure_check(c)?;
     let mut envs = BTreeMap::new();
@@ -686,6 +695,9 @@ fn f_is_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 fn f_read_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("readFile", a, 1)?;
+    if c.pre_render {
+        return Ok(vstr(""));
+    }
     insecure_check(c)?;
     let p = c.resolve(&s_arg(&a[0])?);
     std::fs::read(&p)
@@ -703,6 +715,9 @@ fn go_io_err(e: &std::io::Error) -> String {
 
 fn read_dir(c: &Ctx, a: &[Value], include_dirs: bool, name: &str) -> R {
     nargs(name, a, 1)?;
+    if c.pre_render {
+        return Ok(Value::from(Vec::<Value>::new()));
+    }
     insecure_check(c)?;
     let rel = s_arg(&a[0])?;
     let p = c.resolve(&rel);
@@ -857,7 +872,7 @@ fn f_tpl(c: &Ctx, _s: &State, a: &[Value]) -> R {
     let Some(engine) = c.engine.upgrade() else {
         return Err(err("tpl: engine is gone"));
     };
-    engine.render_value("stringTemplate", &text, a[1].clone()).map(vstr).map_err(|e| err(e.to_string()))
+    engine.render_mode("stringTemplate", &text, a[1].clone(), c.pre_render).map(vstr).map_err(|e| err(e.to_string()))
 }
 
 fn f_include(c: &Ctx, s: &State, a: &[Value]) -> R {

@@ -115,6 +115,9 @@
 //! * Parsing errors after `fromYaml`/unmarshal failures and a few runtime
 //!   panics are reported with Go's text where it was checked (see the
 //!   `verified_*` tests), otherwise with a close equivalent.
+//! * [`Engine::render_first_pass`] mirrors helmfile's `preRender` template
+//!   context (missingkey=zero, side-effect functions return empty
+//!   values); whether and when to use it is the state loader's decision.
 //! * A template executed without data (`{{ template "x" }}`) reports
 //!   `nil pointer evaluating interface {}.x` where Go says
 //!   `nil data; no entry for key "x"`.
@@ -177,8 +180,10 @@ pub struct Engine {
 
 pub struct EngineInner {
     ctx: Arc<funcs::Ctx>,
-    /// compiled templates by source text
-    cache: Mutex<HashMap<String, Arc<Compiled>>>,
+    /// the same options in helmfile's first-pass ("preRender") mode
+    pre_ctx: Arc<funcs::Ctx>,
+    /// compiled templates by (first pass?, source text)
+    cache: Mutex<HashMap<(bool, String), Arc<Compiled>>>,
 }
 
 struct Compiled {
@@ -189,14 +194,17 @@ const MAIN: &str = "main";
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Engine {
-        let inner = Arc::new_cyclic(|weak| EngineInner {
-            ctx: Arc::new(funcs::Ctx {
-                base_dir: opts.base_dir.clone(),
-                disable_insecure: opts.disable_insecure,
-                env: opts.env.clone(),
-                engine: weak.clone(),
-            }),
-            cache: Mutex::new(HashMap::new()),
+        let inner = Arc::new_cyclic(|weak| {
+            let mk = |pre_render: bool| {
+                Arc::new(funcs::Ctx {
+                    base_dir: opts.base_dir.clone(),
+                    disable_insecure: opts.disable_insecure,
+                    env: opts.env.clone(),
+                    engine: weak.clone(),
+                    pre_render,
+                })
+            };
+            EngineInner { ctx: mk(false), pre_ctx: mk(true), cache: Mutex::new(HashMap::new()) }
         });
         Engine { inner }
     }
@@ -206,11 +214,20 @@ impl Engine {
     pub fn render(&self, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
         self.inner.render_value(name, source, value::from_json(data))
     }
+
+    /// Render like helmfile's first pass over a state file (its template
+    /// context with `preRender` set): `missingkey=zero` (a missing map key
+    /// yields nil instead of an error) and `exec`, `envExec`, `readFile`,
+    /// `readDir`, `readDirEntries` do nothing and return empty results.
+    pub fn render_first_pass(&self, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
+        self.inner.render_mode(name, source, value::from_json(data), true)
+    }
 }
 
 impl EngineInner {
-    fn compile(&self, source: &str) -> Result<Arc<Compiled>, parse::ParseError> {
-        if let Some(c) = self.cache.lock().unwrap().get(source) {
+    fn compile(&self, source: &str, pre_render: bool) -> Result<Arc<Compiled>, parse::ParseError> {
+        let key = (pre_render, source.to_string());
+        if let Some(c) = self.cache.lock().unwrap().get(&key) {
             return Ok(c.clone());
         }
         let tree = parse::parse(source, &funcs::is_func)?;
@@ -224,7 +241,7 @@ impl EngineInner {
             let s = value::template_print(v);
             out.write_str(&s).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
         });
-        funcs::register(&mut env, self.ctx.clone());
+        funcs::register(&mut env, if pre_render { self.pre_ctx.clone() } else { self.ctx.clone() });
         let internal = |e: minijinja::Error| parse::ParseError {
             line: e.line().unwrap_or(0),
             message: format!("internal translation error: {}", e),
@@ -238,13 +255,17 @@ impl EngineInner {
         if cache.len() > 4096 {
             cache.clear();
         }
-        cache.insert(source.to_string(), c.clone());
+        cache.insert(key, c.clone());
         Ok(c)
     }
 
     /// Render with an already converted dot.
     pub fn render_value(&self, name: &str, source: &str, dot: minijinja::Value) -> Result<String, TemplateError> {
-        let compiled = self.compile(source).map_err(|e| TemplateError {
+        self.render_mode(name, source, dot, false)
+    }
+
+    pub fn render_mode(&self, name: &str, source: &str, dot: minijinja::Value, pre_render: bool) -> Result<String, TemplateError> {
+        let compiled = self.compile(source, pre_render).map_err(|e| TemplateError {
             file: name.to_string(),
             line: e.line,
             col: None,

@@ -1050,3 +1050,19 @@ i2: 0
     ];
     check_cases(cases);
 }
+
+#[test]
+fn first_pass_mode_is_lenient_and_side_effect_free() {
+    let d = tempdir("firstpass");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: false, env: None });
+    let src = r#"{{ .Values.missing }}|{{ .Values.a }}|{{ exec "sh" (list "-c" "touch ran") }}|{{ readFile "top.txt" }}|{{ readDir "sub" }}|{{ tpl "{{ .nope }}" (dict) }}"#;
+    let dot = json!({"Values": {"a": 1}});
+    assert_eq!(e.render_first_pass("f", src, &dot).unwrap(), "<no value>|1|||[]|<no value>");
+    assert!(!d.join("ran").exists());
+    // a field of the nil produced by a missing key still fails, as in Go
+    let err = e.render_first_pass("f", "{{ .Values.missing.x }}", &dot).unwrap_err();
+    assert_eq!(err.message, "nil pointer evaluating interface {}.x (in .Values.missing.x)");
+    // the normal mode is unaffected (separate cache entry)
+    assert!(e.render("f", src, &dot).is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}
