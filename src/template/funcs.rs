@@ -250,7 +250,7 @@ thread_local! {
 
 const MAX_DEPTH: usize = 200;
 
-fn render_define(_c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, Error> {
+fn render_define(c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, Error> {
     let tname = format!("define:{}", name);
     let t = s
         .env()
@@ -266,7 +266,10 @@ fn render_define(_c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, 
         t.render(minijinja::context! { _d => dot.clone(), _root => dot })
     };
     DEPTH.with(|d| d.set(d.get() - 1));
-    r.map_err(|e| err(super::describe_nested(&e)))
+    r.map_err(|e| {
+        let cmd = c.engine.upgrade().and_then(|en| en.failing_command(&e));
+        err(super::describe_nested(&e, cmd.as_deref()))
+    })
 }
 
 // ------------------------------------------------------------ Go builtins

@@ -103,8 +103,10 @@
 //!
 //! # Known differences from helmfile
 //!
-//! * Errors carry file and line but not Go's column and
-//!   `executing "…" at <…>` context; field errors append `(in .A.B)`.
+//! * Errors carry file and line but not Go's column; instead of Go's
+//!   `executing "…" at <cmd>:` prefix the failing command is appended as
+//!   `(in cmd)` (e.g. `map has no entry for key "x" (in .Values.x)`,
+//!   `error calling required: need x (in required "need x")`).
 //!   Type errors for literal arguments read `wrong type for value;
 //!   expected string; got int` where Go says `expected string; found 1`.
 //!   Nested `include`/`tpl` errors name the inner template differently.
@@ -184,6 +186,8 @@ pub struct EngineInner {
     pre_ctx: Arc<funcs::Ctx>,
     /// compiled templates by (first pass?, source text)
     cache: Mutex<HashMap<(bool, String), Arc<Compiled>>>,
+    /// generated call expression -> Go command text, for error messages
+    labels: Mutex<HashMap<String, String>>,
 }
 
 struct Compiled {
@@ -204,7 +208,7 @@ impl Engine {
                     pre_render,
                 })
             };
-            EngineInner { ctx: mk(false), pre_ctx: mk(true), cache: Mutex::new(HashMap::new()) }
+            EngineInner { ctx: mk(false), pre_ctx: mk(true), cache: Mutex::new(HashMap::new()), labels: Mutex::new(HashMap::new()) }
         });
         Engine { inner }
     }
@@ -237,6 +241,8 @@ impl EngineInner {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         env.set_recursion_limit(1000);
+        // keeps the generated source on errors (used to name the failing Go command)
+        env.set_debug(true);
         env.set_formatter(|out, _state, v| {
             let s = value::template_print(v);
             out.write_str(&s).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
@@ -249,6 +255,15 @@ impl EngineInner {
         env.add_template_owned(MAIN.to_string(), tr.main).map_err(internal)?;
         for (name, src) in tr.defines {
             env.add_template_owned(format!("define:{}", name), src).map_err(internal)?;
+        }
+        {
+            let mut labels = self.labels.lock().unwrap();
+            if labels.len() > 200_000 {
+                labels.clear();
+            }
+            for (k, v) in tr.labels {
+                labels.entry(k).or_insert(v);
+            }
         }
         let c = Arc::new(Compiled { env });
         let mut cache = self.cache.lock().unwrap();
@@ -272,8 +287,18 @@ impl EngineInner {
             kind: TemplateErrorKind::Syntax,
             message: e.message,
         })?;
-        let t = compiled.env.get_template(MAIN).map_err(|e| to_err(name, &e))?;
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot }).map_err(|e| to_err(name, &e))
+        let t = compiled.env.get_template(MAIN).map_err(|e| to_err(name, &e, None))?;
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot }).map_err(|e| {
+            let cmd = self.failing_command(&e);
+            to_err(name, &e, cmd.as_deref())
+        })
+    }
+
+    /// The Go command whose evaluation raised `e`, if it points at one.
+    pub(crate) fn failing_command(&self, e: &minijinja::Error) -> Option<String> {
+        let src = e.template_source()?;
+        let expr = src.get(e.range()?)?;
+        self.labels.lock().unwrap().get(expr).cloned()
     }
 }
 
@@ -284,22 +309,24 @@ fn error_message(e: &minijinja::Error) -> String {
     }
 }
 
-/// Describe an error from a nested render (define/include): `define "x":LINE: msg`.
-pub(crate) fn describe_nested(e: &minijinja::Error) -> String {
+/// Describe an error from a nested render (define/include): `template "x":LINE: msg`.
+pub(crate) fn describe_nested(e: &minijinja::Error, command: Option<&str>) -> String {
     let name = e.name().unwrap_or("");
     let name = name.strip_prefix("define:").map(|n| format!("template {:?}", n)).unwrap_or_else(|| name.to_string());
+    let mut msg = error_message(e);
+    if let Some(c) = command {
+        msg = format!("{} (in {})", msg, c);
+    }
     match e.line() {
-        Some(l) => format!("{}:{}: {}", name, l, error_message(e)),
-        None => error_message(e),
+        Some(l) => format!("{}:{}: {}", name, l, msg),
+        None => msg,
     }
 }
 
-fn to_err(file: &str, e: &minijinja::Error) -> TemplateError {
-    TemplateError {
-        file: file.to_string(),
-        line: e.line().unwrap_or(0),
-        col: None,
-        kind: TemplateErrorKind::Render,
-        message: error_message(e),
+fn to_err(file: &str, e: &minijinja::Error, command: Option<&str>) -> TemplateError {
+    let mut message = error_message(e);
+    if let Some(cmd) = command {
+        message = format!("{} (in {})", message, cmd);
     }
+    TemplateError { file: file.to_string(), line: e.line().unwrap_or(0), col: None, kind: TemplateErrorKind::Render, message }
 }

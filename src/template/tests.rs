@@ -489,7 +489,7 @@ fn env_and_required_env() {
     for name in ["NOPE", "EMPTY"] {
         let err = render_err(&e, &format!("\n{{{{ requiredEnv {:?} }}}}", name));
         assert_eq!(err.line, 2);
-        assert_eq!(err.message, format!("error calling requiredEnv: required env var `{}` is not set", name));
+        assert_eq!(err.message, format!("error calling requiredEnv: required env var `{}` is not set (in requiredEnv {:?})", name, name));
     }
 }
 
@@ -530,7 +530,7 @@ fn exec_runs_in_base_dir_with_stdin() {
     assert_eq!(e.render("f", r#"{{ exec "cat" (list) "from stdin" }}"#, &json!({})).unwrap(), "from stdin");
     assert_eq!(e.render("f", r#"{{ envExec (dict "KOD_X" "42") "sh" (list "-c" "echo $KOD_X") | trim }}"#, &json!({})).unwrap(), "42");
     let err = e.render("f", r#"{{ exec "echo" (list 1) }}"#, &json!({})).unwrap_err();
-    assert_eq!(err.message, r#"error calling exec: unexpected type of arg "int" in args [1] at index 0"#);
+    assert_eq!(err.message, r#"error calling exec: unexpected type of arg "int" in args [1] at index 0 (in exec "echo" (list 1))"#);
     let err = e.render("f", r#"{{ exec "sh" (list "-c" "echo oops >&2; exit 3") }}"#, &json!({})).unwrap_err();
     assert!(err.message.starts_with("error calling exec: command \""), "{}", err);
     assert!(err.message.contains("exited with non-zero status:\n\nPATH:\n"), "{}", err);
@@ -552,7 +552,7 @@ fn disable_insecure_features() {
     ] {
         let err = e.render("f", src, &json!({})).unwrap_err();
         assert!(
-            err.message.ends_with("HELMFILE_DISABLE_INSECURE_FEATURES is active, insecure function calls are disabled"),
+            err.message.ends_with(&format!("HELMFILE_DISABLE_INSECURE_FEATURES is active, insecure function calls are disabled (in {})", &src[3..src.len() - 3])),
             "{} -> {}",
             src,
             err
@@ -569,7 +569,7 @@ fn secrets_are_refused_offline() {
     let err = e.render("f", r#"{{ fetchSecretValue "ref+vault://secret/x#/key" }}"#, &json!({})).unwrap_err();
     assert_eq!(
         err.message,
-        "error calling fetchSecretValue: not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"
+        r#"error calling fetchSecretValue: not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging) (in fetchSecretValue "ref+vault://secret/x#/key")"#
     );
     let err = e.render("f", r#"{{ expandSecretRefs (dict "a" "ref+awssecrets://x") }}"#, &json!({})).unwrap_err();
     assert!(err.message.contains("not supported offline by kod: expandSecretRefs"), "{}", err);
@@ -603,7 +603,7 @@ fn values_are_go_typed() {
         "int float64 float64 2 1e+06 string"
     );
     let err = e.render("f", "{{ eq .Values.i .Values.g }}", &dot).unwrap_err();
-    assert_eq!(err.message, "error calling eq: incompatible types for comparison");
+    assert_eq!(err.message, "error calling eq: incompatible types for comparison (in eq .Values.i .Values.g)");
 }
 
 #[test]
@@ -1065,4 +1065,20 @@ fn first_pass_mode_is_lenient_and_side_effect_free() {
     // the normal mode is unaffected (separate cache entry)
     assert!(e.render("f", src, &dot).is_err());
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn errors_name_the_failing_go_command() {
+    let e = engine();
+    let dot = json!({"Values": {"x": null, "l": [1]}});
+    let cases: &[(&str, usize, &str)] = &[
+        ("a\n{{ .Values.x | required \"need x\" }}", 2, r#"error calling required: need x (in required "need x")"#),
+        ("{{ upper (index .Values.l 3) }}", 1, "error calling index: index out of range: 3 (in index .Values.l 3)"),
+        ("{{ define \"t\" }}\n{{ fail \"inner\" }}{{ end }}{{ include \"t\" . }}", 2, r#"error calling include: template "t":2: error calling fail: inner (in fail "inner") (in include "t" .)"#),
+        ("{{ template \"t\" . }}{{ define \"t\" }}\n\n{{ fail \"deep\" }}{{ end }}", 3, r#"error calling fail: deep (in fail "deep")"#),
+    ];
+    for (src, line, msg) in cases {
+        let err = e.render("f", src, &dot).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (*line, *msg), "{}", src);
+    }
 }

@@ -18,9 +18,12 @@ pub struct Translated {
     pub main: String,
     /// (define name, minijinja source)
     pub defines: Vec<(String, String)>,
+    /// generated call expression -> Go command text (for error messages)
+    pub labels: HashMap<String, String>,
 }
 
-struct Tr {
+struct Tr<'a> {
+    labels: &'a mut HashMap<String, String>,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -35,11 +38,12 @@ fn set_stmt(target: &str, expr: &str) -> String {
 }
 
 pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
-    let main = translate_body(&tree.root, 1)?;
+    let mut labels = HashMap::new();
+    let main = translate_body(&tree.root, 1, &mut labels)?;
     let mut defines: Vec<(String, String)> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for d in &tree.defines {
-        let src = translate_body(&d.body, d.line)?;
+        let src = translate_body(&d.body, d.line, &mut labels)?;
         // later definitions win (text/template replaces on redefinition)
         if let Some(i) = seen.get(&d.name) {
             defines[*i].1 = src;
@@ -48,11 +52,11 @@ pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
             defines.push((d.name.clone(), src));
         }
     }
-    Ok(Translated { main, defines })
+    Ok(Translated { main, defines, labels })
 }
 
-fn translate_body(nodes: &[Node], start_line: usize) -> Result<String, ParseError> {
-    let mut tr = Tr { out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
+    let mut tr = Tr { labels, out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -78,7 +82,7 @@ pub fn jstr(s: &str) -> String {
     o
 }
 
-impl Tr {
+impl Tr<'_> {
     fn emit(&mut self, s: &str) {
         self.line += s.bytes().filter(|b| *b == b'\n').count();
         self.out.push_str(s);
@@ -301,7 +305,11 @@ impl Tr {
                         .collect();
                     format!("({})", wrapped.join(&format!(" {} ", name)))
                 }
-                _ => format!("g_{}({})", name, args.join(", ")),
+                _ => {
+                    let e = format!("g_{}({})", name, args.join(", "));
+                    self.labels.entry(e.clone()).or_insert_with(|| cmd.text.clone());
+                    e
+                }
             });
         }
         if cmd.args.len() > 1 || piped.is_some() {
