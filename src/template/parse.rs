@@ -354,6 +354,7 @@ impl<'a> Lexer<'a> {
                     }
                     let name = self.src[self.pos..i].to_string();
                     self.pos = i;
+                    self.check_terminator()?;
                     self.push(Tok::Var(name), start);
                 }
                 b'.' => {
@@ -374,6 +375,7 @@ impl<'a> Lexer<'a> {
                         } else {
                             let name = self.src[self.pos + 1..i].to_string();
                             self.pos = i;
+                            self.check_terminator()?;
                             self.push(Tok::Field(name), start);
                         }
                     }
@@ -392,6 +394,7 @@ impl<'a> Lexer<'a> {
                         }
                         let word = &self.src[self.pos..i];
                         self.pos = i;
+                        self.check_terminator()?;
                         let tok = if let Some(k) = KEYWORDS.iter().find(|k| **k == word) {
                             Tok::Keyword(k)
                         } else if word == "true" || word == "false" {
@@ -408,6 +411,17 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+    }
+
+    /// Go's lexer: identifiers, fields and variables must be followed by a
+    /// terminator, else "bad character".
+    fn check_terminator(&self) -> Result<(), ParseError> {
+        let rest = &self.src[self.pos..];
+        let Some(c) = rest.chars().next() else { return Ok(()) };
+        if c == ' ' || c == '\t' || c == '\r' || c == '\n' || ".,|:)(".contains(c) || rest.starts_with("}}") {
+            return Ok(());
+        }
+        self.err(self.pos, format!("bad character U+{:04X} '{}'", c as u32, c))
     }
 
     fn lex_number(&mut self) -> Result<(), ParseError> {

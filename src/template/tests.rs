@@ -1082,3 +1082,43 @@ fn errors_name_the_failing_go_command() {
         assert_eq!((err.line, err.message.as_str()), (*line, *msg), "{}", src);
     }
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_lexing_edge_cases() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ .Values.my-key }}"#, Err((1, r#"bad character U+002D '-'"#))),
+        (r#"{{ $m := dict "if" 1 "range" 2 "end" 3 "with" 4 }}{{ $m.if }}{{ $m.range }}{{ $m.end }}{{ $m.with }}"#, Ok(r#"1234"#)),
+        (r#"{{ ((((1)))) }}|{{ (add (add 1 2) (mul 2 (sub 5 3))) }}|{{ 1e3 | int }}|{{ .Values.a.f | printf "%.1f" }}"#, Ok(r#"1|7|1000|1.5"#)),
+        (r#"raw {% endraw %} {# x {{ "y" }}"#, Ok(r#"raw {% endraw %} {# x y"#)),
+        (r#"{{ "}}" }}|{{ "{{" }}|}}|{ {|{{ `a"b` }}"#, Ok(r#"}}|{{|}}|{ {|a"b"#)),
+        (r#"{{ $loop := 1 }}{{ $_d := 2 }}{{ $loop }}{{ $_d }}{{ range list 1 2 }}{{ $loop = add $loop . }}{{ end }}{{ $loop }}"#, Ok(r#"124"#)),
+        (r#"{{ .Values.a.l | len | printf "%03d" }}|{{ index .Values.a.l 0 | add 1 }}|{{ .Values.a.nested.x | keys }}"#, Ok(r#"003|2|[w]"#)),
+        (r#"{{ if eq .Values.a.s "str" "other" }}match{{ end }}|{{ if ne .Values.a.b 2 }}ne{{ end }}|{{ if not (eq .Values.a.b 1) }}no{{ else }}yes{{ end }}"#, Ok(r#"match|ne|yes"#)),
+        (r#"{{ with .Values.a.nested.x.w }}{{ . }}{{ else }}none{{ end }}{{ with $v := .Values.a.nested }}{{ $v.x.w }}{{ end }}"#, Ok(r#"deepdeep"#)),
+        (r#"x {{- /* comment */ -}} y {{- "" }}
+z {{ "" -}}
+  w"#, Ok(r#"xy
+z w"#)),
+        (r#"{{ printf "%s" (.Values.a.l | toJson) }}|{{ .Values.a.l | toJson | fromJson | first }}"#, Ok(r#"[1,2,"x"]|1"#)),
+        (r#"{{ range $i, $e := .Values.a.l }}{{ if $i }},{{ end }}{{ $e }}{{ end }}
+"#, Ok(r#"1,2,x
+"#)),
+    ];
+    check_cases(cases);
+}
+
+/// helmfile 0.166 with a CRLF template (same harness as the tables):
+/// trim markers eat `\r` too, raw strings drop `\r`, text keeps it;
+/// `$x=1` is a lexer error (`=` is no terminator).
+#[test]
+fn verified_crlf_and_terminators() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        ("a\r\nb {{- \"x\" -}} \r\n c\r\n{{ `r\r\ns` }}\r\n", Ok("a\r\nbxc\r\nr\ns\r\n")),
+        ("{{ $x=1 }}", Err((1, "bad character U+003D '='"))),
+        ("{{ .Values.a.b}}{{.Values.a.s}}{{$.Values.a.b}}{{ ( .Values.a.b ) }}\n", Ok("1str11\n")),
+    ];
+    check_cases(cases);
+}
