@@ -81,6 +81,10 @@ fn s_arg(v: &Value) -> Result<String, Error> {
 
 /// A Go `int` parameter.
 fn i_arg(v: &Value) -> Result<i64, Error> {
+    // a Go `int` parameter: int64 values (sprig math results) don't fit
+    if super::value::is_int64(v) {
+        return Err(err("wrong type for value; expected int; got int64"));
+    }
     match classify(v) {
         G::Int(i) => Ok(i),
         G::Nil => Err(err("invalid value; expected int")),
@@ -305,7 +309,10 @@ fn index_one(v: &Value, i: &Value) -> R {
             Ok(l[idx as usize].clone())
         }
         G::Str(s) => {
-            let idx = i_arg(i)?;
+            let idx = match classify(i) {
+                G::Int(x) => x,
+                _ => return Err(err(format!("cannot index string with type {}", type_name(i)))),
+            };
             if idx < 0 || idx as usize >= s.len() {
                 return Err(err(format!("index out of range: {}", idx)));
             }
@@ -332,7 +339,14 @@ fn f_index(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 fn f_slice(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("slice", a, 1)?;
-    let idx: Vec<i64> = a[1..].iter().map(i_arg).collect::<Result<_, _>>()?;
+    // sprig's slice takes interface{} indices (cast.ToInt)
+    let idx: Vec<i64> = a[1..]
+        .iter()
+        .map(|v| match classify(v) {
+            G::Int(i) => Ok(i),
+            _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
+        })
+        .collect::<Result<_, _>>()?;
     if idx.len() > 3 {
         return Err(err(format!("too many slice indexes: {}", idx.len())));
     }
@@ -2486,7 +2500,12 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         env.add_function(format!("g_{}", name), move |st: &State, args: minijinja::value::Rest<Value>| {
             f(&c, st, &args).map_err(|e| {
                 let msg = e.detail().unwrap_or("").to_string();
-                if msg.starts_with("error calling ") || msg.starts_with("wrong number of args") {
+                // argument count/type errors happen before the call in Go
+                if msg.starts_with("error calling ")
+                    || msg.starts_with("wrong number of args")
+                    || msg.starts_with("wrong type for value")
+                    || msg.starts_with("invalid value; expected")
+                {
                     e
                 } else {
                     err(format!("error calling {}: {}", fname, msg))

@@ -32,8 +32,13 @@ fn s_arg(v: &Value) -> Result<String, Error> {
 }
 
 fn i_arg(v: &Value) -> Result<i64, Error> {
+    // a Go `int` parameter: int64 values (sprig math results) don't fit
+    if super::value::is_int64(v) {
+        return Err(err("wrong type for value; expected int; got int64"));
+    }
     match classify(v) {
         G::Int(i) => Ok(i),
+        G::Nil => Err(err("invalid value; expected int")),
         _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
     }
 }

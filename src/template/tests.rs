@@ -1122,3 +1122,22 @@ fn verified_crlf_and_terminators() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_int_params_reject_int64() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ indent (add 1 1) "x" }}"#, Err((1, r#"wrong type for value; expected int; got int64"#))),
+        (r#"{{ until (add 1 1) }}"#, Err((1, r#"wrong type for value; expected int; got int64"#))),
+        (r#"{{ repeat (len "ab") "x" }}"#, Ok(r#"xx"#)),
+        (r#"{{ substr 0 (sub 3 1) "abc" }}"#, Err((1, r#"wrong type for value; expected int; got int64"#))),
+        (r#"{{ index .Values.a.l (sub 2 1) }}"#, Ok(r#"2"#)),
+        (r#"{{ slice .Values.a.l (add 0 1) }}"#, Ok(r#"[2 x]"#)),
+        (r#"{{ printf "%d" (add 1 1) }}"#, Ok(r#"2"#)),
+        (r#"{{ int64 (add 1 1) | upper }}
+"#, Err((1, r#"wrong type for value; expected string; got int64"#))),
+    ];
+    check_cases(cases);
+}
