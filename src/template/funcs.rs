@@ -158,6 +158,7 @@ fn list_arg(v: &Value, fname: &str) -> Result<Vec<Value>, Error> {
 fn map_arg(v: &Value) -> Result<Arc<GoMap>, Error> {
     match classify(v) {
         G::Map(m) => Ok(m),
+        G::Nil => Err(err("invalid value; expected map[string]interface {}")),
         _ => Err(err(format!("wrong type for value; expected map[string]interface {{}}; got {}", type_name(v)))),
     }
 }
@@ -464,7 +465,7 @@ fn go_eq2(a: &Value, b: &Value) -> Result<bool, Error> {
         (G::Float(x), G::Float(y)) => x == y,
         (G::Str(x), G::Str(y)) => x == y,
         _ => {
-            let fmt_s = super::printf::go_sprintf("%s", &[b.clone()]);
+            let fmt_s = super::printf::go_sprintf("%s", std::slice::from_ref(b));
             return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(b))));
         }
     })

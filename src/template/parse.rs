@@ -432,9 +432,11 @@ impl<'a> Lexer<'a> {
         }
         while i < self.b.len() {
             let c = self.b[i];
-            if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
-                i += 1;
-            } else if (c == b'+' || c == b'-') && i > start && matches!(self.b[i - 1], b'e' | b'E' | b'p' | b'P') && !self.src[start..i].to_ascii_lowercase().starts_with("0x") {
+            let exp_sign = (c == b'+' || c == b'-')
+                && i > start
+                && matches!(self.b[i - 1], b'e' | b'E' | b'p' | b'P')
+                && !self.src[start..i].to_ascii_lowercase().starts_with("0x");
+            if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || exp_sign {
                 i += 1;
             } else {
                 break;
@@ -547,6 +549,7 @@ struct Parser<'a> {
     range_depth: usize,
 }
 
+#[allow(clippy::enum_variant_names)]
 enum End {
     End,
     Else(usize),

@@ -21,8 +21,7 @@ pub fn go_sprint(args: &[Value]) -> String {
 
 /// `fmt.Sprintln`: always spaces, trailing newline.
 pub fn go_sprintln(args: &[Value]) -> String {
-    let mut out: Vec<String> = args.iter().map(sprint).collect::<Vec<_>>();
-    let mut s = out.drain(..).collect::<Vec<_>>().join(" ");
+    let mut s = args.iter().map(sprint).collect::<Vec<_>>().join(" ");
     s.push('\n');
     s
 }

@@ -37,6 +37,9 @@ impl GoMap {
     pub fn len(&self) -> usize {
         self.0.lock().unwrap().len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Object for GoMap {
@@ -54,7 +57,7 @@ impl Object for GoMap {
         Some(self.len())
     }
     fn is_true(self: &Arc<Self>) -> bool {
-        self.len() > 0
+        !self.is_empty()
     }
 }
 
@@ -148,7 +151,7 @@ pub fn truth(v: &Value) -> bool {
         G::Float(f) => f != 0.0,
         G::Str(s) => !s.is_empty(),
         G::List(l) => !l.is_empty(),
-        G::Map(m) => m.len() > 0,
+        G::Map(m) => !m.is_empty(),
         G::Other => true,
     }
 }
@@ -209,7 +212,7 @@ pub fn fmt_float_g(f: f64) -> String {
     if neg {
         s.push('-');
     }
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         s.push_str(&digits[..1]);
         if digits.len() > 1 {
             s.push('.');

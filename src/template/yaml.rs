@@ -15,7 +15,7 @@ const BEST_WIDTH: usize = 80;
 pub fn to_yaml(v: &Value) -> String {
     let mut e = Emitter { out: String::new(), column: 0 };
     match classify(v) {
-        G::Map(m) if m.len() > 0 => e.map(&m.snapshot(), 0, false),
+        G::Map(m) if !m.is_empty() => e.map(&m.snapshot(), 0, false),
         G::List(l) if !l.is_empty() => e.list(&l, 0, false),
         _ => {
             e.scalar_or_empty(v, 0, true);
@@ -79,7 +79,7 @@ impl Emitter {
             }
             self.put(":");
             match classify(v) {
-                G::Map(sub) if sub.len() > 0 => {
+                G::Map(sub) if !sub.is_empty() => {
                     self.newline();
                     self.map(&sub.snapshot(), indent + 2, false);
                 }
@@ -103,7 +103,7 @@ impl Emitter {
             }
             self.put("- ");
             match classify(v) {
-                G::Map(sub) if sub.len() > 0 => self.map(&sub.snapshot(), indent + 2, true),
+                G::Map(sub) if !sub.is_empty() => self.map(&sub.snapshot(), indent + 2, true),
                 G::List(sub) if !sub.is_empty() => self.list(&sub, indent + 2, true),
                 _ => {
                     self.scalar_or_empty(v, indent + 2, true);
@@ -486,25 +486,13 @@ fn analyze(s: &str) -> Analysis {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
                     block_indicators = true
                 }
-                '?' | ':' | '-' => {
-                    if followed_by_ws {
-                        block_indicators = true
-                    }
-                }
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
                 _ => {}
             }
         } else {
             match c {
-                ':' => {
-                    if followed_by_ws {
-                        block_indicators = true
-                    }
-                }
-                '#' => {
-                    if preceded_by_ws {
-                        block_indicators = true
-                    }
-                }
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
                 _ => {}
             }
         }
