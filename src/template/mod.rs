@@ -120,6 +120,8 @@
 //! * [`Engine::render_first_pass`] mirrors helmfile's `preRender` template
 //!   context (missingkey=zero, side-effect functions return empty
 //!   values); whether and when to use it is the state loader's decision.
+//! * Template recursion stops at depth 200 (Go: 100000) to stay within
+//!   the native stack; the error text is Go's.
 //! * A template executed without data (`{{ template "x" }}`) reports
 //!   `nil pointer evaluating interface {}.x` where Go says
 //!   `nil data; no entry for key "x"`.

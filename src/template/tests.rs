@@ -1141,3 +1141,28 @@ fn verified_int_params_reject_int64() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_define_redefinition() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ define "x" }}A{{ end }}{{ define "x" }}B{{ end }}{{ template "x" }}"#, Err((1, r#"template: multiple definition of template "x""#))),
+        (r#"{{ define "x" }}{{ end }}{{ define "x" }}B{{ end }}{{ template "x" }}"#, Ok(r#"B"#)),
+        (r#"{{ define "x" }}A{{ end }}{{ define "x" }} {{ end }}{{ template "x" }}"#, Ok(r#"A"#)),
+        (r#"{{ block "x" . }}A{{ end }}{{ define "x" }}B{{ end }}"#, Err((1, r#"template: multiple definition of template "x""#))),
+        (r#"{{ define "x" }}{{ template "y" }}{{ end }}{{ define "y" }}Y{{ end }}{{ template "x" }}"#, Ok(r#"Y"#)),
+    ];
+    check_cases(cases);
+}
+
+#[test]
+fn runaway_template_recursion_is_an_error() {
+    // helmfile stops at Go's maxExecDepth (100000); kod stops earlier to
+    // stay within the stack, with the same wording
+    let err = engine().render("f", r#"{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("exceeded maximum template depth"), "{}", err);
+    let err = engine().render("f", r#"{{ define "x" }}{{ include "x" . }}{{ end }}{{ include "x" . }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains("exceeded maximum template depth"), "{}", err);
+}

@@ -41,18 +41,35 @@ pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
     let mut labels = HashMap::new();
     let main = translate_body(&tree.root, 1, &mut labels)?;
     let mut defines: Vec<(String, String)> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    // name -> (index in `defines`, is the body empty?)
+    let mut seen: HashMap<String, (usize, bool)> = HashMap::new();
     for d in &tree.defines {
+        let empty = is_empty_tree(&d.body);
         let src = translate_body(&d.body, d.line, &mut labels)?;
-        // later definitions win (text/template replaces on redefinition)
-        if let Some(i) = seen.get(&d.name) {
-            defines[*i].1 = src;
-        } else {
-            seen.insert(d.name.clone(), defines.len());
-            defines.push((d.name.clone(), src));
+        // text/template's Tree.add: an empty definition never replaces a
+        // non-empty one, a non-empty one replaces an empty one, two
+        // non-empty ones are an error
+        match seen.get(&d.name).copied() {
+            None => {
+                seen.insert(d.name.clone(), (defines.len(), empty));
+                defines.push((d.name.clone(), src));
+            }
+            Some((i, old_empty)) => {
+                if old_empty {
+                    defines[i].1 = src;
+                    seen.insert(d.name.clone(), (i, empty));
+                } else if !empty {
+                    return Err(ParseError { line: d.line, message: format!("template: multiple definition of template {:?}", d.name) });
+                }
+            }
         }
     }
     Ok(Translated { main, defines, labels })
+}
+
+/// text/template's IsEmptyTree: only whitespace text.
+fn is_empty_tree(nodes: &[Node]) -> bool {
+    nodes.iter().all(|n| matches!(n, Node::Text { text, .. } if text.trim().is_empty()))
 }
 
 fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
