@@ -1129,7 +1129,9 @@ fn title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        // strings.Title's isSeparator: ASCII alnum and '_' join words,
+        // other ASCII separates; non-ASCII letters/digits join, spaces separate
+        prev_letter = if c.is_ascii() { c.is_ascii_alphanumeric() || c == '_' } else { !c.is_whitespace() };
     }
     out
 }
@@ -1326,23 +1328,60 @@ fn f_abbrev(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 fn f_wrap(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("wrap", a, 2)?;
-    let (w, s) = (i_arg(&a[0])?.max(1) as usize, s_arg(&a[1])?);
-    // goutils.Wrap: break lines at spaces so that lines are <= w
-    let mut out_lines = Vec::new();
-    for line in s.split('\n') {
-        let mut cur = String::new();
-        for word in line.split(' ').filter(|w| !w.is_empty()) {
-            if !cur.is_empty() && cur.len() + 1 + word.len() > w {
-                out_lines.push(std::mem::take(&mut cur));
-            }
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-        out_lines.push(cur);
+    let (w, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
+    Ok(vstr(go_wrap_custom(&s, w, "\n", false)))
+}
+
+/// goutils.WrapCustom (byte-based, like the Go original).
+pub fn go_wrap_custom(s: &str, wrap_length: i64, newline: &str, wrap_long_words: bool) -> String {
+    if s.is_empty() {
+        return String::new();
     }
-    Ok(vstr(out_lines.join("\n")))
+    let newline = if newline.is_empty() { "\n" } else { newline };
+    let wl = wrap_length.max(1) as usize;
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut offset = 0usize;
+    let mut out: Vec<u8> = Vec::new();
+    while n - offset > wl {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = (wl + offset + 1).min(n);
+        let space = b[offset..end].iter().rposition(|c| *c == b' ');
+        match space {
+            Some(i) => {
+                let at = offset + i;
+                out.extend_from_slice(&b[offset..at]);
+                out.extend_from_slice(newline.as_bytes());
+                offset = at + 1;
+            }
+            None => {
+                let end = wl + offset;
+                if wrap_long_words {
+                    out.extend_from_slice(&b[offset..end]);
+                    out.extend_from_slice(newline.as_bytes());
+                    offset += wl;
+                } else {
+                    match b[end..].iter().position(|c| *c == b' ') {
+                        None => {
+                            out.extend_from_slice(&b[offset..]);
+                            offset = n;
+                        }
+                        Some(i) => {
+                            let at = end + i;
+                            out.extend_from_slice(&b[offset..at]);
+                            out.extend_from_slice(newline.as_bytes());
+                            offset = at + 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&b[offset..]);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn f_indent(_c: &Ctx, _s: &State, a: &[Value]) -> R {

@@ -1166,3 +1166,27 @@ fn runaway_template_recursion_is_an_error() {
     let err = engine().render("f", r#"{{ define "x" }}{{ include "x" . }}{{ end }}{{ include "x" . }}"#, &json!({})).unwrap_err();
     assert!(err.message.contains("exceeded maximum template depth"), "{}", err);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_title_and_wrap() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ title "it's a-b_c d.e f1g é-x ñu" }}|{{ untitle "ABC DEF" }}|{{ wrap 10 "  lead  spaces and averyveryverylongword here" }}|{{ wrap 3 "a b c d e" }}"#, Ok(r#"It'S A-B_c D.E F1g É-X Ñu|aBC dEF|lead 
+spaces and
+averyveryverylongword
+here|a b
+c d
+e"#)),
+        (r#"{{ wrapWith 5 "|" "averyverylongword and more" }}|{{ wrap 5 "line one\nline two three" }}|{{ wrap 0 "a b" }}
+"#, Ok(r#"avery|veryl|ongwo|rd|and|more|line
+one
+line
+two
+three|a
+b
+"#)),
+    ];
+    check_cases(cases);
+}
