@@ -1306,11 +1306,13 @@ fn f_substr(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("trunc", a, 2)?;
     let (n, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
-    let len = s.len() as i64;
+    // byte-based like Go (may cut a UTF-8 sequence; shown lossily)
+    let b = s.as_bytes();
+    let len = b.len() as i64;
     let r = if n < 0 && len + n > 0 {
-        s[(len + n) as usize..].to_string()
+        String::from_utf8_lossy(&b[(len + n) as usize..]).into_owned()
     } else if n >= 0 && len > n {
-        s[..n as usize].to_string()
+        String::from_utf8_lossy(&b[..n as usize]).into_owned()
     } else {
         s
     };
@@ -1320,10 +1322,11 @@ fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_abbrev(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("abbrev", a, 2)?;
     let (w, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
-    if w < 4 || (s.chars().count() as i64) <= w {
+    // goutils.Abbreviate: byte lengths
+    if w < 4 || (s.len() as i64) <= w {
         return Ok(vstr(s));
     }
-    Ok(vstr(s.chars().take((w - 3) as usize).collect::<String>() + "..."))
+    Ok(vstr(String::from_utf8_lossy(&s.as_bytes()[..(w - 3) as usize]).into_owned() + "..."))
 }
 
 fn f_wrap(_c: &Ctx, _s: &State, a: &[Value]) -> R {

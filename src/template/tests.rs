@@ -1190,3 +1190,13 @@ b
     ];
     check_cases(cases);
 }
+
+#[test]
+fn byte_based_string_functions_do_not_panic_on_utf8() {
+    // Go slices bytes here; kod must not panic where Go would produce
+    // invalid UTF-8 (shown lossily)
+    let out = engine()
+        .render("f", r#"{{ trunc 2 "héllo" }}|{{ trunc 3 "héllo" }}|{{ trunc -4 "héllo" }}|{{ abbrev 5 "héllo wörld" }}|{{ substr 0 3 "héllo" }}"#, &json!({}))
+        .unwrap();
+    assert_eq!(out, "h\u{fffd}|hé|\u{fffd}llo|h\u{fffd}...|hé");
+}
