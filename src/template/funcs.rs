@@ -868,7 +868,7 @@ fn f_get(_c: &Ctx, _s: &State, a: &[Value]) -> R {
             return Err(err(format!(
                 "unexpected number of args passed to the template function get(path, [def, ]obj): expected 1 or 2, got {}, args was {}",
                 n.saturating_sub(1),
-                sprint(&Value::from(a[1..].to_vec()))
+                sprint(&Value::from(a.get(1..).unwrap_or_default().to_vec()))
             )))
         }
     };

@@ -183,13 +183,29 @@ pub struct Engine {
 }
 
 pub struct EngineInner {
-    ctx: Arc<funcs::Ctx>,
-    /// the same options in helmfile's first-pass ("preRender") mode
-    pre_ctx: Arc<funcs::Ctx>,
     /// compiled templates by (first pass?, source text)
     cache: Mutex<HashMap<(bool, String), Arc<Compiled>>>,
     /// generated call expression -> Go command text, for error messages
     labels: Mutex<HashMap<String, String>>,
+    /// environments with settings and functions, cloned per compiled source
+    proto: minijinja::Environment<'static>,
+    pre_proto: minijinja::Environment<'static>,
+}
+
+fn prototype(ctx: Arc<funcs::Ctx>) -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env.set_recursion_limit(1000);
+    // keeps the generated source on errors (used to name the failing Go command)
+    env.set_debug(true);
+    env.set_formatter(|out, _state, v| {
+        let s = value::template_print(v);
+        out.write_str(&s).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
+    });
+    funcs::register(&mut env, ctx);
+    env
 }
 
 struct Compiled {
@@ -210,7 +226,13 @@ impl Engine {
                     pre_render,
                 })
             };
-            EngineInner { ctx: mk(false), pre_ctx: mk(true), cache: Mutex::new(HashMap::new()), labels: Mutex::new(HashMap::new()) }
+            EngineInner {
+                proto: prototype(mk(false)),
+                // helmfile's first-pass ("preRender") mode
+                pre_proto: prototype(mk(true)),
+                cache: Mutex::new(HashMap::new()),
+                labels: Mutex::new(HashMap::new()),
+            }
         });
         Engine { inner }
     }
@@ -238,18 +260,8 @@ impl EngineInner {
         }
         let tree = parse::parse(source, &funcs::is_func)?;
         let tr = translate::translate(&tree)?;
-        let mut env = minijinja::Environment::new();
-        env.set_keep_trailing_newline(true);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-        env.set_recursion_limit(1000);
-        // keeps the generated source on errors (used to name the failing Go command)
-        env.set_debug(true);
-        env.set_formatter(|out, _state, v| {
-            let s = value::template_print(v);
-            out.write_str(&s).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
-        });
-        funcs::register(&mut env, if pre_render { self.pre_ctx.clone() } else { self.ctx.clone() });
+        // cloning the prototype is much cheaper than registering ~250 functions
+        let mut env = if pre_render { self.pre_proto.clone() } else { self.proto.clone() };
         let internal = |e: minijinja::Error| parse::ParseError {
             line: e.line().unwrap_or(0),
             message: format!("internal translation error: {}", e),

@@ -1200,3 +1200,39 @@ fn byte_based_string_functions_do_not_panic_on_utf8() {
         .unwrap();
     assert_eq!(out, "h\u{fffd}|hé|\u{fffd}llo|h\u{fffd}...|hé");
 }
+
+/// Every function with 0..=3 arguments of assorted Go types: errors are
+/// fine, panics are not.
+#[test]
+fn no_function_panics_on_odd_arguments() {
+    let d = tempdir("nopanic");
+    let e = Engine::new(EngineOptions { base_dir: d.clone(), disable_insecure: true, env: Some(BTreeMap::new()) });
+    let samples = [r#"nil"#, r#""""#, r#""a.b""#, "-1", "0", "3", "1.5", "true", "(list)", "(list 1 \"x\")", "(dict)", r#"(dict "a" 1)"#, "(add 1 1)"];
+    let names: Vec<&str> = funcs::FUNCS.iter().chain(funcs_extra::EXTRA_FUNCS.iter()).map(|(n, _)| *n).collect();
+    let mut panics = Vec::new();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for name in names {
+        if ["exec", "envExec", "now", "ago"].contains(&name) {
+            continue;
+        }
+        let mut arg_lists: Vec<Vec<&str>> = vec![vec![]];
+        for a in &samples {
+            arg_lists.push(vec![a]);
+            for b in &samples {
+                arg_lists.push(vec![a, b]);
+            }
+            arg_lists.push(vec![a, a, a]);
+        }
+        for args in arg_lists {
+            let src = format!("{{{{ {} {} }}}}", name, args.join(" "));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.render("f", &src, &json!({}))));
+            if r.is_err() {
+                panics.push(src);
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    let _ = std::fs::remove_dir_all(&d);
+    assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
+}
