@@ -1236,3 +1236,35 @@ fn no_function_panics_on_odd_arguments() {
     let _ = std::fs::remove_dir_all(&d);
     assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
 }
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` (what `{{ }}`, `%v` and
+/// yaml.v2 print) and encoding/json's float format.
+#[test]
+fn go_float_formatting() {
+    let cases: &[(f64, &str)] = &[
+        (0.1, "0.1"),
+        (1.5, "1.5"),
+        (-2.5, "-2.5"),
+        (100.0, "100"),
+        (123456.0, "123456"),
+        (1234567.0, "1.234567e+06"),
+        (1e6, "1e+06"),
+        (1e21, "1e+21"),
+        (1e100, "1e+100"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+        (5e-324, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (0.0, "0"),
+        (f64::INFINITY, "+Inf"),
+        (f64::NEG_INFINITY, "-Inf"),
+        (f64::NAN, "NaN"),
+    ];
+    for (f, want) in cases {
+        assert_eq!(value::fmt_float_g(*f), *want, "{}", f);
+    }
+    let json_cases: &[(f64, &str)] = &[(1.0, "1"), (1e20, "100000000000000000000"), (1e21, "1e+21"), (0.000001, "0.000001"), (1e-7, "1e-7"), (-1.5e-9, "-1.5e-9"), (123456789.0, "123456789")];
+    for (f, want) in json_cases {
+        assert_eq!(funcs::go_json(&minijinja::Value::from(*f), None, true), *want, "{}", f);
+    }
+}
