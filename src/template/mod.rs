@@ -120,6 +120,8 @@
 //! * [`Engine::render_first_pass`] mirrors helmfile's `preRender` template
 //!   context (missingkey=zero, side-effect functions return empty
 //!   values); whether and when to use it is the state loader's decision.
+//! * Block nesting is limited by minijinja's parser (150 nested blocks;
+//!   an `if` or `range` counts one, a `with` two).
 //! * Template recursion stops at depth 200 (Go: 100000) to stay within
 //!   the native stack; the error text is Go's.
 //! * A template executed without data (`{{ template "x" }}`) reports
@@ -264,7 +266,13 @@ impl EngineInner {
         let mut env = if pre_render { self.pre_proto.clone() } else { self.proto.clone() };
         let internal = |e: minijinja::Error| parse::ParseError {
             line: e.line().unwrap_or(0),
-            message: format!("internal translation error: {}", e),
+            message: if e.to_string().contains("maximum recursion limits") {
+                "template nesting too deep for kod (minijinja allows 150 nested blocks; \
+                 `if`/`range` count one, `with` two)"
+                    .to_string()
+            } else {
+                format!("internal translation error: {}", e)
+            },
         };
         env.add_template_owned(MAIN.to_string(), tr.main).map_err(internal)?;
         for (name, src) in tr.defines {

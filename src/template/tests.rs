@@ -1268,3 +1268,24 @@ fn go_float_formatting() {
         assert_eq!(funcs::go_json(&minijinja::Value::from(*f), None, true), *want, "{}", f);
     }
 }
+
+#[test]
+fn deep_nesting_and_wide_calls() {
+    let e = engine();
+    // 30 levels of with+if+range (minijinja's parser allows 150 nested
+    // blocks; `with` uses two)
+    let n = 30;
+    let mut src = String::new();
+    for _ in 0..n {
+        src.push_str("{{ with $.Values }}{{ if true }}{{ range list 1 }}");
+    }
+    src.push_str("{{ $.Values.a }}");
+    for _ in 0..n {
+        src.push_str("{{ end }}{{ end }}{{ end }}");
+    }
+    assert_eq!(e.render("f", &src, &json!({"Values": {"a": "deep"}})).unwrap(), "deep");
+    let parens = format!("{}1{}", "(add 1 ".repeat(40), ")".repeat(40));
+    assert_eq!(e.render("f", &format!("{{{{ {} }}}}", parens), &json!({})).unwrap(), "41");
+    let args: Vec<String> = (0..300).map(|i| format!("\"k{}\" {}", i, i)).collect();
+    assert_eq!(e.render("f", &format!("{{{{ len (dict {}) }}}}", args.join(" ")), &json!({})).unwrap(), "300");
+}
