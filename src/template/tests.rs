@@ -1219,10 +1219,14 @@ fn no_function_panics_on_odd_arguments() {
         let mut arg_lists: Vec<Vec<&str>> = vec![vec![]];
         for a in &samples {
             arg_lists.push(vec![a]);
-            for b in &samples {
+            arg_lists.push(vec![a, a, a]);
+        }
+        // pairs over a representative subset keep the sweep fast
+        let sub = ["nil", r#""a.b""#, "-1", "1.5", "(list 1 \"x\")", r#"(dict "a" 1)"#, "(add 1 1)"];
+        for a in &sub {
+            for b in &sub {
                 arg_lists.push(vec![a, b]);
             }
-            arg_lists.push(vec![a, a, a]);
         }
         for args in arg_lists {
             let src = format!("{{{{ {} {} }}}}", name, args.join(" "));
