@@ -208,6 +208,20 @@ fn h_id(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(a[0].clone())
 }
 
+/// Field chain on the template's data: a nil data is Go's "nil data".
+fn h_rfield(c: &Ctx, s: &State, a: &[Value]) -> R {
+    if is_nil(&a[0]) {
+        if c.pre_render {
+            // missingkey=zero: an invalid receiver yields the zero value
+            return Ok(Value::from(()));
+        }
+        if let Some(k) = a.get(2).and_then(|k| k.as_str()) {
+            return Err(err(format!("nil data; no entry for key {:?} (in {})", k, a[1].as_str().unwrap_or(""))));
+        }
+    }
+    h_field(c, s, a)
+}
+
 fn h_truth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(Value::from(truth(&a[0])))
 }
@@ -2519,6 +2533,7 @@ fn f_trim_all_legacy(c: &Ctx, s: &State, a: &[Value]) -> R {
 /// Evaluator helpers (names registered as `g__<name>`).
 pub const HELPERS: &[(&str, Func)] = &[
     ("field", h_field),
+    ("rfield", h_rfield),
     ("truth", h_truth),
     ("id", h_id),
     ("range", h_range),

@@ -124,9 +124,6 @@
 //!   an `if` or `range` counts one, a `with` two).
 //! * Template recursion stops at depth 200 (Go: 100000) to stay within
 //!   the native stack; the error text is Go's.
-//! * A template executed without data (`{{ template "x" }}`) reports
-//!   `nil pointer evaluating interface {}.x` where Go says
-//!   `nil data; no entry for key "x"`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

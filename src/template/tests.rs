@@ -1293,3 +1293,20 @@ fn deep_nesting_and_wide_calls() {
     let args: Vec<String> = (0..300).map(|i| format!("\"k{}\" {}", i, i)).collect();
     assert_eq!(e.render("f", &format!("{{{{ len (dict {}) }}}}", args.join(" ")), &json!({})).unwrap(), "300");
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_nil_data() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ define "t" }}{{ .x }}{{ end }}{{ template "t" }}"#, Err((1, r#"nil data; no entry for key "x""#))),
+        (r#"{{ tpl "{{ .x }}" nil }}"#, Err((1, r#"nil data; no entry for key "x""#))),
+        (r#"{{ range (list nil) }}{{ .x }}{{ end }}"#, Err((1, r#"nil pointer evaluating interface {}.x"#))),
+        (r#"{{ define "t" }}{{ $.x }}{{ end }}{{ template "t" }}"#, Err((1, r#"nil data; no entry for key "x""#))),
+        (r#"{{ define "t" }}{{ with 1 }}{{ $.x }}{{ end }}{{ end }}{{ template "t" }}
+"#, Err((1, r#"nil data; no entry for key "x""#))),
+    ];
+    check_cases(cases);
+}
+

@@ -24,6 +24,8 @@ pub struct Translated {
 
 struct Tr<'a> {
     labels: &'a mut HashMap<String, String>,
+    /// >0 inside with/range bodies (where `.` is no longer the template's data)
+    dot_depth: usize,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -73,7 +75,7 @@ fn is_empty_tree(nodes: &[Node]) -> bool {
 }
 
 fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
-    let mut tr = Tr { labels, out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+    let mut tr = Tr { labels, dot_depth: 0, out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -222,7 +224,9 @@ impl Tr<'_> {
                 let cond = self.cond_expr(pipe)?;
                 let t = self.fresh("_w");
                 self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}{{% with _d = {} %}}", t, cond, t, t));
+                self.dot_depth += 1;
                 self.scoped(body)?;
+                self.dot_depth -= 1;
                 self.emit("{% endwith %}");
                 if let Some(e) = else_ {
                     self.emit("{% else %}");
@@ -247,7 +251,9 @@ impl Tr<'_> {
                         self.emit(&format!("{}{}", a, b));
                     }
                 }
+                self.dot_depth += 1;
                 self.scoped(body)?;
+                self.dot_depth -= 1;
                 if let Some(e) = else_ {
                     self.emit("{% else %}");
                     self.scoped(e)?;
@@ -346,7 +352,10 @@ impl Tr<'_> {
     }
 
     fn fields_call(&self, base: String, label: &str, fields: &[String]) -> String {
-        let mut s = format!("g__field({}, {}", base, jstr(label));
+        // the template's own data (`.` at top level, `$`): Go reports a nil
+        // one as "nil data; no entry for key"
+        let root = (base == "_d" && self.dot_depth == 0) || base == "_ns.root";
+        let mut s = format!("{}({}, {}", if root { "g__rfield" } else { "g__field" }, base, jstr(label));
         for f in fields {
             s.push_str(", ");
             s.push_str(&jstr(f));
