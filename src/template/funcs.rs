@@ -194,6 +194,12 @@ fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
+            G::Other if cur.downcast_object_ref::<super::value::DirEntry>().is_some() => {
+                match cur.downcast_object_ref::<super::value::DirEntry>().and_then(|d| d.method(k)) {
+                    Some(v) => v,
+                    None => return Err(err(format!("can't evaluate field {} in type fs.DirEntry (in {})", k, label))),
+                }
+            }
             _ => {
                 let t = if concrete { type_name(&cur) } else { "interface {}" };
                 return Err(err(format!("can't evaluate field {} in type {} (in {})", k, t, label)));
@@ -745,7 +751,9 @@ fn go_io_err(e: &std::io::Error) -> String {
     }
 }
 
-fn read_dir(c: &Ctx, a: &[Value], include_dirs: bool, name: &str) -> R {
+/// `readDir` (file paths joined onto the argument, directories skipped)
+/// and `readDirEntries` (fs.DirEntry values with `.Name`, `.IsDir`, `.Type`).
+fn read_dir(c: &Ctx, a: &[Value], entries: bool, name: &str) -> R {
     nargs(name, a, 1)?;
     if c.pre_render {
         return Ok(Value::from(Vec::<Value>::new()));
@@ -753,17 +761,16 @@ fn read_dir(c: &Ctx, a: &[Value], include_dirs: bool, name: &str) -> R {
     insecure_check(c)?;
     let rel = s_arg(&a[0])?;
     let p = c.resolve(&rel);
-    let rd = std::fs::read_dir(&p).map_err(|e| err(format!("ReadDir {:?}: open {}: {}", p.display().to_string(), p.display(), go_io_err(&e))))?;
-    let mut names: Vec<(String, bool)> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
-        .collect();
-    names.sort();
-    let out: Vec<Value> = names
-        .into_iter()
-        .filter(|(_, d)| include_dirs || !d)
-        .map(|(n, _)| vstr(go_path_join(&rel, &n)))
-        .collect();
+    let label = if entries { "ReadDirEntries" } else { "ReadDir" };
+    let rd = std::fs::read_dir(&p).map_err(|e| err(format!("{} {:?}: open {}: {}", label, p.display().to_string(), p.display(), go_io_err(&e))))?;
+    let mut items: Vec<(String, std::fs::FileType)> =
+        rd.filter_map(|e| e.ok()).filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.file_type().ok()?))).collect();
+    items.sort_by(|x, y| x.0.cmp(&y.0));
+    let out: Vec<Value> = if entries {
+        items.into_iter().map(|(n, t)| Value::from_object(super::value::DirEntry::new(n, &t))).collect()
+    } else {
+        items.into_iter().filter(|(_, t)| !t.is_dir()).map(|(n, _)| vstr(go_path_join(&rel, &n))).collect()
+    };
     Ok(Value::from(out))
 }
 

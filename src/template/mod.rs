@@ -111,6 +111,8 @@
 //!   expected string; got int` where Go says `expected string; found 1`.
 //!   Nested `include`/`tpl` errors name the inner template differently.
 //! * `keys`/`values` return sorted order (Go's map order is random).
+//! * Paths in `readFile`/`readDir` errors are the resolved (absolute)
+//!   paths; helmfile shows them relative to its working directory.
 //! * uint64 values above `i64::MAX` (from `fromYaml`) become float64.
 //! * `now`/`date`/`toDate` support Go layouts but only the UTC and local
 //!   zones; `randAlphaNum`/`uuidv4`/… use a non-cryptographic generator.

@@ -514,7 +514,14 @@ fn files_resolve_relative_to_base_dir() {
             &json!({}),
         )
         .unwrap();
-    assert_eq!(out, "hello\n|true|false|false|[sub/a.yaml sub/b.yaml]|[sub/a.yaml sub/b.yaml sub/inner]|1");
+    assert_eq!(out, "hello\n|true|false|false|[sub/a.yaml sub/b.yaml]|[- a.yaml - b.yaml d inner/]|1");
+    // readDirEntries gives fs.DirEntry values (verified with helmfile 0.166:
+    // `{{ range readDirEntries "sub" }}{{ .Name }}:{{ .IsDir }};{{ end }}`
+    // prints `f.txt:false;inner:true;`, `.Type` of a file `----------`)
+    assert_eq!(
+        e.render("f", r#"{{ range readDirEntries "sub" }}{{ .Name }}:{{ .IsDir }}:{{ .Type }};{{ end }}{{ len (readDirEntries "sub") }}"#, &json!({})).unwrap(),
+        "a.yaml:false:----------;b.yaml:false:----------;inner:true:d---------;3"
+    );
     let abs = d.join("top.txt");
     assert_eq!(e.render("f", &format!("{{{{ readFile {:?} }}}}", abs.display().to_string()), &json!({})).unwrap(), "hello\n");
     let err = e.render("f", r#"{{ readFile "missing.txt" }}"#, &json!({})).unwrap_err();

@@ -86,6 +86,47 @@ pub fn is_int64(v: &Value) -> bool {
     v.downcast_object_ref::<Int64>().is_some()
 }
 
+/// An `fs.DirEntry` (from `readDirEntries`): methods `Name`, `IsDir`,
+/// `Type`; prints like Go's `fs.FormatDirEntry` (`- file`, `d dir/`).
+#[derive(Debug)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+    /// Go FileMode type bits as printed by `.Type` (`----------`, `d---------`, `L---------`)
+    pub mode: &'static str,
+}
+
+impl DirEntry {
+    pub fn new(name: String, t: &std::fs::FileType) -> DirEntry {
+        let mode = if t.is_dir() {
+            "d---------"
+        } else if t.is_symlink() {
+            "L---------"
+        } else {
+            "----------"
+        };
+        DirEntry { name, is_dir: t.is_dir(), mode }
+    }
+    pub fn method(&self, m: &str) -> Option<Value> {
+        match m {
+            "Name" => Some(Value::from(self.name.as_str())),
+            "IsDir" => Some(Value::from(self.is_dir)),
+            "Type" => Some(Value::from(self.mode)),
+            _ => None,
+        }
+    }
+}
+
+impl Object for DirEntry {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.mode.chars().next().unwrap_or('-');
+        write!(f, "{} {}{}", t, self.name, if self.is_dir { "/" } else { "" })
+    }
+}
+
 /// A classified view of a value, by Go kind.
 pub enum G {
     Nil,
@@ -169,6 +210,7 @@ pub fn type_name(v: &Value) -> &'static str {
         G::Str(_) => "string",
         G::List(_) => "[]interface {}",
         G::Map(_) => "map[string]interface {}",
+        G::Other if v.downcast_object_ref::<DirEntry>().is_some() => "*os.unixDirent",
         G::Other => "func",
     }
 }
