@@ -38,12 +38,20 @@ impl Ctx {
             None => std::env::var(name).ok(),
         }
     }
-    fn resolve(&self, p: &str) -> PathBuf {
+    /// The directory of the file being rendered (per render, `_base` in
+    /// the minijinja context), else the engine's base_dir.
+    pub fn base(&self, st: &State) -> PathBuf {
+        match st.lookup("_base").as_ref().and_then(|v| v.as_str()) {
+            Some(b) => PathBuf::from(b),
+            None => self.base_dir.clone(),
+        }
+    }
+    fn resolve(&self, st: &State, p: &str) -> PathBuf {
         let pb = Path::new(p);
         if pb.is_absolute() {
             pb.to_path_buf()
         } else {
-            self.base_dir.join(pb)
+            self.base(st).join(pb)
         }
     }
 }
@@ -263,7 +271,7 @@ fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
     };
     DEPTH.with(|d| d.set(d.get() - 1));
     r.map(Value::from)
@@ -288,10 +296,14 @@ fn render_define(c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, E
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
     };
     DEPTH.with(|d| d.set(d.get() - 1));
     r.map_err(|e| {
+        // a runaway recursion reports once, not once per level
+        if let Some(d) = e.detail().filter(|d| d.contains("nested reference name")) {
+            return err(d.to_string());
+        }
         let cmd = c.engine.upgrade().and_then(|en| en.failing_command(&e));
         err(super::describe_nested(&e, cmd.as_deref()))
     })
@@ -610,7 +622,7 @@ fn insecure_check(c: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &str) -> R {
+fn run_cmd(c: &Ctx, st: &State, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &str) -> R {
     let command = s_arg(&a[0])?;
     let args = match classify(&a[1]) {
         G::List(l) => l,
@@ -636,7 +648,7 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
         None => String::new(),
     };
     let mut cmd = std::process::Command::new(&command);
-    cmd.args(&str_args).current_dir(&c.base_dir);
+    cmd.args(&str_args).current_dir(c.base(st));
     if let Some(m) = &c.env {
         cmd.env_clear();
         cmd.envs(m);
@@ -685,7 +697,7 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
     Ok(vstr(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn f_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_exec(c: &Ctx, s: &State, a: &[Value]) -> R {
     if a.len() < 2 || a.len() > 3 {
         return Err(err(format!("wrong number of args for exec: want 2 or 3 got {}", a.len())));
     }
@@ -693,10 +705,10 @@ fn f_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
         return Ok(vstr(""));
     }
     insecure_check(c)?;
-    run_cmd(c, None, a, "exec")
+    run_cmd(c, s, None, a, "exec")
 }
 
-fn f_env_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_env_exec(c: &Ctx, s: &State, a: &[Value]) -> R {
     if a.len() < 3 || a.len() > 4 {
         return Err(err(format!("wrong number of args for envExec: want 3 or 4 got {}", a.len())));
     }
@@ -722,22 +734,22 @@ fn f_env_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
             }
         }
     }
-    run_cmd(c, Some(envs), &a[1..], "envExec")
+    run_cmd(c, s, Some(envs), &a[1..], "envExec")
 }
 
-fn f_is_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_is_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("isFile", a, 1)?;
-    let p = c.resolve(&s_arg(&a[0])?);
+    let p = c.resolve(s, &s_arg(&a[0])?);
     Ok(Value::from(p.metadata().map(|m| !m.is_dir()).unwrap_or(false)))
 }
 
-fn f_read_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_read_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("readFile", a, 1)?;
     if c.pre_render {
         return Ok(vstr(""));
     }
     insecure_check(c)?;
-    let p = c.resolve(&s_arg(&a[0])?);
+    let p = c.resolve(s, &s_arg(&a[0])?);
     std::fs::read(&p)
         .map(|b| vstr(String::from_utf8_lossy(&b).into_owned()))
         .map_err(|e| err(format!("open {}: {}", p.display(), go_io_err(&e))))
@@ -753,14 +765,14 @@ fn go_io_err(e: &std::io::Error) -> String {
 
 /// `readDir` (file paths joined onto the argument, directories skipped)
 /// and `readDirEntries` (fs.DirEntry values with `.Name`, `.IsDir`, `.Type`).
-fn read_dir(c: &Ctx, a: &[Value], entries: bool, name: &str) -> R {
+fn read_dir(c: &Ctx, st: &State, a: &[Value], entries: bool, name: &str) -> R {
     nargs(name, a, 1)?;
     if c.pre_render {
         return Ok(Value::from(Vec::<Value>::new()));
     }
     insecure_check(c)?;
     let rel = s_arg(&a[0])?;
-    let p = c.resolve(&rel);
+    let p = c.resolve(st, &rel);
     let label = if entries { "ReadDirEntries" } else { "ReadDir" };
     let rd = std::fs::read_dir(&p).map_err(|e| err(format!("{} {:?}: open {}: {}", label, p.display().to_string(), p.display(), go_io_err(&e))))?;
     let mut items: Vec<(String, std::fs::FileType)> =
@@ -802,11 +814,11 @@ fn go_path_join(a: &str, b: &str) -> String {
     }
 }
 
-fn f_read_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    read_dir(c, a, false, "readDir")
+fn f_read_dir(c: &Ctx, s: &State, a: &[Value]) -> R {
+    read_dir(c, s, a, false, "readDir")
 }
-fn f_list_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    read_dir(c, a, true, "readDirEntries")
+fn f_list_dir(c: &Ctx, s: &State, a: &[Value]) -> R {
+    read_dir(c, s, a, true, "readDirEntries")
 }
 
 fn f_to_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -905,18 +917,23 @@ fn f_get_or_nil(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
 }
 
-fn f_tpl(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_tpl(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("tpl", a, 2)?;
     let text = s_arg(&a[0])?;
     let Some(engine) = c.engine.upgrade() else {
         return Err(err("tpl: engine is gone"));
     };
-    engine.render_mode("stringTemplate", &text, a[1].clone(), c.pre_render).map(vstr).map_err(|e| err(e.to_string()))
+    let base = c.base(s);
+    engine.render_mode("stringTemplate", &text, a[1].clone(), c.pre_render, &base).map(vstr).map_err(|e| err(e.to_string()))
 }
 
 fn f_include(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("include", a, 2)?;
     let name = s_arg(&a[0])?;
+    if DEPTH.with(|d| d.get()) >= MAX_DEPTH {
+        // helmfile's own guard (it allows 1000 nested includes of one name)
+        return Err(err(format!("rendering template has a nested reference name: {}: unable to execute template", name)));
+    }
     render_define(c, s, &name, a[1].clone()).map(vstr)
 }
 

@@ -101,6 +101,20 @@
 //! `fetchSecretValue`/`expandSecretRefs` on `ref+…` secret references
 //! (plain values pass through unchanged, as vals does).
 //!
+//! # Files, directories and helper templates
+//!
+//! helmfile gives every rendered file (the state file, each `*.gotmpl`
+//! values file) a template context whose base path is *that file's
+//! directory*: relative `readFile`/`readDir`/`readDirEntries`/`isFile`
+//! paths and `exec`'s working directory resolve there, and the `_*.tpl`
+//! files of that directory are parsed first (in name order, each by its
+//! own `Parse`) so their `define`s serve `include`/`template` — also in
+//! `tpl`.  [`Engine::render`] uses [`EngineOptions::base_dir`];
+//! [`Engine::render_in_dir`] takes the directory per call (use it for
+//! values files in other directories).  A definition in the file itself
+//! replaces a helper's unless it is empty; two non-empty definitions in
+//! one file are an error.
+//!
 //! # Known differences from helmfile
 //!
 //! * Errors carry file and line but not Go's column; instead of Go's
@@ -184,6 +198,7 @@ pub struct Engine {
 }
 
 pub struct EngineInner {
+    base_dir: PathBuf,
     /// compiled templates by (first pass?, source text)
     cache: Mutex<HashMap<(bool, String), Arc<Compiled>>>,
     /// generated call expression -> Go command text, for error messages
@@ -228,6 +243,7 @@ impl Engine {
                 })
             };
             EngineInner {
+                base_dir: opts.base_dir.clone(),
                 proto: prototype(mk(false)),
                 // helmfile's first-pass ("preRender") mode
                 pre_proto: prototype(mk(true)),
@@ -239,9 +255,21 @@ impl Engine {
     }
 
     /// Render `source`; `name` is the file path shown in errors; `data` is
-    /// the template's dot.
+    /// the template's dot.  Relative paths, `exec`'s working directory and
+    /// the `_*.tpl` helper templates come from the options' `base_dir`.
     pub fn render(&self, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
-        self.inner.render_value(name, source, value::from_json(data))
+        let base = self.inner.base_dir.clone();
+        self.inner.render_mode(name, source, value::from_json(data), false, &base)
+    }
+
+    /// Render a file that lives in `dir` the way helmfile does: helmfile
+    /// gives every rendered file (helmfile.yaml.gotmpl, each `*.gotmpl`
+    /// values file) a template context whose base path is that file's
+    /// directory, so `readFile`/`readDir`/`isFile`/`exec` resolve there and
+    /// the `_*.tpl` files of that directory provide `define`s for
+    /// `include`/`template` (also inside `tpl`).
+    pub fn render_in_dir(&self, dir: &std::path::Path, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
+        self.inner.render_mode(name, source, value::from_json(data), false, dir)
     }
 
     /// Render like helmfile's first pass over a state file (its template
@@ -249,21 +277,36 @@ impl Engine {
     /// yields nil instead of an error) and `exec`, `envExec`, `readFile`,
     /// `readDir`, `readDirEntries` do nothing and return empty results.
     pub fn render_first_pass(&self, name: &str, source: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
-        self.inner.render_mode(name, source, value::from_json(data), true)
+        let base = self.inner.base_dir.clone();
+        self.inner.render_mode(name, source, value::from_json(data), true, &base)
     }
 }
 
 impl EngineInner {
-    fn compile(&self, source: &str, pre_render: bool) -> Result<Arc<Compiled>, parse::ParseError> {
-        let key = (pre_render, source.to_string());
+    fn compile(&self, source: &str, pre_render: bool, helpers: &[(String, String)]) -> Result<Arc<Compiled>, (String, parse::ParseError)> {
+        let mut key_src = String::new();
+        for (path, text) in helpers {
+            key_src.push_str(&format!("\u{0}{}\u{0}{}", path, text));
+        }
+        key_src.push('\u{1}');
+        key_src.push_str(source);
+        let key = (pre_render, key_src);
         if let Some(c) = self.cache.lock().unwrap().get(&key) {
             return Ok(c.clone());
         }
-        let tree = parse::parse(source, &funcs::is_func)?;
-        let tr = translate::translate(&tree)?;
+        // helpers are parsed first into the same template set, each by its
+        // own Parse call, as helmfile does
+        let mut trees = Vec::new();
+        for (path, text) in helpers {
+            trees.push(parse::parse(text, &funcs::is_func).map_err(|e| (path.clone(), e))?);
+        }
+        let main = parse::parse(source, &funcs::is_func).map_err(|e| (String::new(), e))?;
+        let mut groups: Vec<&[parse::Define]> = trees.iter().map(|t| t.defines.as_slice()).collect();
+        groups.push(&main.defines);
+        let tr = translate::translate_groups(&main.root, &groups).map_err(|e| (String::new(), e))?;
         // cloning the prototype is much cheaper than registering ~250 functions
         let mut env = if pre_render { self.pre_proto.clone() } else { self.proto.clone() };
-        let internal = |e: minijinja::Error| parse::ParseError {
+        let internal = |e: minijinja::Error| (String::new(), parse::ParseError {
             line: e.line().unwrap_or(0),
             message: if e.to_string().contains("maximum recursion limits") {
                 "template nesting too deep for kod (minijinja allows 150 nested blocks; \
@@ -272,7 +315,7 @@ impl EngineInner {
             } else {
                 format!("internal translation error: {}", e)
             },
-        };
+        });
         env.add_template_owned(MAIN.to_string(), tr.main).map_err(internal)?;
         for (name, src) in tr.defines {
             env.add_template_owned(format!("define:{}", name), src).map_err(internal)?;
@@ -295,21 +338,18 @@ impl EngineInner {
         Ok(c)
     }
 
-    /// Render with an already converted dot.
-    pub fn render_value(&self, name: &str, source: &str, dot: minijinja::Value) -> Result<String, TemplateError> {
-        self.render_mode(name, source, dot, false)
-    }
-
-    pub fn render_mode(&self, name: &str, source: &str, dot: minijinja::Value, pre_render: bool) -> Result<String, TemplateError> {
-        let compiled = self.compile(source, pre_render).map_err(|e| TemplateError {
-            file: name.to_string(),
+    pub fn render_mode(&self, name: &str, source: &str, dot: minijinja::Value, pre_render: bool, base: &std::path::Path) -> Result<String, TemplateError> {
+        let helpers = helper_templates(base);
+        let compiled = self.compile(source, pre_render, &helpers).map_err(|(file, e)| TemplateError {
+            file: if file.is_empty() { name.to_string() } else { file },
             line: e.line,
             col: None,
             kind: TemplateErrorKind::Syntax,
             message: e.message,
         })?;
         let t = compiled.env.get_template(MAIN).map_err(|e| to_err(name, &e, None))?;
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot }).map_err(|e| {
+        let base = base.to_string_lossy().into_owned();
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => base }).map_err(|e| {
             let cmd = self.failing_command(&e);
             to_err(name, &e, cmd.as_deref())
         })
@@ -321,6 +361,25 @@ impl EngineInner {
         let expr = src.get(e.range()?)?;
         self.labels.lock().unwrap().get(expr).cloned()
     }
+}
+
+/// helmfile's helperTPLs: the `_*.tpl` files of the directory, in glob
+/// (sorted) order. Unreadable files are skipped.
+fn helper_templates(dir: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('_') && n.ends_with(".tpl"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let p = dir.join(&n);
+            std::fs::read_to_string(&p).ok().map(|t| (p.to_string_lossy().into_owned(), t))
+        })
+        .collect()
 }
 
 fn error_message(e: &minijinja::Error) -> String {

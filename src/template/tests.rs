@@ -1170,8 +1170,9 @@ fn runaway_template_recursion_is_an_error() {
     // stay within the stack, with the same wording
     let err = engine().render("f", r#"{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}"#, &json!({})).unwrap_err();
     assert!(err.message.contains("exceeded maximum template depth"), "{}", err);
+    // include has helmfile's own guard and wording
     let err = engine().render("f", r#"{{ define "x" }}{{ include "x" . }}{{ end }}{{ include "x" . }}"#, &json!({})).unwrap_err();
-    assert!(err.message.contains("exceeded maximum template depth"), "{}", err);
+    assert_eq!(err.message, r#"error calling include: rendering template has a nested reference name: x: unable to execute template (in include "x" .)"#);
 }
 
 /// Expectations recorded from helmfile 0.166.0: each template was rendered via
@@ -1317,3 +1318,40 @@ fn verified_nil_data() {
     check_cases(cases);
 }
 
+
+/// helmfile parses the `_*.tpl` files of the rendered file's directory
+/// before the file itself (verified with helmfile 0.166, helper
+/// `vals/_x.tpl` next to a values file `vals/v.yaml.gotmpl`):
+/// `{{ template "greet" "bob" }}` -> `hi bob`; `tpl` sees helpers too;
+/// a non-empty define in the file replaces the helper's (`X`), an empty
+/// one does not (`kept`); `readFile` resolves next to the values file.
+#[test]
+fn helper_tpl_files_and_per_file_base_dir() {
+    let root = tempdir("helpers");
+    let vals = root.join("vals");
+    std::fs::create_dir_all(&vals).unwrap();
+    std::fs::write(
+        vals.join("_x.tpl"),
+        "{{- define \"echo\" -}}\n{{ .Echo }}\n{{- end -}}\n{{- define \"greet\" }}hi {{ . }}{{ end -}}\n",
+    )
+    .unwrap();
+    std::fs::write(vals.join("data.txt"), "in vals").unwrap();
+    std::fs::write(root.join("data.txt"), "in root").unwrap();
+    let e = Engine::new(EngineOptions { base_dir: root.clone(), disable_insecure: false, env: None });
+    let r = |src: &str| e.render_in_dir(&vals, "vals/v.yaml.gotmpl", src, &json!({}));
+    assert_eq!(r(r#"{{ template "greet" "bob" }}"#).unwrap(), "hi bob");
+    assert_eq!(r(r#"{{ include "echo" (dict "Echo" "hello") }}"#).unwrap(), "hello");
+    assert_eq!(r(r#"{{ tpl "{{ include \"echo\" . }}" (dict "Echo" "viatpl") }}"#).unwrap(), "viatpl");
+    assert_eq!(r(r#"{{ define "echo" }}X{{ end }}{{ include "echo" . }}"#).unwrap(), "X");
+    assert_eq!(r(r#"{{ define "echo" }}{{ end }}{{ include "echo" (dict "Echo" "kept") }}"#).unwrap(), "kept");
+    assert_eq!(r(r#"{{ readFile "data.txt" }}|{{ exec "cat" (list "data.txt") }}"#).unwrap(), "in vals|in vals");
+    // the engine's own base_dir has no helpers
+    assert_eq!(e.render("helmfile.yaml.gotmpl", r#"{{ readFile "data.txt" }}"#, &json!({})).unwrap(), "in root");
+    let err = e.render("helmfile.yaml.gotmpl", r#"{{ include "echo" . }}"#, &json!({})).unwrap_err();
+    assert!(err.message.contains(r#"no template "echo""#), "{}", err);
+    // a syntax error in a helper names the helper file
+    std::fs::write(vals.join("_y.tpl"), "{{ define \"bad\" }}{{ nosuch }}{{ end }}").unwrap();
+    let err = r("x").unwrap_err();
+    assert!(err.file.ends_with("vals/_y.tpl") && err.message == r#"function "nosuch" not defined"#, "{:?}", err);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::parse::{Cmd, Node, Operand, ParseError, Pipe, Tree};
+use super::parse::{Cmd, Define, Node, Operand, ParseError, Pipe, Tree};
 
 /// Result of translating one Go template source.
 pub struct Translated {
@@ -40,31 +40,47 @@ fn set_stmt(target: &str, expr: &str) -> String {
 }
 
 pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
+    translate_groups(&tree.root, &[&tree.defines])
+}
+
+/// Translate a main body plus the defines of several `Parse` calls (helper
+/// `_*.tpl` files first, the main source last).  Within one parse a second
+/// non-empty definition is an error (text/template's Tree.add); across
+/// parses a non-empty definition replaces the earlier one and an empty
+/// one never does (Template.associate).
+pub fn translate_groups(root: &[Node], groups: &[&[Define]]) -> Result<Translated, ParseError> {
     let mut labels = HashMap::new();
-    let main = translate_body(&tree.root, 1, &mut labels)?;
-    let mut defines: Vec<(String, String)> = Vec::new();
-    // name -> (index in `defines`, is the body empty?)
-    let mut seen: HashMap<String, (usize, bool)> = HashMap::new();
-    for d in &tree.defines {
-        let empty = is_empty_tree(&d.body);
-        let src = translate_body(&d.body, d.line, &mut labels)?;
-        // text/template's Tree.add: an empty definition never replaces a
-        // non-empty one, a non-empty one replaces an empty one, two
-        // non-empty ones are an error
-        match seen.get(&d.name).copied() {
-            None => {
-                seen.insert(d.name.clone(), (defines.len(), empty));
-                defines.push((d.name.clone(), src));
-            }
-            Some((i, old_empty)) => {
-                if old_empty {
-                    defines[i].1 = src;
-                    seen.insert(d.name.clone(), (i, empty));
-                } else if !empty {
+    let main = translate_body(root, 1, &mut labels)?;
+    // name -> (define, is empty)
+    let mut chosen: Vec<(String, &Define, bool)> = Vec::new();
+    for group in groups {
+        let mut in_group: HashMap<&str, (usize, bool)> = HashMap::new();
+        for d in group.iter() {
+            let empty = is_empty_tree(&d.body);
+            if let Some((_, old_empty)) = in_group.get(d.name.as_str()).copied() {
+                if !old_empty && !empty {
                     return Err(ParseError { line: d.line, message: format!("template: multiple definition of template {:?}", d.name) });
                 }
+                if !old_empty && empty {
+                    continue;
+                }
             }
+            match chosen.iter().position(|(n, _, _)| *n == d.name) {
+                Some(i) => {
+                    let (_, _, old_empty) = chosen[i];
+                    if !empty || old_empty {
+                        chosen[i] = (d.name.clone(), d, empty);
+                    }
+                }
+                None => chosen.push((d.name.clone(), d, empty)),
+            }
+            let idx = chosen.iter().position(|(n, _, _)| *n == d.name).unwrap();
+            in_group.insert(d.name.as_str(), (idx, empty));
         }
+    }
+    let mut defines = Vec::new();
+    for (name, d, _) in chosen {
+        defines.push((name, translate_body(&d.body, d.line, &mut labels)?));
     }
     Ok(Translated { main, defines, labels })
 }
