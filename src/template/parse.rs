@@ -725,6 +725,10 @@ impl<'a> Parser<'a> {
                         End::Eof => return self.err(line, "unexpected EOF"),
                     }
                     Some(eb)
+                } else if t.tok == Tok::Keyword("if") {
+                    // Go accepts `else if` syntactically, then rejects the
+                    // `if` outside an if-chain
+                    return self.err(t.line, "unexpected <if> in input");
                 } else {
                     return self.err(t.line, format!("unexpected {} in else", describe(&t.tok)));
                 }

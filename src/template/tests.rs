@@ -1355,3 +1355,18 @@ fn helper_tpl_files_and_per_file_base_dir() {
     assert!(err.file.ends_with("vals/_y.tpl") && err.message == r#"function "nosuch" not defined"#, "{:?}", err);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_else_if_only_in_if() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ with .Values.a.z }}W{{ else if .Values.a.b }}ELSEIF{{ end }}"#, Err((1, r#"unexpected <if> in input"#))),
+        (r#"{{ range .Values.a.m }}R{{ else if .Values.a.t }}RANGE-ELSEIF{{ else }}E{{ end }}"#, Err((1, r#"unexpected <if> in input"#))),
+        (r#"{{ if false }}a{{ else if false }}b{{ else if true }}c{{ else }}d{{ end }}
+"#, Ok(r#"c
+"#)),
+    ];
+    check_cases(cases);
+}
