@@ -228,6 +228,8 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
                 .collect();
             format!("map[{}]", inner.join(" "))
         }
+        // Stringers (fs.DirEntry) print their String() for %v/%s
+        ('v' | 's', G::Other) => pad(sprint(v), spec, false),
         _ => bad_verb(verb, v),
     }
 }
