@@ -218,6 +218,10 @@ fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(cur)
 }
 
+fn h_fail(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    Err(err(a[0].as_str().unwrap_or("").to_string()))
+}
+
 fn h_id(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(a[0].clone())
 }
@@ -2560,6 +2564,7 @@ pub const HELPERS: &[(&str, Func)] = &[
     ("rfield", h_rfield),
     ("truth", h_truth),
     ("id", h_id),
+    ("fail", h_fail),
     ("range", h_range),
     ("float", h_float),
     ("template", h_template),

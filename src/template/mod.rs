@@ -33,7 +33,12 @@
 //! * Output is `fmt.Sprint` of the value: `map[a:1 b:2]`, `[a b]`, floats
 //!   as `%v` (`1.5`, `1e+06`), a nil value prints `<no value>`.
 //! * Unknown function names are parse errors (`function "foo" not
-//!   defined`), undefined variables too (`undefined variable "$x"`).
+//!   defined`), undefined variables too (`undefined variable "$x"`);
+//!   parse errors use Go's texts (`unexpected "|" in command`,
+//!   `non executable command in pipeline stage 2`, …).  What Go only
+//!   rejects when executing (`{{ "a" "b" }}`, `{{ nil }}`, assigning an
+//!   undeclared variable, arguments to a map field) fails at execution
+//!   here too.
 //!
 //! # Translation design
 //!

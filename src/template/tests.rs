@@ -450,7 +450,7 @@ fn syntax_errors_have_lines() {
         ("{{/* open", 1, "unclosed comment"),
         ("\n\n{{ define \"x\" }}\n{{ nofunc }}\n{{ end }}", 4, r#"function "nofunc" not defined"#),
         ("{{ (1 }}", 1, "unclosed left paren"),
-        ("{{ 1 | }}", 1, "missing command after |"),
+        ("{{ | upper }}", 1, "unexpected \"|\" in command"),
         ("{{ continue }}", 1, "{{continue}} outside {{range}}"),
     ];
     for (src, line, msg) in cases {
@@ -1367,6 +1367,46 @@ fn verified_else_if_only_in_if() {
         (r#"{{ if false }}a{{ else if false }}b{{ else if true }}c{{ else }}d{{ end }}
 "#, Ok(r#"c
 "#)),
+    ];
+    check_cases(cases);
+}
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_parse_errors() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ if .Values.a.t }}x"#, Err((1, r#"unexpected EOF"#))),
+        (r#"{{ .Values.a.b"#, Err((1, r#"unclosed action"#))),
+        (r#"{{ "abc }}"#, Err((1, r#"unterminated quoted string"#))),
+        (r#"{{ 1x }}"#, Err((1, r#"bad number syntax: "1x""#))),
+        (r#"{{ (1 }}"#, Err((1, r#"unclosed left paren"#))),
+        (r#"{{ 1) }}"#, Err((1, r#"unexpected right paren"#))),
+        (r#"{{ | upper }}"#, Err((1, r#"unexpected "|" in command"#))),
+        (r#"{{ upper | }}"#, Err((1, r#"wrong number of args for upper: want 1 got 0"#))),
+        (r#"{{ $x := }}"#, Err((1, r#"missing value for command"#))),
+        (r#"{{ range $a, $b, $c := list }}{{ end }}"#, Err((1, r#"too many declarations in range"#))),
+        (r#"{{ define "x" }}"#, Err((1, r#"unexpected EOF"#))),
+        (r#"{{ template }}"#, Err((1, r#"unexpected "}}" in template clause"#))),
+        (r#"{{ template .x }}"#, Err((1, r#"unexpected ".x" in template clause"#))),
+        (r#"{{ end }}"#, Err((1, r#"unexpected {{end}}"#))),
+        (r#"{{ else }}"#, Err((1, r#"unexpected {{else}}"#))),
+        (r#"{{ if }}{{ end }}"#, Err((1, r#"missing value for if"#))),
+        (r#"{{ with }}{{ end }}"#, Err((1, r#"missing value for with"#))),
+        (r#"{{ range }}{{ end }}"#, Err((1, r#"missing value for range"#))),
+        (r#"{{ .a.b.c. }}"#, Err((1, r#"unexpected <.> in operand"#))),
+        (r#"{{ "a" | "b" }}"#, Err((1, r#"non executable command in pipeline stage 2"#))),
+        (r#"{{ block "x" }}{{ end }}"#, Err((1, r#"missing value for block clause"#))),
+        (r#"{{ 3 := 4 }}"#, Err((1, r#"unexpected ":=" in operand"#))),
+        (r#"{{ $x = 1 }}"#, Err((1, r#"undefined variable: $x"#))),
+        (r#"{{ true.x }}"#, Err((1, r#"unexpected . after term "true""#))),
+        (r#"{{ break 1 }}"#, Err((1, r#"unexpected "1" in {{break}}"#))),
+        (r#"{{ range . }}{{ continue x }}{{ end }}"#, Err((1, r#"unexpected "x" in {{continue}}"#))),
+        (r#"{{- -}}"#, Err((1, r#"illegal number syntax: "-""#))),
+        (r#"{{}}"#, Err((1, r#"missing value for command"#))),
+        (r#"{{/* a */ -}}
+"#, Ok(r#""#)),
     ];
     check_cases(cases);
 }

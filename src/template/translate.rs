@@ -34,9 +34,16 @@ struct Tr<'a> {
 
 const PROLOGUE: &str = "{% set _ns = g__vars() %}{{ g__set(_ns, \"root\", _root) }}";
 
+/// Slot prefix marking an assignment to an undeclared variable.
+const UNDEFINED_PREFIX: &str = "undefined:";
+
 /// `{{ g__set(_ns, "v3", expr) }}`: assign a Go variable slot (prints nothing).
 fn set_stmt(target: &str, expr: &str) -> String {
-    format!("{{{{ g__set(_ns, {}, {}) }}}}", jstr(target.trim_start_matches("_ns.")), expr)
+    let slot = target.trim_start_matches("_ns.");
+    if let Some(name) = slot.strip_prefix(UNDEFINED_PREFIX) {
+        return format!("{{{{ g__fail({}) }}}}", jstr(&format!("undefined variable: ${}", name)));
+    }
+    format!("{{{{ g__set(_ns, {}, {}) }}}}", jstr(slot), expr)
 }
 
 pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
@@ -170,7 +177,11 @@ impl Tr<'_> {
         let mut out = Vec::new();
         for v in &pipe.decl {
             if pipe.is_assign {
-                out.push(self.lookup_var(v, pipe.line)?);
+                match self.lookup_var(v, pipe.line) {
+                    Ok(t) => out.push(t),
+                    // Go fails at execution: "undefined variable: $x"
+                    Err(_) => out.push(format!("_ns.{}", UNDEFINED_PREFIX.to_string() + v.trim_start_matches('$'))),
+                }
             } else {
                 out.push(self.declare(v));
             }
@@ -352,17 +363,16 @@ impl Tr<'_> {
             });
         }
         if cmd.args.len() > 1 || piped.is_some() {
-            // Go: a non-function can't take arguments
+            // Go: a non-function can't take arguments (an execution error)
             let what = match first {
                 Operand::Field(f) => format!("{} is not a method but has arguments", f.last().unwrap()),
                 Operand::Nil => "nil is not a command".to_string(),
                 _ => format!("can't give argument to non-function {}", cmd.text.split_whitespace().next().unwrap_or("")),
             };
-            // Go reports this at execution; we report it at translation
-            return self.err(line, what);
+            return Ok(format!("g__fail({})", jstr(&what)));
         }
         if let Operand::Nil = first {
-            return self.err(line, "nil is not a command");
+            return Ok(format!("g__fail({})", jstr("nil is not a command")));
         }
         self.operand(first, line)
     }
