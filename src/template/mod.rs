@@ -126,8 +126,11 @@
 //!   `executing "…" at <cmd>:` prefix the failing command is appended as
 //!   `(in cmd)` (e.g. `map has no entry for key "x" (in .Values.x)`,
 //!   `error calling required: need x (in required "need x")`).
-//!   Type errors for literal arguments read `wrong type for value;
-//!   expected string; got int` where Go says `expected string; found 1`.
+//!   Constant arguments are checked against the parameter types of the
+//!   functions Go would type-check (`expected string; found 1`,
+//!   `cannot assign nil to int`, `indent 2.0` accepted), as execution
+//!   errors; if an earlier argument of the same call fails to evaluate, Go
+//!   reports that one instead.
 //!   Nested `include`/`tpl` errors name the inner template differently.
 //! * `keys`/`values` return sorted order (Go's map order is random).
 //! * Paths in `readFile`/`readDir` errors are the resolved (absolute)

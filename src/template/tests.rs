@@ -1410,3 +1410,28 @@ fn verified_parse_errors() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_constant_argument_conversion() {
+    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+        (r#"{{ upper 1 }}"#, Err((1, r#"expected string; found 1"#))),
+        (r#"{{ indent "2" "x" }}"#, Err((1, r#"expected integer; found "2""#))),
+        (r#"{{ ternary 1 2 "true" }}"#, Err((1, r#"expected bool; found "true""#))),
+        (r#"{{ indent 2.0 "x" }}"#, Ok(r#"  x"#)),
+        (r#"{{ upper nil }}"#, Err((1, r#"cannot assign nil to string"#))),
+        (r#"{{ repeat 1.5 "x" }}"#, Err((1, r#"expected integer; found 1.5"#))),
+        (r#"{{ if false }}{{ upper 1 }}{{ end }}ok"#, Ok(r#"ok"#)),
+        (r#"{{ trimPrefix true "x" }}"#, Err((1, r#"expected string; found true"#))),
+        (r#"{{ seq 1 "3" }}"#, Err((1, r#"expected integer; found "3""#))),
+        (r#"{{ printf 5 }}"#, Err((1, r#"expected string; found 5"#))),
+        (r#"{{ join 1 (list 1) }}"#, Err((1, r#"expected string; found 1"#))),
+        (r#"{{ until nil }}"#, Err((1, r#"cannot assign nil to int"#))),
+        (r#"{{ hasKey (dict) 1 }}"#, Err((1, r#"expected string; found 1"#))),
+        (r#"{{ 1 | upper }}
+"#, Err((1, r#"wrong type for value; expected string; got int"#))),
+    ];
+    check_cases(cases);
+}

@@ -34,6 +34,72 @@ struct Tr<'a> {
 
 const PROLOGUE: &str = "{% set _ns = g__vars() %}{{ g__set(_ns, \"root\", _root) }}";
 
+/// The Go type of a function parameter when it is string (`s`), int (`i`)
+/// or bool (`b`); `None` for interface{} and others.
+fn param_kind(func: &str, idx: usize) -> Option<char> {
+    let sig: &str = match func {
+        "upper" | "lower" | "title" | "untitle" | "trim" | "nospace" | "initials" | "swapcase" | "shuffle" | "snakecase"
+        | "camelcase" | "kebabcase" | "b64enc" | "b64dec" | "b32enc" | "b32dec" | "sha1sum" | "sha256sum" | "adler32sum"
+        | "regexQuoteMeta" | "atoi" | "env" | "expandenv" | "base" | "dir" | "clean" | "ext" | "isAbs" | "osBase" | "osDir"
+        | "osClean" | "osExt" | "osIsAbs" | "semver" | "fail" | "requiredEnv" | "readFile" | "readDir" | "readDirEntries"
+        | "isFile" | "fromYaml" | "fromJson" | "mustFromJson" | "fetchSecretValue" | "getHostByName" => "s",
+        "trimAll" | "trimall" | "trimPrefix" | "trimSuffix" | "contains" | "hasPrefix" | "hasSuffix" | "split" | "splitList"
+        | "regexMatch" | "mustRegexMatch" | "regexFind" | "mustRegexFind" | "semverCompare" | "toDate" | "mustToDate" => "ss",
+        "replace" | "regexReplaceAll" | "mustRegexReplaceAll" | "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => "sss",
+        "regexFindAll" | "mustRegexFindAll" | "regexSplit" | "mustRegexSplit" => "ssi",
+        "repeat" | "trunc" | "abbrev" | "wrap" | "indent" | "nindent" => "is",
+        "substr" | "abbrevboth" => "iis",
+        "wrapWith" => "iss",
+        "splitn" => "sis",
+        "until" | "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => "i",
+        "untilStep" => "iii",
+        "randInt" => "ii",
+        "plural" => "ssi",
+        "ternary" => "??b",
+        "chunk" => "i?",
+        "join" | "required" | "getOrNil" | "tpl" | "include" | "get" | "date" | "dateModify" | "mustDateModify" | "pluck"
+        | "printf" | "setValueAtPath" | "htmlDateInZone" | "kindIs" | "typeIs" | "typeIsLike" => "s",
+        "exec" => "s??s",
+        "envExec" => "?s??s",
+        "hasKey" | "unset" | "sprigGet" | "set" => "?s",
+        "dateInZone" | "date_in_zone" => "s?s",
+        "seq" => return Some('i'),
+        "pick" | "omit" => return if idx == 0 { None } else { Some('s') },
+        _ => return None,
+    };
+    match sig.as_bytes().get(idx) {
+        Some(b's') => Some('s'),
+        Some(b'i') => Some('i'),
+        Some(b'b') => Some('b'),
+        _ => None,
+    }
+}
+
+/// Go's evalArg for a constant argument of the wrong kind.
+fn literal_mismatch(kind: Option<char>, op: &Operand) -> Option<String> {
+    let text = match op {
+        Operand::Int(i) => i.to_string(),
+        Operand::Float(f) => super::value::fmt_float_g(*f),
+        Operand::Str(s) => super::printf::go_quote(s),
+        Operand::Bool(b) => b.to_string(),
+        Operand::Nil => "nil".to_string(),
+        _ => return None,
+    };
+    let (ok, tname, want) = match kind? {
+        's' => (matches!(op, Operand::Str(_)), "string", "string"),
+        'i' => (matches!(op, Operand::Int(_)) || matches!(op, Operand::Float(f) if f.fract() == 0.0), "int", "integer"),
+        'b' => (matches!(op, Operand::Bool(_)), "bool", "bool"),
+        _ => return None,
+    };
+    if ok {
+        None
+    } else if matches!(op, Operand::Nil) {
+        Some(format!("cannot assign nil to {}", tname))
+    } else {
+        Some(format!("expected {}; found {}", want, text))
+    }
+}
+
 /// Slot prefix marking an assignment to an undeclared variable.
 const UNDEFINED_PREFIX: &str = "undefined:";
 
@@ -330,8 +396,20 @@ impl Tr<'_> {
     fn cmd_expr(&mut self, cmd: &Cmd, piped: Option<String>, line: usize) -> Result<String, ParseError> {
         let first = &cmd.args[0];
         if let Operand::Ident(name) = first {
+            // Go converts constant arguments to the parameter's type when the
+            // call executes; a mismatch is an execution error
+            for (i, a) in cmd.args[1..].iter().enumerate() {
+                if let Some(msg) = literal_mismatch(param_kind(name, i), a) {
+                    return Ok(format!("g__fail({})", jstr(&msg)));
+                }
+            }
             let mut args = Vec::new();
-            for a in &cmd.args[1..] {
+            for (i, a) in cmd.args[1..].iter().enumerate() {
+                // an integral float constant passed to an int parameter is an int
+                if let (Some('i'), Operand::Float(f)) = (param_kind(name, i), a) {
+                    args.push(format!("({})", *f as i64));
+                    continue;
+                }
                 args.push(self.operand(a, line)?);
             }
             if let Some(p) = piped {
