@@ -1,6 +1,9 @@
 use super::*;
 use serde_json::json;
 
+/// (template, Ok(output) | Err((line, message part)))
+type Case<'a> = (&'a str, Result<&'a str, (usize, &'a str)>);
+
 fn engine() -> Engine {
     Engine::new(EngineOptions { base_dir: PathBuf::from("/tmp"), disable_insecure: false, env: Some(BTreeMap::new()) })
 }
@@ -43,7 +46,7 @@ fn hf_dot() -> serde_json::Value {
     json!({"Values": vals, "StateValues": vals, "Environment": {"Name": "default", "KubeContext": "", "Values": vals}, "Namespace": ""})
 }
 
-fn check_cases(cases: &[(&str, Result<&str, (usize, &str)>)]) {
+fn check_cases(cases: &[Case]) {
     let e = engine();
     let mut failures = Vec::new();
     for (src, want) in cases {
@@ -62,7 +65,7 @@ fn check_cases(cases: &[(&str, Result<&str, (usize, &str)>)]) {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_core() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"a {{- " b " -}} c"#, Ok(r#"a b c"#)),
         (r#"{{ if .Values.a.t }}yes{{ else }}no{{ end }}|{{ if .Values.a.e }}yes{{ else if .Values.a.m }}m{{ else }}none{{ end }}"#, Ok(r#"yes|none"#)),
         (r#"{{ with .Values.a.nested.x }}{{ .w }}{{ end }}|{{ with .Values.a.z }}x{{ else }}nil{{ end }}"#, Ok(r#"deep|nil"#)),
@@ -155,7 +158,7 @@ z: null
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_layout_yaml_printf_errors() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"a
   {{- .Values.a.b }}
 b {{ .Values.a.b -}}
@@ -311,7 +314,7 @@ line2
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_functions_edge_cases() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{% raw %} {# x #} {{ "{{" }} {%- y -%} a{"#, Ok(r#"{% raw %} {# x #} {{ {%- y -%} a{"#)),
         (r#"text with endraw {% endraw %} and {{ .Values.a.b }}"#, Ok(r#"text with endraw {% endraw %} and 1"#)),
         (r#"{{ len .Values.a.z }}"#, Err((1, r#"error calling len: len of nil pointer"#))),
@@ -656,7 +659,7 @@ fn rendering_is_fast_enough() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_whitespace_yaml_json_semver() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ define "x" }}
 X{{ end }}
 a
@@ -764,7 +767,7 @@ vers: v1.2.3
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_from_yaml_is_yaml_v2() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ fromYaml "a: 1\nb: [x, 2.5, true, null]\nc: {d: e}" }}|{{ fromYaml "" }}|{{ (fromYaml "k: 0755").k }}|{{ (fromYaml "k: yes").k }}|{{ (fromYaml "k: 1e3").k }}"#, Ok(r#"map[a:1 b:[x 2.5 true <nil>] c:map[d:e]]|map[]|493|true|1000"#)),
         (r#"{{ fromYaml "- a\n- b" }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
         (r#"{{ fromYaml "a: [" }}"#, Err((1, r#"error calling fromYaml: yaml: line 1: did not find expected node content, offending yaml: a: ["#))),
@@ -787,7 +790,7 @@ fn verified_from_yaml_is_yaml_v2() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_realistic_helmfile_templates() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{- define "common.labels" -}}
 team: platform
 env: {{ .Environment.Name }}
@@ -903,7 +906,7 @@ z: "<nil>"
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_more_sprig_dates_int64() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ base "/a/b/c.txt" }}|{{ base "a/b/" }}|{{ base "" }}|{{ dir "/a/b/c" }}|{{ dir "c" }}|{{ clean "a//b/../c/." }}|{{ ext "x/y.tar.gz" }}|{{ ext "noext" }}|{{ isAbs "/x" }}|{{ osBase "a/b" }}"#, Ok(r#"c.txt|b|.|/a/b|.|a/c|.gz||true|b"#)),
         (r#"{{ nospace " a b\tc\n" }}|{{ initials "John Ronald Tolkien" }}|{{ abbrevboth 5 10 "1234 5678 9123" }}|{{ wrapWith 5 "\t" "Hello World" }}|{{ adler32sum "hello" }}"#, Ok(r#"abc|JRT|...5678...|Hello	World|103547413"#)),
         (r#"{{ b32enc "hello" }}|{{ b32dec "NBSWY3DP" }}|{{ b32enc "a" }}|{{ add1f 1.5 }}|{{ maxf 1 2.5 }}|{{ minf 1 2.5 }}|{{ chunk 2 (list 1 2 3) }}|{{ typeIsLike "string" "x" }}|{{ hello }}"#, Ok(r#"NBSWY3DP|hello|ME======|2.5|2.5|1|[[1 2] [3]]|true|Hello!"#)),
@@ -961,7 +964,7 @@ fn function_set_matches_helmfile_0_166() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_variable_scoping() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ ($x := 5) }}|{{ $x }}|{{ add ($y := 2) $y }}"#, Ok(r#"5|5|4"#)),
         (r#"{{ if true }}{{ $z := 1 }}{{ end }}{{ $z }}"#, Err((1, r#"undefined variable "$z""#))),
         (r#"{{ with $w := 3 }}{{ end }}{{ $w }}"#, Err((1, r#"undefined variable "$w""#))),
@@ -980,7 +983,7 @@ fn verified_variable_scoping() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_to_yaml_keys_escapes_folding() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r##"{{ toYaml (dict "" "emptykey" "a b" 1 "k:v" 2 "k: v" 3 "-x" 4 "- y" 5 "#c" 6 "yes" 7 "1" 8 "é" 9 "[a]" 10 "x\ny" 11) }}"##, Ok(r#""": emptykey
 '#c': 6
 '- y': 5
@@ -1095,7 +1098,7 @@ fn errors_name_the_failing_go_command() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_lexing_edge_cases() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ .Values.my-key }}"#, Err((1, r#"bad character U+002D '-'"#))),
         (r#"{{ $m := dict "if" 1 "range" 2 "end" 3 "with" 4 }}{{ $m.if }}{{ $m.range }}{{ $m.end }}{{ $m.with }}"#, Ok(r#"1234"#)),
         (r#"{{ ((((1)))) }}|{{ (add (add 1 2) (mul 2 (sub 5 3))) }}|{{ 1e3 | int }}|{{ .Values.a.f | printf "%.1f" }}"#, Ok(r#"1|7|1000|1.5"#)),
@@ -1122,7 +1125,7 @@ z w"#)),
 /// `$x=1` is a lexer error (`=` is no terminator).
 #[test]
 fn verified_crlf_and_terminators() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         ("a\r\nb {{- \"x\" -}} \r\n c\r\n{{ `r\r\ns` }}\r\n", Ok("a\r\nbxc\r\nr\ns\r\n")),
         ("{{ $x=1 }}", Err((1, "bad character U+003D '='"))),
         ("{{ .Values.a.b}}{{.Values.a.s}}{{$.Values.a.b}}{{ ( .Values.a.b ) }}\n", Ok("1str11\n")),
@@ -1135,7 +1138,7 @@ fn verified_crlf_and_terminators() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_int_params_reject_int64() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ indent (add 1 1) "x" }}"#, Err((1, r#"wrong type for value; expected int; got int64"#))),
         (r#"{{ until (add 1 1) }}"#, Err((1, r#"wrong type for value; expected int; got int64"#))),
         (r#"{{ repeat (len "ab") "x" }}"#, Ok(r#"xx"#)),
@@ -1154,7 +1157,7 @@ fn verified_int_params_reject_int64() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_define_redefinition() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ define "x" }}A{{ end }}{{ define "x" }}B{{ end }}{{ template "x" }}"#, Err((1, r#"template: multiple definition of template "x""#))),
         (r#"{{ define "x" }}{{ end }}{{ define "x" }}B{{ end }}{{ template "x" }}"#, Ok(r#"B"#)),
         (r#"{{ define "x" }}A{{ end }}{{ define "x" }} {{ end }}{{ template "x" }}"#, Ok(r#"A"#)),
@@ -1180,7 +1183,7 @@ fn runaway_template_recursion_is_an_error() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_title_and_wrap() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ title "it's a-b_c d.e f1g é-x ñu" }}|{{ untitle "ABC DEF" }}|{{ wrap 10 "  lead  spaces and averyveryverylongword here" }}|{{ wrap 3 "a b c d e" }}"#, Ok(r#"It'S A-B_c D.E F1g É-X Ñu|aBC dEF|lead 
 spaces and
 averyveryverylongword
@@ -1307,7 +1310,7 @@ fn deep_nesting_and_wide_calls() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_nil_data() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ define "t" }}{{ .x }}{{ end }}{{ template "t" }}"#, Err((1, r#"nil data; no entry for key "x""#))),
         (r#"{{ tpl "{{ .x }}" nil }}"#, Err((1, r#"nil data; no entry for key "x""#))),
         (r#"{{ range (list nil) }}{{ .x }}{{ end }}"#, Err((1, r#"nil pointer evaluating interface {}.x"#))),
@@ -1361,7 +1364,7 @@ fn helper_tpl_files_and_per_file_base_dir() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_else_if_only_in_if() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ with .Values.a.z }}W{{ else if .Values.a.b }}ELSEIF{{ end }}"#, Err((1, r#"unexpected <if> in input"#))),
         (r#"{{ range .Values.a.m }}R{{ else if .Values.a.t }}RANGE-ELSEIF{{ else }}E{{ end }}"#, Err((1, r#"unexpected <if> in input"#))),
         (r#"{{ if false }}a{{ else if false }}b{{ else if true }}c{{ else }}d{{ end }}
@@ -1376,7 +1379,7 @@ fn verified_else_if_only_in_if() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_parse_errors() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ if .Values.a.t }}x"#, Err((1, r#"unexpected EOF"#))),
         (r#"{{ .Values.a.b"#, Err((1, r#"unclosed action"#))),
         (r#"{{ "abc }}"#, Err((1, r#"unterminated quoted string"#))),
@@ -1416,7 +1419,7 @@ fn verified_parse_errors() {
 /// environment values like [`hf_dot`], using `helmfile build --embed-values`.
 #[test]
 fn verified_constant_argument_conversion() {
-    let cases: &[(&str, Result<&str, (usize, &str)>)] = &[
+    let cases: &[Case] = &[
         (r#"{{ upper 1 }}"#, Err((1, r#"expected string; found 1"#))),
         (r#"{{ indent "2" "x" }}"#, Err((1, r#"expected integer; found "2""#))),
         (r#"{{ ternary 1 2 "true" }}"#, Err((1, r#"expected bool; found "true""#))),
