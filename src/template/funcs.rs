@@ -756,13 +756,19 @@ fn f_read_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     let p = c.resolve(s, &s_arg(&a[0])?);
     std::fs::read(&p)
         .map(|b| vstr(String::from_utf8_lossy(&b).into_owned()))
-        .map_err(|e| err(format!("open {}: {}", p.display(), go_io_err(&e))))
+        .map_err(|e| {
+            // Go: opening works, reading a directory fails
+            let op = if e.raw_os_error() == Some(21) { "read" } else { "open" };
+            err(format!("{} {}: {}", op, p.display(), go_io_err(&e)))
+        })
 }
 
 fn go_io_err(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ if e.raw_os_error() == Some(21) => "is a directory".into(),
+        _ if e.raw_os_error() == Some(20) => "not a directory".into(),
         _ => e.to_string(),
     }
 }
@@ -778,7 +784,11 @@ fn read_dir(c: &Ctx, st: &State, a: &[Value], entries: bool, name: &str) -> R {
     let rel = s_arg(&a[0])?;
     let p = c.resolve(st, &rel);
     let label = if entries { "ReadDirEntries" } else { "ReadDir" };
-    let rd = std::fs::read_dir(&p).map_err(|e| err(format!("{} {:?}: open {}: {}", label, p.display().to_string(), p.display(), go_io_err(&e))))?;
+    let rd = std::fs::read_dir(&p).map_err(|e| {
+        // Go opens a file fine and fails reading its entries
+        let op = if e.raw_os_error() == Some(20) { "readdirent" } else { "open" };
+        err(format!("{} {:?}: {} {}: {}", label, p.display().to_string(), op, p.display(), go_io_err(&e)))
+    })?;
     let mut items: Vec<(String, std::fs::FileType)> =
         rd.filter_map(|e| e.ok()).filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.file_type().ok()?))).collect();
     items.sort_by(|x, y| x.0.cmp(&y.0));
