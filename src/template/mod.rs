@@ -59,8 +59,12 @@
 //!   the deciding operand; literal operands are wrapped in `g__id` so
 //!   minijinja's constant folding cannot turn them into booleans).
 //!
-//! The dot is the minijinja variable `_d` (`with` is
-//! `{% with _d = … %}`, `range` a `{% for _k, _d in g__range(…) %}`).
+//! The dot is resolved statically: the template's data is the minijinja
+//! variable `_d`; inside `with` the dot is the temporary holding the
+//! tested value (`{% set _w3 = … %}{% if g__truth(_w3) %}`), inside
+//! `range` the loop variable (`{% for _k4, _e5 in g__range(…) %}`).  No
+//! minijinja `{% with %}` frames are used (a `{% break %}` inside one
+//! would unwind the wrong frame).
 //! Go variables live in a per-execution slot table `_ns` (a mutable map
 //! object); the translator resolves every `$name` to a unique slot at
 //! translation time following Go's scoping rules (declarations end at the

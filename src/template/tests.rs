@@ -1438,3 +1438,17 @@ fn verified_constant_argument_conversion() {
     ];
     check_cases(cases);
 }
+
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_break_continue_inside_with() {
+    let cases: &[Case] = &[
+        (r#"{{ range .Values.a.l }}{{ with . }}{{ if eq (typeOf .) "string" }}{{ break }}{{ end }}{{ . }}{{ end }}{{ end }}|{{ range $i, $v := .Values.a.l }}{{ with $v }}{{ if eq $i 0 }}{{ continue }}{{ end }}[{{ . }}]{{ end }}{{ end }}|{{ range list 1 2 }}{{ range list 3 4 }}{{ if eq . 4 }}{{ break }}{{ end }}{{ . }}{{ end }}{{ . }}{{ end }}"#, Ok(r#"12|[2][x]|3132"#)),
+        (r#"{{ $out := list }}{{ range $k, $v := .Values.a }}{{ with $v }}{{ if kindIs "slice" . }}{{ continue }}{{ end }}{{ $out = append $out $k }}{{ end }}{{ end }}{{ $out }}
+"#, Ok(r#"[b big f nested s t]
+"#)),
+    ];
+    check_cases(cases);
+}

@@ -24,8 +24,11 @@ pub struct Translated {
 
 struct Tr<'a> {
     labels: &'a mut HashMap<String, String>,
-    /// >0 inside with/range bodies (where `.` is no longer the template's data)
-    dot_depth: usize,
+    /// the minijinja variable holding the current dot: `_d` (the template's
+    /// data) at top level, the `with` value / range element inside.  No
+    /// minijinja `{% with %}` frames are used: minijinja's `break` inside
+    /// one would pop the wrong frame.
+    dot: String,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -164,7 +167,7 @@ fn is_empty_tree(nodes: &[Node]) -> bool {
 }
 
 fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
-    let mut tr = Tr { labels, dot_depth: 0, out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+    let mut tr = Tr { labels, dot: "_d".to_string(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -316,11 +319,10 @@ impl Tr<'_> {
                 self.scopes.push(vec![]);
                 let cond = self.cond_expr(pipe)?;
                 let t = self.fresh("_w");
-                self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}{{% with _d = {} %}}", t, cond, t, t));
-                self.dot_depth += 1;
+                self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}", t, cond, t));
+                let saved = std::mem::replace(&mut self.dot, t.clone());
                 self.scoped(body)?;
-                self.dot_depth -= 1;
-                self.emit("{% endwith %}");
+                self.dot = saved;
                 if let Some(e) = else_ {
                     self.emit("{% else %}");
                     self.scoped(e)?;
@@ -334,19 +336,20 @@ impl Tr<'_> {
                 let e = self.pipe_expr(&p)?;
                 let targets = self.decl_targets(pipe)?;
                 let k = self.fresh("_k");
-                self.emit(&format!("{{% for {}, _d in g__range({}) %}}", k, e));
+                let v = self.fresh("_e");
+                self.emit(&format!("{{% for {}, {} in g__range({}) %}}", k, v, e));
                 match targets.len() {
                     0 => {}
-                    1 => self.emit(&set_stmt(&targets[0], "_d")),
+                    1 => self.emit(&set_stmt(&targets[0], &v)),
                     _ => {
                         let a = set_stmt(&targets[0], &k);
-                        let b = set_stmt(&targets[1], "_d");
+                        let b = set_stmt(&targets[1], &v);
                         self.emit(&format!("{}{}", a, b));
                     }
                 }
-                self.dot_depth += 1;
+                let saved = std::mem::replace(&mut self.dot, v.clone());
                 self.scoped(body)?;
-                self.dot_depth -= 1;
+                self.dot = saved;
                 if let Some(e) = else_ {
                     self.emit("{% else %}");
                     self.scoped(e)?;
@@ -458,7 +461,7 @@ impl Tr<'_> {
     fn fields_call(&self, base: String, label: &str, fields: &[String]) -> String {
         // the template's own data (`.` at top level, `$`): Go reports a nil
         // one as "nil data; no entry for key"
-        let root = (base == "_d" && self.dot_depth == 0) || base == "_ns.root";
+        let root = base == "_d" || base == "_ns.root";
         let mut s = format!("{}({}, {}", if root { "g__rfield" } else { "g__field" }, base, jstr(label));
         for f in fields {
             s.push_str(", ");
@@ -470,7 +473,7 @@ impl Tr<'_> {
 
     fn operand(&mut self, op: &Operand, line: usize) -> Result<String, ParseError> {
         Ok(match op {
-            Operand::Dot => "_d".into(),
+            Operand::Dot => self.dot.clone(),
             Operand::Nil => "none".into(),
             Operand::Bool(b) => (if *b { "true" } else { "false" }).into(),
             Operand::Int(i) => format!("({})", i),
@@ -488,7 +491,7 @@ impl Tr<'_> {
             },
             Operand::Field(fields) => {
                 let label = format!(".{}", fields.join("."));
-                self.fields_call("_d".into(), &label, fields)
+                self.fields_call(self.dot.clone(), &label, fields)
             }
             Operand::Var(v, fields) => {
                 let base = self.lookup_var(v, line)?;
