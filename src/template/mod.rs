@@ -63,8 +63,10 @@
 //! variable `_d`; inside `with` the dot is the temporary holding the
 //! tested value (`{% set _w3 = … %}{% if g__truth(_w3) %}`), inside
 //! `range` the loop variable (`{% for _k4, _e5 in g__range(…) %}`).  No
-//! minijinja `{% with %}` frames are used (a `{% break %}` inside one
-//! would unwind the wrong frame).
+//! minijinja `{% with %}` frames and no `{% for %}…{% else %}` are used:
+//! a `{% break %}` inside them unwinds the wrong frame, and Go runs a
+//! range's `else` outside the loop (`{% if items %}{% for %}…{% endfor
+//! %}{% else %}…{% endif %}`).
 //! Go variables live in a per-execution slot table `_ns` (a mutable map
 //! object); the translator resolves every `$name` to a unique slot at
 //! translation time following Go's scoping rules (declarations end at the

@@ -29,6 +29,9 @@ struct Tr<'a> {
     /// minijinja `{% with %}` frames are used: minijinja's `break` inside
     /// one would pop the wrong frame.
     dot: String,
+    /// enclosing minijinja loops: `None` for a Go range loop, `Some(slot)`
+    /// for the one-shot loop around a range's `else` list (see Node::Range)
+    loops: Vec<Option<(String, bool)>>,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -167,7 +170,7 @@ fn is_empty_tree(nodes: &[Node]) -> bool {
 }
 
 fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
-    let mut tr = Tr { labels, dot: "_d".to_string(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+    let mut tr = Tr { labels, dot: "_d".to_string(), loops: Vec::new(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -337,7 +340,15 @@ impl Tr<'_> {
                 let targets = self.decl_targets(pipe)?;
                 let k = self.fresh("_k");
                 let v = self.fresh("_e");
-                self.emit(&format!("{{% for {}, {} in g__range({}) %}}", k, v, e));
+                // no minijinja for-else: Go's range-else runs outside the
+                // loop (a `break` there belongs to an enclosing range)
+                let items = self.fresh("_r");
+                if else_.is_some() {
+                    self.emit(&format!("{{% set {} = g__range({}) %}}{{% if {} %}}", items, e, items));
+                    self.emit(&format!("{{% for {}, {} in {} %}}", k, v, items));
+                } else {
+                    self.emit(&format!("{{% for {}, {} in g__range({}) %}}", k, v, e));
+                }
                 match targets.len() {
                     0 => {}
                     1 => self.emit(&set_stmt(&targets[0], &v)),
@@ -348,17 +359,34 @@ impl Tr<'_> {
                     }
                 }
                 let saved = std::mem::replace(&mut self.dot, v.clone());
+                self.loops.push(None);
                 self.scoped(body)?;
+                self.loops.pop();
                 self.dot = saved;
-                if let Some(e) = else_ {
-                    self.emit("{% else %}");
-                    self.scoped(e)?;
-                }
                 self.emit("{% endfor %}");
+                if let Some(e) = else_ {
+                    // Go walks the else list inside the range statement: a
+                    // `break` there ends the statement, a `continue` goes to
+                    // the enclosing range.  A one-shot loop gives `break`
+                    // that meaning; `continue` sets a flag, breaks, and is
+                    // re-issued after the one-shot loop.
+                    let flag = self.fresh("c");
+                    self.emit("{% else %}{% for _once in [1] %}");
+                    self.loops.push(Some((flag.clone(), false)));
+                    self.scoped(e)?;
+                    let used = matches!(self.loops.pop(), Some(Some((_, true))));
+                    self.emit("{% endfor %}");
+                    if used {
+                        self.emit(&format!("{{% if _ns.{} %}}{}", flag, set_stmt(&format!("_ns.{}", flag), "false")));
+                        self.emit_continue();
+                        self.emit("{% endif %}");
+                    }
+                    self.emit("{% endif %}");
+                }
                 self.scopes.pop();
             }
             Node::Break { .. } => self.emit("{% break %}"),
-            Node::Continue { .. } => self.emit("{% continue %}"),
+            Node::Continue { .. } => self.emit_continue(),
             Node::Template { name, pipe, .. } => {
                 let arg = match pipe {
                     Some(p) => self.pipe_expr(p)?,
@@ -368,6 +396,19 @@ impl Tr<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `continue` for the innermost Go range (see Node::Range's else list).
+    fn emit_continue(&mut self) {
+        match self.loops.last_mut() {
+            Some(Some((flag, used))) => {
+                *used = true;
+                let f = format!("_ns.{}", flag);
+                let stmt = set_stmt(&f, "true");
+                self.emit(&format!("{}{{% break %}}", stmt));
+            }
+            _ => self.emit("{% continue %}"),
+        }
     }
 
     fn scoped(&mut self, nodes: &[Node]) -> Result<(), ParseError> {
