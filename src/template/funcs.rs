@@ -82,7 +82,7 @@ fn nargs_min(name: &str, args: &[Value], want: usize) -> Result<(), Error> {
 fn s_arg(v: &Value) -> Result<String, Error> {
     match classify(v) {
         G::Str(s) => Ok(s),
-        G::Nil => Err(err("invalid value; expected string")),
+        G::Nil => Err(super::value::nil_arg_error(v, "string")),
         _ => Err(err(format!("wrong type for value; expected string; got {}", type_name(v)))),
     }
 }
@@ -95,7 +95,7 @@ fn i_arg(v: &Value) -> Result<i64, Error> {
     }
     match classify(v) {
         G::Int(i) => Ok(i),
-        G::Nil => Err(err("invalid value; expected int")),
+        G::Nil => Err(super::value::nil_arg_error(v, "int")),
         _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
     }
 }
@@ -159,14 +159,14 @@ fn list_arg(v: &Value, fname: &str) -> Result<Vec<Value>, Error> {
         G::List(l) => Ok(l),
         // sprig calls reflect.TypeOf(nil).Kind(): a nil pointer panic
         G::Nil => Err(err("runtime error: invalid memory address or nil pointer dereference")),
-        _ => Err(err(format!("Cannot {} on type {}", fname, type_name(v)))),
+        _ => Err(err(format!("Cannot {} on type {}", fname, kind_name(v)))),
     }
 }
 
 fn map_arg(v: &Value) -> Result<Arc<GoMap>, Error> {
     match classify(v) {
         G::Map(m) => Ok(m),
-        G::Nil => Err(err("invalid value; expected map[string]interface {}")),
+        G::Nil => Err(super::value::nil_arg_error(v, "map[string]interface {}")),
         _ => Err(err(format!("wrong type for value; expected map[string]interface {{}}; got {}", type_name(v)))),
     }
 }
@@ -333,30 +333,26 @@ fn f_len(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 
 fn index_one(v: &Value, i: &Value) -> R {
+    // Go's index: indexArg allows x == len (then reflect panics)
+    let index_arg = |len: usize, what: &str| -> Result<usize, Error> {
+        let idx = match classify(i) {
+            G::Int(x) => x,
+            G::Nil => return Err(err("cannot index slice/array with nil")),
+            _ => return Err(err(format!("cannot index slice/array with type {}", type_name(i)))),
+        };
+        if idx < 0 || idx as usize > len {
+            return Err(err(format!("index out of range: {}", idx)));
+        }
+        if idx as usize == len {
+            return Err(err(format!("reflect: {} index out of range", what)));
+        }
+        Ok(idx as usize)
+    };
     match classify(v) {
-        G::List(l) => {
-            let idx = match classify(i) {
-                G::Int(x) => x,
-                G::Nil => return Err(err("cannot index slice/array with nil")),
-                _ => return Err(err(format!("cannot index slice/array with type {}", type_name(i)))),
-            };
-            if idx < 0 || idx as usize >= l.len() {
-                return Err(err(format!("index out of range: {}", idx)));
-            }
-            Ok(l[idx as usize].clone())
-        }
-        G::Str(s) => {
-            let idx = match classify(i) {
-                G::Int(x) => x,
-                _ => return Err(err(format!("cannot index string with type {}", type_name(i)))),
-            };
-            if idx < 0 || idx as usize >= s.len() {
-                return Err(err(format!("index out of range: {}", idx)));
-            }
-            Ok(Value::from(s.as_bytes()[idx as usize] as i64))
-        }
+        G::List(l) => Ok(l[index_arg(l.len(), "slice")?].clone()),
+        G::Str(s) => Ok(Value::from(s.as_bytes()[index_arg(s.len(), "string")?] as i64)),
         G::Map(m) => match classify(i) {
-            G::Str(k) => Ok(m.get(&k).unwrap_or_default()),
+            G::Str(k) => Ok(m.get(&k).unwrap_or(Value::UNDEFINED)),
             G::Nil => Err(err("value is nil; should be of type string")),
             _ => Err(err(format!("value has type {}; should be string", type_name(i)))),
         },
@@ -501,8 +497,17 @@ fn go_eq2(a: &Value, b: &Value) -> Result<bool, Error> {
         (G::Float(x), G::Float(y)) => x == y,
         (G::Str(x), G::Str(y)) => x == y,
         _ => {
-            let fmt_s = super::printf::go_sprintf("%s", std::slice::from_ref(b));
-            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(b))));
+            let fmt = |verb: &str, v: &Value| super::printf::go_sprintf(verb, std::slice::from_ref(v));
+            if type_name(a) != type_name(b) {
+                return Err(err(format!(
+                    "non-comparable types {}: {}, {}: {}",
+                    fmt("%s", a),
+                    type_name(a),
+                    type_name(b),
+                    fmt("%v", b)
+                )));
+            }
+            return Err(err(format!("non-comparable type {}: {}", fmt("%s", b), type_name(b))));
         }
     })
 }
@@ -1026,6 +1031,7 @@ fn f_ternary(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("ternary", a, 3)?;
     let cond = match classify(&a[2]) {
         G::Bool(b) => b,
+        G::Nil => return Err(super::value::nil_arg_error(&a[2], "bool")),
         _ => return Err(err(format!("wrong type for value; expected bool; got {}", type_name(&a[2])))),
     };
     Ok(if cond { a[0].clone() } else { a[1].clone() })

@@ -26,7 +26,7 @@ fn nargs(name: &str, a: &[Value], n: usize) -> Result<(), Error> {
 fn s_arg(v: &Value) -> Result<String, Error> {
     match classify(v) {
         G::Str(s) => Ok(s),
-        G::Nil => Err(err("invalid value; expected string")),
+        G::Nil => Err(super::value::nil_arg_error(v, "string")),
         _ => Err(err(format!("wrong type for value; expected string; got {}", type_name(v)))),
     }
 }
@@ -38,7 +38,7 @@ fn i_arg(v: &Value) -> Result<i64, Error> {
     }
     match classify(v) {
         G::Int(i) => Ok(i),
-        G::Nil => Err(err("invalid value; expected int")),
+        G::Nil => Err(super::value::nil_arg_error(v, "int")),
         _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
     }
 }

@@ -32,6 +32,8 @@ struct Tr<'a> {
     /// enclosing minijinja loops: `None` for a Go range loop, `Some(slot)`
     /// for the one-shot loop around a range's `else` list (see Node::Range)
     loops: Vec<Option<(String, bool)>>,
+    /// variables being declared by the pipeline under translation
+    pending: Vec<String>,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -63,20 +65,25 @@ fn param_kind(func: &str, idx: usize) -> Option<char> {
         "plural" => "ssi",
         "ternary" => "??b",
         "chunk" => "i?",
-        "join" | "required" | "getOrNil" | "tpl" | "include" | "get" | "date" | "dateModify" | "mustDateModify" | "pluck"
-        | "printf" | "setValueAtPath" | "htmlDateInZone" | "kindIs" | "typeIs" | "typeIsLike" => "s",
+        "join" | "required" | "getOrNil" | "tpl" | "include" | "get" | "date" | "dateModify" | "mustDateModify" | "printf"
+        | "htmlDateInZone" | "kindIs" | "typeIs" | "typeIsLike" => "s",
         "exec" => "s??s",
-        "envExec" => "?s??s",
-        "hasKey" | "unset" | "sprigGet" | "set" => "?s",
+        "hasKey" | "unset" | "sprigGet" | "set" => "ms",
+        "pick" | "omit" => return if idx == 0 { Some('m') } else { Some('s') },
+        "keys" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite" => return Some('m'),
+        "values" => "m",
+        "pluck" => return if idx == 0 { Some('s') } else { Some('m') },
+        "setValueAtPath" => "s?m",
+        "envExec" => "ms??s",
         "dateInZone" | "date_in_zone" => "s?s",
         "seq" => return Some('i'),
-        "pick" | "omit" => return if idx == 0 { None } else { Some('s') },
         _ => return None,
     };
     match sig.as_bytes().get(idx) {
         Some(b's') => Some('s'),
         Some(b'i') => Some('i'),
         Some(b'b') => Some('b'),
+        Some(b'm') => Some('m'),
         _ => None,
     }
 }
@@ -95,6 +102,9 @@ fn literal_mismatch(kind: Option<char>, op: &Operand) -> Option<String> {
         's' => (matches!(op, Operand::Str(_)), "string", "string"),
         'i' => (matches!(op, Operand::Int(_)) || matches!(op, Operand::Float(f) if f.fract() == 0.0), "int", "integer"),
         'b' => (matches!(op, Operand::Bool(_)), "bool", "bool"),
+        // no constant converts to a map (nil does: a nil map)
+        'm' if matches!(op, Operand::Nil) => return None,
+        'm' => return Some(format!("can't handle {} for arg of type map[string]interface {{}}", text)),
         _ => return None,
     };
     if ok {
@@ -170,7 +180,7 @@ fn is_empty_tree(nodes: &[Node]) -> bool {
 }
 
 fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
-    let mut tr = Tr { labels, dot: "_d".to_string(), loops: Vec::new(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+    let mut tr = Tr { labels, dot: "_d".to_string(), loops: Vec::new(), pending: Vec::new(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -224,6 +234,15 @@ impl Tr<'_> {
     }
 
     fn lookup_var(&self, name: &str, line: usize) -> Result<String, ParseError> {
+        match self.lookup_declared(name, line) {
+            // Go's parser declares the variable before parsing its value, so
+            // `$v := f $v` parses and fails when executed
+            Err(_) if self.pending.iter().any(|p| p == name) => Ok(format!("g__fail({})", jstr(&format!("undefined variable: {}", name)))),
+            r => r,
+        }
+    }
+
+    fn lookup_declared(&self, name: &str, line: usize) -> Result<String, ParseError> {
         if name == "$" {
             // `$` is an ordinary (assignable) variable holding the data
             return Ok("_ns.root".into());
@@ -430,6 +449,16 @@ impl Tr<'_> {
     }
 
     fn pipe_expr(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
+        let saved = self.pending.len();
+        if !pipe.is_assign {
+            self.pending.extend(pipe.decl.iter().cloned());
+        }
+        let r = self.pipe_expr_inner(pipe);
+        self.pending.truncate(saved);
+        r
+    }
+
+    fn pipe_expr_inner(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
         let mut acc: Option<String> = None;
         for cmd in &pipe.cmds {
             acc = Some(self.cmd_expr(cmd, acc, pipe.line)?);

@@ -179,6 +179,18 @@ pub fn classify(v: &Value) -> G {
     }
 }
 
+/// Go's validateType for a nil argument: an invalid value (a missing
+/// `index` result, minijinja's undefined) vs a nil interface (a nil from a
+/// map, minijinja's none).
+pub fn nil_arg_error(v: &Value, want: &str) -> minijinja::Error {
+    let msg = if v.is_undefined() {
+        format!("invalid value; expected {}", want)
+    } else {
+        format!("wrong type for value; expected {}; got interface {{}}", want)
+    };
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg)
+}
+
 pub fn is_nil(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Undefined | ValueKind::None)
 }
