@@ -1652,3 +1652,349 @@ fn verified_random_expressions() {
     ];
     check_cases(cases);
 }
+
+/// Random nested data with YAML-1.1-sensitive strings through toYaml,
+/// toJson, toPrettyJson, print, toYaml|fromYaml (gen_yaml.py, seeds 1 and 2).
+/// Expectations recorded from helmfile 0.166.0: each template was rendered via
+/// `tpl (readFile "case.tmpl") .` inside a values `.gotmpl` of a helmfile with
+/// environment values like [`hf_dot`], using `helmfile build --embed-values`.
+#[test]
+fn verified_random_yaml_json() {
+    let cases: &[Case] = &[
+        (r#"{{ toYaml "word word word word word word word word word word word word word word word word word word word word word word word word word" }}"#, Ok(r#"word word word word word word word word word word word word word word word word word
+  word word word word word word word word
+"#)),
+        (r#"{{ toYaml "multi\nline" }}"#, Ok(r#"|-
+  multi
+  line
+"#)),
+        (r#"{{ (list ) | toYaml | indent 2 }}"#, Ok(r#"  []
+  "#)),
+        (r#"{{ (list "multi\nline" (dict "10" (list (add 1 1) "2020-01-01" "*") "a2" (list ) "-k" (dict "k:v" "'q'" "10" "tab\tx") "a10" "%x")) | toYaml | indent 2 }}"#, Ok(r#"  - |-
+    multi
+    line
+  - -k:
+      "10": "tab\tx"
+      k:v: '''q'''
+    "10":
+    - 2
+    - "2020-01-01"
+    - '*'
+    a2: []
+    a10: '%x'
+  "#)),
+        (r#"{{ (dict "10" (list (list 0 "10" nil "x #c") (list "&a" "tab\tx" "|") (dict "Z" "&a" "-k" "back\\slash")) "Z" (dict "_x" (list ".5")) "a2" (list 100000.0 (list ">" "10" 1 ">") "off") "key with space" (list (list "a b") "0o17")) | toYaml | indent 2 }}"#, Ok(r#"  "10":
+  - - 0
+    - "10"
+    - null
+    - 'x #c'
+  - - '&a'
+    - "tab\tx"
+    - '|'
+  - -k: back\slash
+    Z: '&a'
+  Z:
+    _x:
+    - ".5"
+  a2:
+  - 100000
+  - - '>'
+    - "10"
+    - 1
+    - '>'
+  - "off"
+  key with space:
+  - - a b
+  - "0o17"
+  "#)),
+        (r#"{{ "a b" | toYaml | indent 2 }}"#, Ok(r#"  a b
+  "#)),
+        (r#"{{ true | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ (list ) | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ (dict ) | toYaml | fromYaml | toJson }}"#, Ok(r#"{}"#)),
+        (r#"{{ (list ) | toYaml | indent 2 }}"#, Ok(r#"  []
+  "#)),
+        (r#"{{ toYaml (list (list (dict "b" "tab\tx" "on" "a" "-k" "+1") (list ) "|" "*")) }}"#, Ok(r#"- - -k: "+1"
+    b: "tab\tx"
+    "on": a
+  - []
+  - '|'
+  - '*'
+"#)),
+        (r#"{{ (list (list (dict "key with space" "%x")) (list ) (dict "k:v" (dict "on" "null" "a2" "?"))) | toYaml | indent 2 }}"#, Ok(r#"  - - key with space: '%x'
+  - []
+  - k:v:
+      a2: '?'
+      "on": "null"
+  "#)),
+        (r#"{{ (dict "b" "- x") | toYaml | indent 2 }}"#, Ok(r#"  b: '- x'
+  "#)),
+        (r#"{{ (dict "b" (list (list ))) | toYaml | indent 2 }}"#, Ok(r#"  b:
+  - []
+  "#)),
+        (r#"{{ toYaml 1e6 }}"#, Ok(r#"1e+06
+"#)),
+        (r#"{{ (dict "a" "1:30" "ä" ">" "key with space" "a b" "a" "multi\nline\n") | toYaml | indent 2 }}"#, Ok(r#"  a: |
+    multi
+    line
+  key with space: a b
+  ä: '>'
+  "#)),
+        (r#"{{ toYaml (dict "Z" "0o17" "k:v" 0 "2" (list (dict ) (dict ) (list "a b" "!x" "'q'" "a: b"))) }}"#, Ok(r#""2":
+- {}
+- {}
+- - a b
+  - '!x'
+  - '''q'''
+  - 'a: b'
+Z: "0o17"
+k:v: 0
+"#)),
+        (r#"{{ (list "off" (dict )) | toYaml | indent 2 }}"#, Ok(r#"  - "off"
+  - {}
+  "#)),
+        (r#"{{ (list ) | toYaml | indent 2 }}"#, Ok(r#"  []
+  "#)),
+        (r#"{{ toYaml (dict "2" (list "[1]" "@x" (list ) "|") "2" "2020-01-01" "k:v" (list (list "ü" "0x1f" "null"))) }}"#, Ok(r#""2": "2020-01-01"
+k:v:
+- - ü
+  - "0x1f"
+  - "null"
+"#)),
+        (r#"{{ ".5" | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toPrettyJson (list "&a" "2020-01-01") }}"#, Ok(r#"[
+  "\u0026a",
+  "2020-01-01"
+]"#)),
+        (r#"{{ toJson (list (list "x #c" (dict "ä" "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "key with space" true)) (dict ) "\"dq\"") }}"#, Ok(r#"[["x #c",{"key with space":true,"ä":"longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}],{},"\"dq\""]"#)),
+        (r#"{{ toJson (list ) }}"#, Ok(r#"[]"#)),
+        (r#"{{ (list (dict "A" "\"dq\"" "ä" "'q'" "a10" (list "x #c" "word word word word word word word word word word word word word word word word word word word word word word word word word") "a10" (dict "on" 1 "a" "1:30")) (list "No")) | toYaml | indent 2 }}"#, Ok(r#"  - A: '"dq"'
+    a10:
+      a: "1:30"
+      "on": 1
+    ä: '''q'''
+  - - "No"
+  "#)),
+        (r#"{{ print 1 }}"#, Ok(r#"1"#)),
+        (r#"{{ toYaml (list (list ) (list (dict "k:v" "1:30"))) }}"#, Ok(r#"- []
+- - k:v: "1:30"
+"#)),
+        (r#"{{ toYaml (dict "10" (list ) "k:v" (list (dict "y" "back\\slash") (list "10") (dict "on" "off" "ä" ">" "10" "multi\nline") (list )) "-k" "|") }}"#, Ok(r#"-k: '|'
+"10": []
+k:v:
+- "y": back\slash
+- - "10"
+- "10": |-
+    multi
+    line
+  "on": "off"
+  ä: '>'
+- []
+"#)),
+        (r#"{{ toJson (list (list (dict "Z" "0x1f" "-k" 0 "k:v" "+1" "on" "|") "&a") (dict "a" "&a") (list nil "*")) }}"#, Ok(r#"[[{"-k":0,"Z":"0x1f","k:v":"+1","on":"|"},"\u0026a"],{"a":"\u0026a"},[null,"*"]]"#)),
+        (r#"{{ (dict "A" true "_x" "0o17" "A" (dict "key with space" (dict "k:v" nil) "on" (list ) "A" "&a")) | toYaml | indent 2 }}"#, Ok(r#"  _x: "0o17"
+  A:
+    A: '&a'
+    key with space:
+      k:v: null
+    "on": []
+  "#)),
+        (r#"{{ toYaml "a: b" }}"#, Ok(r#"'a: b'
+"#)),
+        (r#"{{ (list "1.0") | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toPrettyJson (dict "Z" (list (list "%x") "tab\tx" (dict "10" 1e6 "on" 100000.0)) "k:v" (dict "a2" (list "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "%x" 0 "word word word word word word word word word word word word word word word word word word word word word word word word word") "A" (dict ))) }}"#, Ok(r#"{
+  "Z": [
+    [
+      "%x"
+    ],
+    "tab\tx",
+    {
+      "10": 1000000,
+      "on": 100000
+    }
+  ],
+  "k:v": {
+    "A": {},
+    "a2": [
+      "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      "%x",
+      0,
+      "word word word word word word word word word word word word word word word word word word word word word word word word word"
+    ]
+  }
+}"#)),
+        (r#"{{ print "~" }}"#, Ok(r#"~"#)),
+        (r#"{{ "1:30" | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toYaml "1.0" }}"#, Ok(r#""1.0"
+"#)),
+        (r##"{{ (dict "k:v" (dict "on" "trail " "z1" "#c" "2" "#c")) | toYaml | fromYaml | toJson }}"##, Ok(r##"{"k:v":{"2":"#c","on":"trail ","z1":"#c"}}"##)),
+        (r#"{{ "word word word word word word word word word word word word word word word word word word word word word word word word word" | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r##"{{ toYaml (list "#c" "1.0" (dict "on" "=x" "y" 1.5) (list "No" "!x" (dict "key with space" "\"dq\"" "z1" false))) }}"##, Ok(r#"- '#c'
+- "1.0"
+- "on": =x
+  "y": 1.5
+- - "No"
+  - '!x'
+  - key with space: '"dq"'
+    z1: false
+"#)),
+        (r#"{{ toYaml (dict ) }}"#, Ok(r#"{}
+"#)),
+        (r#"{{ "off" | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ 100000.0 | toYaml | indent 2 }}"#, Ok(r#"  100000
+  "#)),
+        (r#"{{ "~" | toYaml | indent 2 }}"#, Ok(r#"  "~"
+  "#)),
+        (r#"{{ toYaml "Y" }}"#, Ok(r#""Y"
+"#)),
+        (r#"{{ toYaml (dict "a10" "- x" "a" ">" "b" "\"dq\"") }}"#, Ok(r#"a: '>'
+a10: '- x'
+b: '"dq"'
+"#)),
+        (r#"{{ toJson (dict "on" "a") }}"#, Ok(r#"{"on":"a"}"#)),
+        (r#"{{ (dict ) | toYaml | indent 2 }}"#, Ok(r#"  {}
+  "#)),
+        (r#"{{ toYaml ".5" }}"#, Ok(r#"".5"
+"#)),
+        (r#"{{ toPrettyJson (list (list (dict "2" "trail ")) "a,b" "- x" 100000.0) }}"#, Ok(r#"[
+  [
+    {
+      "2": "trail "
+    }
+  ],
+  "a,b",
+  "- x",
+  100000
+]"#)),
+        (r#"{{ (dict "z1" (list (dict "y" "back\\slash")) "2" "-") | toYaml | indent 2 }}"#, Ok(r#"  "2": '-'
+  z1:
+  - "y": back\slash
+  "#)),
+        (r#"{{ "" | toYaml | indent 2 }}"#, Ok(r#"  ""
+  "#)),
+        (r#"{{ (list 1.5 (list (list "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "a b" "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" " lead")) (list ) (list (dict "10" "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") (list "?" "Y" "&a" (add 1 1)) "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")) | toYaml | indent 2 }}"#, Ok(r#"  - 1.5
+  - - - longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+      - a b
+      - longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+      - ' lead'
+  - []
+  - - "10": longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+    - - '?'
+      - "Y"
+      - '&a'
+      - 2
+    - longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+  "#)),
+        (r#"{{ (list (dict "k:v" (dict "ä" "longword_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") "10" (list "~" ".5" "trail "))) | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toYaml (dict "_x" "x #c" "-k" (dict "a10" (list "off" (add 1 1) false "a b") "a" (list ) "2" (list )) "_x" (dict "Z" "!x" "a" "=x") "on" "x #c") }}"#, Ok(r#"-k:
+  "2": []
+  a: []
+  a10:
+  - "off"
+  - 2
+  - false
+  - a b
+_x:
+  Z: '!x'
+  a: =x
+"on": 'x #c'
+"#)),
+        (r#"{{ (dict "a2" (dict "z1" (list "@x") "a10" "word word word word word word word word word word word word word word word word word word word word word word word word word" "_x" (dict "ä" "multi\nline" "b" "tab\tx" "on" 1)) "k:v" (list ) "Z" "!x") | toYaml | indent 2 }}"#, Ok(r#"  Z: '!x'
+  a2:
+    _x:
+      b: "tab\tx"
+      "on": 1
+      ä: |-
+        multi
+        line
+    a10: word word word word word word word word word word word word word word word
+      word word word word word word word word word word
+    z1:
+    - '@x'
+  k:v: []
+  "#)),
+        (r#"{{ toYaml "No" }}"#, Ok(r#""No"
+"#)),
+        (r#"{{ toYaml (dict "a" "word word word word word word word word word word word word word word word word word word word word word word word word word" "ä" (dict "a2" ">" "-k" (dict "key with space" -1 "a10" "" "z1" "0o17") "on" "tab\tx" "b" (dict "y" "\"dq\"" "key with space" "- x")) "ä" (list ) "A" (dict "z1" "back\\slash" "-k" (list ))) }}"#, Ok(r#"A:
+  -k: []
+  z1: back\slash
+a: word word word word word word word word word word word word word word word word
+  word word word word word word word word word
+ä: []
+"#)),
+        (r#"{{ 1e6 | toYaml | indent 2 }}"#, Ok(r#"  1e+06
+  "#)),
+        (r#"{{ toPrettyJson (dict "on" "null" "ä" (list )) }}"#, Ok(r#"{
+  "on": "null",
+  "ä": []
+}"#)),
+        (r#"{{ toYaml (list ) }}"#, Ok(r#"[]
+"#)),
+        (r#"{{ (dict "a10" (list (dict )) "-k" (dict "a" (list ) "a10" (dict "k:v" "2020-01-01")) "y" (list )) | toYaml | indent 2 }}"#, Ok(r#"  -k:
+    a: []
+    a10:
+      k:v: "2020-01-01"
+  a10:
+  - {}
+  "y": []
+  "#)),
+        (r#"{{ toYaml "a" }}"#, Ok(r#"a
+"#)),
+        (r#"{{ "0o17" | toYaml | indent 2 }}"#, Ok(r#"  "0o17"
+  "#)),
+        (r#"{{ (dict "k:v" (dict "on" (dict "-k" "=x" "10" "*" "ä" true)) "Z" "1e5" "on" (list "word word word word word word word word word word word word word word word word word word word word word word word word word") "10" (list (dict "Z" "trail " "ä" 1.5) 0 (dict ))) | toYaml | fromYaml | toJson }}"#, Ok(r#"{"10":[{"Z":"trail ","ä":1.5},0,{}],"Z":"1e5","k:v":{"on":{"-k":"=x","10":"*","ä":true}},"on":["word word word word word word word word word word word word word word word word word word word word word word word word word"]}"#)),
+        (r#"{{ toYaml false }}"#, Ok(r#"false
+"#)),
+        (r#"{{ (dict "a10" (dict "-k" (dict "Z" "tab\tx" "10" 0 "-k" ">" "a10" "0o17") "k:v" "1e5" "Z" (dict "key with space" false "k:v" 1.5 "-k" "back\\slash")) "-k" "multi\nline\n") | toYaml | fromYaml | toJson }}"#, Ok(r#"{"-k":"multi\nline\n","a10":{"-k":{"-k":"\u003e","10":0,"Z":"tab\tx","a10":"0o17"},"Z":{"-k":"back\\slash","k:v":1.5,"key with space":false},"k:v":"1e5"}}"#)),
+        (r#"{{ toYaml (dict "ä" "%x") }}"#, Ok(r#"ä: '%x'
+"#)),
+        (r#"{{ (list (dict ) (dict )) | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toYaml (list "%x" (list (list "'q'" "-"))) }}"#, Ok(r#"- '%x'
+- - - '''q'''
+    - '-'
+"#)),
+        (r#"{{ "" | toYaml | indent 2 }}"#, Ok(r#"  ""
+  "#)),
+        (r#"{{ toYaml (dict ) }}"#, Ok(r#"{}
+"#)),
+        (r#"{{ print (list ) }}"#, Ok(r#"[]"#)),
+        (r#"{{ ".5" | toYaml | indent 2 }}"#, Ok(r#"  ".5"
+  "#)),
+        (r#"{{ print false }}"#, Ok(r#"false"#)),
+        (r#"{{ (dict "key with space" (dict "-k" nil "-k" (list "\"dq\"") "a10" "&a" "a10" "{a}") "2" (dict "a" (dict "-k" "off" "2" "1e5" "10" ".5"))) | toYaml | fromYaml | toJson }}"#, Ok(r#"{"2":{"a":{"-k":"off","10":".5","2":"1e5"}},"key with space":{"-k":["\"dq\""],"a10":"{a}"}}"#)),
+        (r#"{{ "word word word word word word word word word word word word word word word word word word word word word word word word word" | toYaml | indent 2 }}"#, Ok(r#"  word word word word word word word word word word word word word word word word word
+    word word word word word word word word
+  "#)),
+        (r#"{{ 1.5 | toYaml | indent 2 }}"#, Ok(r#"  1.5
+  "#)),
+        (r#"{{ "-" | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ (list "2020-01-01" (dict )) | toYaml | fromYaml | toJson }}"#, Err((1, r#"error calling fromYaml: yaml: unmarshal errors:"#))),
+        (r#"{{ toYaml (list (list ) (add 1 1) (dict )) }}"#, Ok(r#"- []
+- 2
+- {}
+"#)),
+        (r##"{{ (list (list "- x") "@x" (dict "b" (dict "b" "multi\nline\n" "-k" 100000.0 "y" "#c")) (list "a: b")) | toYaml | indent 2 }}"##, Ok(r#"  - - '- x'
+  - '@x'
+  - b:
+      -k: 100000
+      b: |
+        multi
+        line
+      "y": '#c'
+  - - 'a: b'
+  "#)),
+        (r##"{{ (list (list "- x" (list 0) "" "#c") (list (list "|") (list "[1]" "+1") -1 true) "#c" nil) | toYaml | indent 2 }}"##, Ok(r#"  - - '- x'
+    - - 0
+    - ""
+    - '#c'
+  - - - '|'
+    - - '[1]'
+      - "+1"
+    - -1
+    - true
+  - '#c'
+  - null
+  "#)),
+    ];
+    check_cases(cases);
+}

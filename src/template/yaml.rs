@@ -18,7 +18,8 @@ pub fn to_yaml(v: &Value) -> String {
         G::Map(m) if !m.is_empty() => e.map(&m.snapshot(), 0, false),
         G::List(l) if !l.is_empty() => e.list(&l, 0, false),
         _ => {
-            e.scalar_or_empty(v, 0, true);
+            // a top-level scalar continues at indentation 2 (yaml.v2)
+            e.scalar_or_empty(v, 2, true);
             e.newline();
         }
     }
