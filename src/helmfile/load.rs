@@ -528,8 +528,8 @@ impl<'a> Loader<'a> {
     /// reports real errors). Also says whether the part defines both environments and
     /// releases.
     fn first_pass(&self, source: &str, base_dir: &Path, base: &Environment, overrides: Option<&Value>) -> (Environment, bool) {
-        let engine = Engine::first_pass(EngineOptions { base_dir: base_dir.to_path_buf(), disable_insecure: true, env: self.opts.env_vars.clone() });
-        let (out, _err) = engine.render_partial("first-pass", source, &base.template_data());
+        let engine = self.engine(base_dir);
+        let (out, _err) = engine.render_first_pass_partial("first-pass", source, &base.template_data());
         let sanitized = out.replace("<no value>", "");
         let Ok(Yaml::Mapping(m)) = serde_yaml::from_str::<Yaml>(&sanitized) else {
             return (base.clone(), false);

@@ -26,9 +26,9 @@ pub struct Ctx {
     pub base_dir: PathBuf,
     pub disable_insecure: bool,
     pub env: Option<BTreeMap<String, String>>,
-    /// `missingkey=default` (see `EngineOptions::missing_key_default`).
-    pub missing_key_default: bool,
     pub engine: Weak<EngineInner>,
+    /// helmfile's first pass: missingkey=zero, side-effect functions disabled
+    pub pre_render: bool,
 }
 
 impl Ctx {
@@ -38,12 +38,20 @@ impl Ctx {
             None => std::env::var(name).ok(),
         }
     }
-    fn resolve(&self, p: &str) -> PathBuf {
+    /// The directory of the file being rendered (per render, `_base` in
+    /// the minijinja context), else the engine's base_dir.
+    pub fn base(&self, st: &State) -> PathBuf {
+        match st.lookup("_base").as_ref().and_then(|v| v.as_str()) {
+            Some(b) => PathBuf::from(b),
+            None => self.base_dir.clone(),
+        }
+    }
+    fn resolve(&self, st: &State, p: &str) -> PathBuf {
         let pb = Path::new(p);
         if pb.is_absolute() {
             pb.to_path_buf()
         } else {
-            self.base_dir.join(pb)
+            self.base(st).join(pb)
         }
     }
 }
@@ -74,16 +82,20 @@ fn nargs_min(name: &str, args: &[Value], want: usize) -> Result<(), Error> {
 fn s_arg(v: &Value) -> Result<String, Error> {
     match classify(v) {
         G::Str(s) => Ok(s),
-        G::Nil => Err(err("invalid value; expected string")),
+        G::Nil => Err(super::value::nil_arg_error(v, "string")),
         _ => Err(err(format!("wrong type for value; expected string; got {}", type_name(v)))),
     }
 }
 
 /// A Go `int` parameter.
 fn i_arg(v: &Value) -> Result<i64, Error> {
+    // a Go `int` parameter: int64 values (sprig math results) don't fit
+    if super::value::is_int64(v) {
+        return Err(err("wrong type for value; expected int; got int64"));
+    }
     match classify(v) {
         G::Int(i) => Ok(i),
-        G::Nil => Err(err("invalid value; expected int")),
+        G::Nil => Err(super::value::nil_arg_error(v, "int")),
         _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
     }
 }
@@ -147,13 +159,14 @@ fn list_arg(v: &Value, fname: &str) -> Result<Vec<Value>, Error> {
         G::List(l) => Ok(l),
         // sprig calls reflect.TypeOf(nil).Kind(): a nil pointer panic
         G::Nil => Err(err("runtime error: invalid memory address or nil pointer dereference")),
-        _ => Err(err(format!("Cannot {} on type {}", fname, type_name(v)))),
+        _ => Err(err(format!("Cannot {} on type {}", fname, kind_name(v)))),
     }
 }
 
 fn map_arg(v: &Value) -> Result<Arc<GoMap>, Error> {
     match classify(v) {
         G::Map(m) => Ok(m),
+        G::Nil => Err(super::value::nil_arg_error(v, "map[string]interface {}")),
         _ => Err(err(format!("wrong type for value; expected map[string]interface {{}}; got {}", type_name(v)))),
     }
 }
@@ -185,10 +198,16 @@ fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
         cur = match classify(&cur) {
             G::Map(m) => match m.get(k) {
                 Some(v) => v,
-                None if c.missing_key_default => Value::from(()),
+                None if c.pre_render => Value::from(()),
                 None => return Err(err(format!("map has no entry for key {:?} (in {})", k, label))),
             },
             G::Nil => return Err(err(format!("nil pointer evaluating interface {{}}.{} (in {})", k, label))),
+            G::Other if cur.downcast_object_ref::<super::value::DirEntry>().is_some() => {
+                match cur.downcast_object_ref::<super::value::DirEntry>().and_then(|d| d.method(k)) {
+                    Some(v) => v,
+                    None => return Err(err(format!("can't evaluate field {} in type fs.DirEntry (in {})", k, label))),
+                }
+            }
             _ => {
                 let t = if concrete { type_name(&cur) } else { "interface {}" };
                 return Err(err(format!("can't evaluate field {} in type {} (in {})", k, t, label)));
@@ -199,8 +218,26 @@ fn h_field(c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(cur)
 }
 
+fn h_fail(_c: &Ctx, _s: &State, a: &[Value]) -> R {
+    Err(err(a[0].as_str().unwrap_or("").to_string()))
+}
+
 fn h_id(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Ok(a[0].clone())
+}
+
+/// Field chain on the template's data: a nil data is Go's "nil data".
+fn h_rfield(c: &Ctx, s: &State, a: &[Value]) -> R {
+    if is_nil(&a[0]) {
+        if c.pre_render {
+            // missingkey=zero: an invalid receiver yields the zero value
+            return Ok(Value::from(()));
+        }
+        if let Some(k) = a.get(2).and_then(|k| k.as_str()) {
+            return Err(err(format!("nil data; no entry for key {:?} (in {})", k, a[1].as_str().unwrap_or(""))));
+        }
+    }
+    h_field(c, s, a)
 }
 
 fn h_truth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -238,7 +275,7 @@ fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
     };
     DEPTH.with(|d| d.set(d.get() - 1));
     r.map(Value::from)
@@ -250,7 +287,7 @@ thread_local! {
 
 const MAX_DEPTH: usize = 200;
 
-fn render_define(_c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, Error> {
+fn render_define(c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, Error> {
     let tname = format!("define:{}", name);
     let t = s
         .env()
@@ -263,10 +300,17 @@ fn render_define(_c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, 
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot })
+        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
     };
     DEPTH.with(|d| d.set(d.get() - 1));
-    r.map_err(|e| err(super::describe_nested(&e)))
+    r.map_err(|e| {
+        // a runaway recursion reports once, not once per level
+        if let Some(d) = e.detail().filter(|d| d.contains("nested reference name")) {
+            return err(d.to_string());
+        }
+        let cmd = c.engine.upgrade().and_then(|en| en.failing_command(&e));
+        err(super::describe_nested(&e, cmd.as_deref()))
+    })
 }
 
 // ------------------------------------------------------------ Go builtins
@@ -289,27 +333,26 @@ fn f_len(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 
 fn index_one(v: &Value, i: &Value) -> R {
+    // Go's index: indexArg allows x == len (then reflect panics)
+    let index_arg = |len: usize, what: &str| -> Result<usize, Error> {
+        let idx = match classify(i) {
+            G::Int(x) => x,
+            G::Nil => return Err(err("cannot index slice/array with nil")),
+            _ => return Err(err(format!("cannot index slice/array with type {}", type_name(i)))),
+        };
+        if idx < 0 || idx as usize > len {
+            return Err(err(format!("index out of range: {}", idx)));
+        }
+        if idx as usize == len {
+            return Err(err(format!("reflect: {} index out of range", what)));
+        }
+        Ok(idx as usize)
+    };
     match classify(v) {
-        G::List(l) => {
-            let idx = match classify(i) {
-                G::Int(x) => x,
-                G::Nil => return Err(err("cannot index slice/array with nil")),
-                _ => return Err(err(format!("cannot index slice/array with type {}", type_name(i)))),
-            };
-            if idx < 0 || idx as usize >= l.len() {
-                return Err(err(format!("index out of range: {}", idx)));
-            }
-            Ok(l[idx as usize].clone())
-        }
-        G::Str(s) => {
-            let idx = i_arg(i)?;
-            if idx < 0 || idx as usize >= s.len() {
-                return Err(err(format!("index out of range: {}", idx)));
-            }
-            Ok(Value::from(s.as_bytes()[idx as usize] as i64))
-        }
+        G::List(l) => Ok(l[index_arg(l.len(), "slice")?].clone()),
+        G::Str(s) => Ok(Value::from(s.as_bytes()[index_arg(s.len(), "string")?] as i64)),
         G::Map(m) => match classify(i) {
-            G::Str(k) => Ok(m.get(&k).unwrap_or_default()),
+            G::Str(k) => Ok(m.get(&k).unwrap_or(Value::UNDEFINED)),
             G::Nil => Err(err("value is nil; should be of type string")),
             _ => Err(err(format!("value has type {}; should be string", type_name(i)))),
         },
@@ -329,7 +372,14 @@ fn f_index(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 fn f_slice(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("slice", a, 1)?;
-    let idx: Vec<i64> = a[1..].iter().map(i_arg).collect::<Result<_, _>>()?;
+    // sprig's slice takes interface{} indices (cast.ToInt)
+    let idx: Vec<i64> = a[1..]
+        .iter()
+        .map(|v| match classify(v) {
+            G::Int(i) => Ok(i),
+            _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
+        })
+        .collect::<Result<_, _>>()?;
     if idx.len() > 3 {
         return Err(err(format!("too many slice indexes: {}", idx.len())));
     }
@@ -447,8 +497,17 @@ fn go_eq2(a: &Value, b: &Value) -> Result<bool, Error> {
         (G::Float(x), G::Float(y)) => x == y,
         (G::Str(x), G::Str(y)) => x == y,
         _ => {
-            let fmt_s = super::printf::go_sprintf("%s", &[b.clone()]);
-            return Err(err(format!("non-comparable type {}: {}", fmt_s, type_name(b))));
+            let fmt = |verb: &str, v: &Value| super::printf::go_sprintf(verb, std::slice::from_ref(v));
+            if type_name(a) != type_name(b) {
+                return Err(err(format!(
+                    "non-comparable types {}: {}, {}: {}",
+                    fmt("%s", a),
+                    type_name(a),
+                    type_name(b),
+                    fmt("%v", b)
+                )));
+            }
+            return Err(err(format!("non-comparable type {}: {}", fmt("%s", b), type_name(b))));
         }
     })
 }
@@ -572,7 +631,7 @@ fn insecure_check(c: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &str) -> R {
+fn run_cmd(c: &Ctx, st: &State, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &str) -> R {
     let command = s_arg(&a[0])?;
     let args = match classify(&a[1]) {
         G::List(l) => l,
@@ -598,7 +657,7 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
         None => String::new(),
     };
     let mut cmd = std::process::Command::new(&command);
-    cmd.args(&str_args).current_dir(&c.base_dir);
+    cmd.args(&str_args).current_dir(c.base(st));
     if let Some(m) = &c.env {
         cmd.env_clear();
         cmd.envs(m);
@@ -647,17 +706,23 @@ fn run_cmd(c: &Ctx, envs: Option<BTreeMap<String, String>>, a: &[Value], name: &
     Ok(vstr(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn f_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_exec(c: &Ctx, s: &State, a: &[Value]) -> R {
     if a.len() < 2 || a.len() > 3 {
         return Err(err(format!("wrong number of args for exec: want 2 or 3 got {}", a.len())));
     }
+    if c.pre_render {
+        return Ok(vstr(""));
+    }
     insecure_check(c)?;
-    run_cmd(c, None, a, "exec")
+    run_cmd(c, s, None, a, "exec")
 }
 
-fn f_env_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_env_exec(c: &Ctx, s: &State, a: &[Value]) -> R {
     if a.len() < 3 || a.len() > 4 {
         return Err(err(format!("wrong number of args for envExec: want 3 or 4 got {}", a.len())));
+    }
+    if c.pre_render {
+        return Ok(vstr(""));
     }
     insecure_check(c)?;
     let mut envs = BTreeMap::new();
@@ -678,48 +743,65 @@ fn f_env_exec(c: &Ctx, _s: &State, a: &[Value]) -> R {
             }
         }
     }
-    run_cmd(c, Some(envs), &a[1..], "envExec")
+    run_cmd(c, s, Some(envs), &a[1..], "envExec")
 }
 
-fn f_is_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_is_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("isFile", a, 1)?;
-    let p = c.resolve(&s_arg(&a[0])?);
+    let p = c.resolve(s, &s_arg(&a[0])?);
     Ok(Value::from(p.metadata().map(|m| !m.is_dir()).unwrap_or(false)))
 }
 
-fn f_read_file(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_read_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("readFile", a, 1)?;
+    if c.pre_render {
+        return Ok(vstr(""));
+    }
     insecure_check(c)?;
-    let p = c.resolve(&s_arg(&a[0])?);
+    let p = c.resolve(s, &s_arg(&a[0])?);
     std::fs::read(&p)
         .map(|b| vstr(String::from_utf8_lossy(&b).into_owned()))
-        .map_err(|e| err(format!("open {}: {}", p.display(), go_io_err(&e))))
+        .map_err(|e| {
+            // Go: opening works, reading a directory fails
+            let op = if e.raw_os_error() == Some(21) { "read" } else { "open" };
+            err(format!("{} {}: {}", op, p.display(), go_io_err(&e)))
+        })
 }
 
 fn go_io_err(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ if e.raw_os_error() == Some(21) => "is a directory".into(),
+        _ if e.raw_os_error() == Some(20) => "not a directory".into(),
         _ => e.to_string(),
     }
 }
 
-fn read_dir(c: &Ctx, a: &[Value], include_dirs: bool, name: &str) -> R {
+/// `readDir` (file paths joined onto the argument, directories skipped)
+/// and `readDirEntries` (fs.DirEntry values with `.Name`, `.IsDir`, `.Type`).
+fn read_dir(c: &Ctx, st: &State, a: &[Value], entries: bool, name: &str) -> R {
     nargs(name, a, 1)?;
+    if c.pre_render {
+        return Ok(Value::from(Vec::<Value>::new()));
+    }
     insecure_check(c)?;
     let rel = s_arg(&a[0])?;
-    let p = c.resolve(&rel);
-    let rd = std::fs::read_dir(&p).map_err(|e| err(format!("ReadDir {:?}: open {}: {}", p.display().to_string(), p.display(), go_io_err(&e))))?;
-    let mut names: Vec<(String, bool)> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
-        .collect();
-    names.sort();
-    let out: Vec<Value> = names
-        .into_iter()
-        .filter(|(_, d)| include_dirs || !d)
-        .map(|(n, _)| vstr(go_path_join(&rel, &n)))
-        .collect();
+    let p = c.resolve(st, &rel);
+    let label = if entries { "ReadDirEntries" } else { "ReadDir" };
+    let rd = std::fs::read_dir(&p).map_err(|e| {
+        // Go opens a file fine and fails reading its entries
+        let op = if e.raw_os_error() == Some(20) { "readdirent" } else { "open" };
+        err(format!("{} {:?}: {} {}: {}", label, p.display().to_string(), op, p.display(), go_io_err(&e)))
+    })?;
+    let mut items: Vec<(String, std::fs::FileType)> =
+        rd.filter_map(|e| e.ok()).filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.file_type().ok()?))).collect();
+    items.sort_by(|x, y| x.0.cmp(&y.0));
+    let out: Vec<Value> = if entries {
+        items.into_iter().map(|(n, t)| Value::from_object(super::value::DirEntry::new(n, &t))).collect()
+    } else {
+        items.into_iter().filter(|(_, t)| !t.is_dir()).map(|(n, _)| vstr(go_path_join(&rel, &n))).collect()
+    };
     Ok(Value::from(out))
 }
 
@@ -751,11 +833,11 @@ fn go_path_join(a: &str, b: &str) -> String {
     }
 }
 
-fn f_read_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    read_dir(c, a, false, "readDir")
+fn f_read_dir(c: &Ctx, s: &State, a: &[Value]) -> R {
+    read_dir(c, s, a, false, "readDir")
 }
-fn f_list_dir(c: &Ctx, _s: &State, a: &[Value]) -> R {
-    read_dir(c, a, true, "readDirEntries")
+fn f_list_dir(c: &Ctx, s: &State, a: &[Value]) -> R {
+    read_dir(c, s, a, true, "readDirEntries")
 }
 
 fn f_to_yaml(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -838,7 +920,7 @@ fn f_get(_c: &Ctx, _s: &State, a: &[Value]) -> R {
             return Err(err(format!(
                 "unexpected number of args passed to the template function get(path, [def, ]obj): expected 1 or 2, got {}, args was {}",
                 n.saturating_sub(1),
-                sprint(&Value::from(a[1..].to_vec()))
+                sprint(&Value::from(a.get(1..).unwrap_or_default().to_vec()))
             )))
         }
     };
@@ -854,18 +936,23 @@ fn f_get_or_nil(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     }
 }
 
-fn f_tpl(c: &Ctx, _s: &State, a: &[Value]) -> R {
+fn f_tpl(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("tpl", a, 2)?;
     let text = s_arg(&a[0])?;
     let Some(engine) = c.engine.upgrade() else {
         return Err(err("tpl: engine is gone"));
     };
-    engine.render_value("stringTemplate", &text, a[1].clone()).map(vstr).map_err(|e| err(e.to_string()))
+    let base = c.base(s);
+    engine.render_mode("stringTemplate", &text, a[1].clone(), c.pre_render, &base).map(vstr).map_err(|e| err(e.to_string()))
 }
 
 fn f_include(c: &Ctx, s: &State, a: &[Value]) -> R {
     nargs("include", a, 2)?;
     let name = s_arg(&a[0])?;
+    if DEPTH.with(|d| d.get()) >= MAX_DEPTH {
+        // helmfile's own guard (it allows 1000 nested includes of one name)
+        return Err(err(format!("rendering template has a nested reference name: {}: unable to execute template", name)));
+    }
     render_define(c, s, &name, a[1].clone()).map(vstr)
 }
 
@@ -944,6 +1031,7 @@ fn f_ternary(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("ternary", a, 3)?;
     let cond = match classify(&a[2]) {
         G::Bool(b) => b,
+        G::Nil => return Err(super::value::nil_arg_error(&a[2], "bool")),
         _ => return Err(err(format!("wrong type for value; expected bool; got {}", type_name(&a[2])))),
     };
     Ok(if cond { a[0].clone() } else { a[1].clone() })
@@ -1099,7 +1187,9 @@ fn title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        // strings.Title's isSeparator: ASCII alnum and '_' join words,
+        // other ASCII separates; non-ASCII letters/digits join, spaces separate
+        prev_letter = if c.is_ascii() { c.is_ascii_alphanumeric() || c == '_' } else { !c.is_whitespace() };
     }
     out
 }
@@ -1274,11 +1364,13 @@ fn f_substr(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("trunc", a, 2)?;
     let (n, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
-    let len = s.len() as i64;
+    // byte-based like Go (may cut a UTF-8 sequence; shown lossily)
+    let b = s.as_bytes();
+    let len = b.len() as i64;
     let r = if n < 0 && len + n > 0 {
-        s[(len + n) as usize..].to_string()
+        String::from_utf8_lossy(&b[(len + n) as usize..]).into_owned()
     } else if n >= 0 && len > n {
-        s[..n as usize].to_string()
+        String::from_utf8_lossy(&b[..n as usize]).into_owned()
     } else {
         s
     };
@@ -1288,31 +1380,69 @@ fn f_trunc(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_abbrev(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("abbrev", a, 2)?;
     let (w, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
-    if w < 4 || (s.chars().count() as i64) <= w {
+    // goutils.Abbreviate: byte lengths
+    if w < 4 || (s.len() as i64) <= w {
         return Ok(vstr(s));
     }
-    Ok(vstr(s.chars().take((w - 3) as usize).collect::<String>() + "..."))
+    Ok(vstr(String::from_utf8_lossy(&s.as_bytes()[..(w - 3) as usize]).into_owned() + "..."))
 }
 
 fn f_wrap(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("wrap", a, 2)?;
-    let (w, s) = (i_arg(&a[0])?.max(1) as usize, s_arg(&a[1])?);
-    // goutils.Wrap: break lines at spaces so that lines are <= w
-    let mut out_lines = Vec::new();
-    for line in s.split('\n') {
-        let mut cur = String::new();
-        for word in line.split(' ').filter(|w| !w.is_empty()) {
-            if !cur.is_empty() && cur.len() + 1 + word.len() > w {
-                out_lines.push(std::mem::take(&mut cur));
-            }
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-        out_lines.push(cur);
+    let (w, s) = (i_arg(&a[0])?, s_arg(&a[1])?);
+    Ok(vstr(go_wrap_custom(&s, w, "\n", false)))
+}
+
+/// goutils.WrapCustom (byte-based, like the Go original).
+pub fn go_wrap_custom(s: &str, wrap_length: i64, newline: &str, wrap_long_words: bool) -> String {
+    if s.is_empty() {
+        return String::new();
     }
-    Ok(vstr(out_lines.join("\n")))
+    let newline = if newline.is_empty() { "\n" } else { newline };
+    let wl = wrap_length.max(1) as usize;
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut offset = 0usize;
+    let mut out: Vec<u8> = Vec::new();
+    while n - offset > wl {
+        if b[offset] == b' ' {
+            offset += 1;
+            continue;
+        }
+        let end = (wl + offset + 1).min(n);
+        let space = b[offset..end].iter().rposition(|c| *c == b' ');
+        match space {
+            Some(i) => {
+                let at = offset + i;
+                out.extend_from_slice(&b[offset..at]);
+                out.extend_from_slice(newline.as_bytes());
+                offset = at + 1;
+            }
+            None => {
+                let end = wl + offset;
+                if wrap_long_words {
+                    out.extend_from_slice(&b[offset..end]);
+                    out.extend_from_slice(newline.as_bytes());
+                    offset += wl;
+                } else {
+                    match b[end..].iter().position(|c| *c == b' ') {
+                        None => {
+                            out.extend_from_slice(&b[offset..]);
+                            offset = n;
+                        }
+                        Some(i) => {
+                            let at = end + i;
+                            out.extend_from_slice(&b[offset..at]);
+                            out.extend_from_slice(newline.as_bytes());
+                            offset = at + 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&b[offset..]);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn f_indent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -2447,8 +2577,10 @@ fn f_trim_all_legacy(c: &Ctx, s: &State, a: &[Value]) -> R {
 /// Evaluator helpers (names registered as `g__<name>`).
 pub const HELPERS: &[(&str, Func)] = &[
     ("field", h_field),
+    ("rfield", h_rfield),
     ("truth", h_truth),
     ("id", h_id),
+    ("fail", h_fail),
     ("range", h_range),
     ("float", h_float),
     ("template", h_template),
@@ -2471,7 +2603,12 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         env.add_function(format!("g_{}", name), move |st: &State, args: minijinja::value::Rest<Value>| {
             f(&c, st, &args).map_err(|e| {
                 let msg = e.detail().unwrap_or("").to_string();
-                if msg.starts_with("error calling ") || msg.starts_with("wrong number of args") {
+                // argument count/type errors happen before the call in Go
+                if msg.starts_with("error calling ")
+                    || msg.starts_with("wrong number of args")
+                    || msg.starts_with("wrong type for value")
+                    || msg.starts_with("invalid value; expected")
+                {
                     e
                 } else {
                     err(format!("error calling {}: {}", fname, msg))

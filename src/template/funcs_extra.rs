@@ -26,14 +26,19 @@ fn nargs(name: &str, a: &[Value], n: usize) -> Result<(), Error> {
 fn s_arg(v: &Value) -> Result<String, Error> {
     match classify(v) {
         G::Str(s) => Ok(s),
-        G::Nil => Err(err("invalid value; expected string")),
+        G::Nil => Err(super::value::nil_arg_error(v, "string")),
         _ => Err(err(format!("wrong type for value; expected string; got {}", type_name(v)))),
     }
 }
 
 fn i_arg(v: &Value) -> Result<i64, Error> {
+    // a Go `int` parameter: int64 values (sprig math results) don't fit
+    if super::value::is_int64(v) {
+        return Err(err("wrong type for value; expected int; got int64"));
+    }
     match classify(v) {
         G::Int(i) => Ok(i),
+        G::Nil => Err(super::value::nil_arg_error(v, "int")),
         _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
     }
 }
@@ -170,30 +175,8 @@ fn f_abbrevboth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 fn f_wrap_with(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("wrapWith", a, 3)?;
-    let (w, sep, s) = (i_arg(&a[0])?.max(1) as usize, s_arg(&a[1])?, s_arg(&a[2])?);
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in s.split(' ').filter(|w| !w.is_empty()) {
-        let mut word = word.to_string();
-        if !cur.is_empty() && cur.len() + 1 + word.len() > w {
-            lines.push(std::mem::take(&mut cur));
-        }
-        while word.len() > w {
-            // wrapLongWords=true
-            if !cur.is_empty() {
-                lines.push(std::mem::take(&mut cur));
-            }
-            let rest = word.split_off(w);
-            lines.push(word);
-            word = rest;
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(&word);
-    }
-    lines.push(cur);
-    Ok(vstr(lines.join(&sep)))
+    let (w, sep, s) = (i_arg(&a[0])?, s_arg(&a[1])?, s_arg(&a[2])?);
+    Ok(vstr(super::funcs::go_wrap_custom(&s, w, &sep, true)))
 }
 
 fn f_adler32sum(_c: &Ctx, _s: &State, a: &[Value]) -> R {

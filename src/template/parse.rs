@@ -117,6 +117,8 @@ struct Token {
     line: usize,
     /// byte offset (for command source text)
     pos: usize,
+    /// the token's source text (for Go-style error messages)
+    raw: String,
 }
 
 const KEYWORDS: &[&str] = &["block", "break", "continue", "define", "else", "end", "if", "range", "template", "with"];
@@ -147,7 +149,14 @@ impl<'a> Lexer<'a> {
 
     fn push(&mut self, tok: Tok, pos: usize) {
         let line = self.line_of(pos);
-        self.out.push(Token { tok, line, pos });
+        let raw = match tok {
+            Tok::RightDelim => "}}".to_string(),
+            Tok::LeftDelim => "{{".to_string(),
+            Tok::Eof | Tok::Text(_) => String::new(),
+            _ if self.pos > pos => self.src[pos..self.pos].to_string(),
+            _ => String::new(),
+        };
+        self.out.push(Token { tok, line, pos, raw });
     }
 
     fn err<T>(&self, pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
@@ -354,6 +363,7 @@ impl<'a> Lexer<'a> {
                     }
                     let name = self.src[self.pos..i].to_string();
                     self.pos = i;
+                    self.check_terminator()?;
                     self.push(Tok::Var(name), start);
                 }
                 b'.' => {
@@ -374,6 +384,7 @@ impl<'a> Lexer<'a> {
                         } else {
                             let name = self.src[self.pos + 1..i].to_string();
                             self.pos = i;
+                            self.check_terminator()?;
                             self.push(Tok::Field(name), start);
                         }
                     }
@@ -392,6 +403,7 @@ impl<'a> Lexer<'a> {
                         }
                         let word = &self.src[self.pos..i];
                         self.pos = i;
+                        self.check_terminator()?;
                         let tok = if let Some(k) = KEYWORDS.iter().find(|k| **k == word) {
                             Tok::Keyword(k)
                         } else if word == "true" || word == "false" {
@@ -410,6 +422,17 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Go's lexer: identifiers, fields and variables must be followed by a
+    /// terminator, else "bad character".
+    fn check_terminator(&self) -> Result<(), ParseError> {
+        let rest = &self.src[self.pos..];
+        let Some(c) = rest.chars().next() else { return Ok(()) };
+        if c == ' ' || c == '\t' || c == '\r' || c == '\n' || ".,|:)(".contains(c) || rest.starts_with("}}") {
+            return Ok(());
+        }
+        self.err(self.pos, format!("bad character U+{:04X} '{}'", c as u32, c))
+    }
+
     fn lex_number(&mut self) -> Result<(), ParseError> {
         let start = self.pos;
         let mut i = self.pos;
@@ -418,9 +441,11 @@ impl<'a> Lexer<'a> {
         }
         while i < self.b.len() {
             let c = self.b[i];
-            if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
-                i += 1;
-            } else if (c == b'+' || c == b'-') && i > start && matches!(self.b[i - 1], b'e' | b'E' | b'p' | b'P') && !self.src[start..i].to_ascii_lowercase().starts_with("0x") {
+            let exp_sign = (c == b'+' || c == b'-')
+                && i > start
+                && matches!(self.b[i - 1], b'e' | b'E' | b'p' | b'P')
+                && !self.src[start..i].to_ascii_lowercase().starts_with("0x");
+            if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || exp_sign {
                 i += 1;
             } else {
                 break;
@@ -428,7 +453,7 @@ impl<'a> Lexer<'a> {
         }
         let text = &self.src[start..i];
         if text == "+" || text == "-" {
-            return self.err(start, format!("bad number syntax: {:?}", text));
+            return self.err(start, format!("illegal number syntax: {:?}", text));
         }
         self.pos = i;
         self.push(Tok::Number(text.to_string()), start);
@@ -533,6 +558,7 @@ struct Parser<'a> {
     range_depth: usize,
 }
 
+#[allow(clippy::enum_variant_names)]
 enum End {
     End,
     Else(usize),
@@ -568,7 +594,7 @@ impl<'a> Parser<'a> {
     fn expect_right(&mut self, ctx: &str) -> PResult<()> {
         let t = self.next_non_space();
         if t.tok != Tok::RightDelim {
-            return self.err(t.line, format!("unexpected {} in {}", describe(&t.tok), ctx));
+            return self.err(t.line, format!("unexpected {} in {}", describe_tok(&t), ctx));
         }
         Ok(())
     }
@@ -608,10 +634,10 @@ impl<'a> Parser<'a> {
                         Tok::Keyword("range") => nodes.push(self.control("range", k.line)?),
                         Tok::Keyword("break") | Tok::Keyword("continue") => {
                             let is_break = k.tok == Tok::Keyword("break");
+                            self.expect_right(if is_break { "{{break}}" } else { "{{continue}}" })?;
                             if self.range_depth == 0 {
                                 return self.err(k.line, format!("{{{{{}}}}} outside {{{{range}}}}", if is_break { "break" } else { "continue" }));
                             }
-                            self.expect_right(if is_break { "{{break}}" } else { "{{continue}}" })?;
                             nodes.push(if is_break { Node::Break { line: k.line } } else { Node::Continue { line: k.line } });
                         }
                         Tok::Keyword("template") => {
@@ -637,7 +663,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                other => return self.err(t.line, format!("unexpected {}", describe(&other))),
+                _ => return self.err(t.line, format!("unexpected {}", describe_tok(&t))),
             }
         }
     }
@@ -646,12 +672,12 @@ impl<'a> Parser<'a> {
         let t = self.next_non_space();
         let name = match t.tok {
             Tok::Str(s) => s,
-            other => return self.err(t.line, format!("unexpected {} in {} clause", describe(&other), ctx)),
+            _ => return self.err(t.line, format!("unexpected {} in {} clause", describe_tok(&t), ctx)),
         };
         if self.peek_non_space().tok == Tok::RightDelim {
             self.next();
             if ctx == "block" {
-                return self.err(line, "missing pipeline in block clause");
+                return self.err(line, "missing value for block clause");
             }
             return Ok((name, None));
         }
@@ -663,7 +689,7 @@ impl<'a> Parser<'a> {
         let t = self.next_non_space();
         let name = match t.tok {
             Tok::Str(s) => s,
-            other => return self.err(t.line, format!("unexpected {} in define clause", describe(&other))),
+            _ => return self.err(t.line, format!("unexpected {} in define clause", describe_tok(&t))),
         };
         self.expect_right("define clause")?;
         let saved = self.range_depth;
@@ -708,8 +734,12 @@ impl<'a> Parser<'a> {
                         End::Eof => return self.err(line, "unexpected EOF"),
                     }
                     Some(eb)
+                } else if t.tok == Tok::Keyword("if") {
+                    // Go accepts `else if` syntactically, then rejects the
+                    // `if` outside an if-chain
+                    return self.err(t.line, "unexpected <if> in input");
                 } else {
-                    return self.err(t.line, format!("unexpected {} in else", describe(&t.tok)));
+                    return self.err(t.line, format!("unexpected {} in else", describe_tok(&t)));
                 }
             }
         };
@@ -742,6 +772,9 @@ impl<'a> Parser<'a> {
                     let Tok::Var(v2) = t3.tok else {
                         return self.err(t3.line, "range can only initialize variables");
                     };
+                    if self.peek_non_space().tok == Tok::Comma {
+                        return self.err(t3.line, "too many declarations in range");
+                    }
                     let t4 = self.next_non_space();
                     if t4.tok != Tok::Declare && t4.tok != Tok::Assign {
                         return self.err(t4.line, "expected := in range");
@@ -753,18 +786,24 @@ impl<'a> Parser<'a> {
                 _ => self.i = save,
             }
         }
-        let mut cmds = Vec::new();
+        let mut cmds: Vec<Cmd> = Vec::new();
         loop {
             let t = self.peek_non_space().clone();
             match t.tok {
                 Tok::RightDelim | Tok::RParen => {
                     let closing = t.tok == Tok::RParen;
                     if (ctx == "paren") != closing {
-                        return self.err(t.line, format!("unexpected {} in {}", describe(&t.tok), ctx));
+                        return self.err(t.line, format!("unexpected {} in {}", describe_tok(&t), ctx));
                     }
                     self.next();
                     if cmds.is_empty() {
                         return self.err(line, format!("missing value for {}", ctx));
+                    }
+                    // only the first command may start with a non-executable operand
+                    for (i, c) in cmds.iter().enumerate().skip(1) {
+                        if matches!(c.args[0], Operand::Bool(_) | Operand::Dot | Operand::Nil | Operand::Int(_) | Operand::Float(_) | Operand::Str(_)) {
+                            return self.err(line, format!("non executable command in pipeline stage {}", i + 1));
+                        }
                     }
                     return Ok(Pipe { line, decl, is_assign, cmds });
                 }
@@ -772,14 +811,10 @@ impl<'a> Parser<'a> {
                 _ => {
                     let cmd = self.command(ctx)?;
                     cmds.push(cmd);
-                    // after a command: `|` or end
+                    // after a command: `|` or end (Go accepts a trailing `|`)
                     let t = self.peek_non_space().clone();
                     if t.tok == Tok::Pipe {
                         self.next();
-                        let t2 = self.peek_non_space().clone();
-                        if matches!(t2.tok, Tok::RightDelim | Tok::RParen) {
-                            return self.err(t2.line, "missing command after |");
-                        }
                     }
                 }
             }
@@ -794,6 +829,7 @@ impl<'a> Parser<'a> {
             self.peek_non_space();
             let t = self.peek().clone();
             match t.tok {
+                Tok::Pipe if args.is_empty() => return self.err(t.line, format!("unexpected {} in command", describe_tok(&t))),
                 Tok::RightDelim | Tok::RParen | Tok::Pipe => {
                     end_pos = t.pos;
                     break;
@@ -809,7 +845,7 @@ impl<'a> Parser<'a> {
                     end_pos = nt.pos;
                     break;
                 }
-                other => return self.err(nt.line, format!("unexpected {} in operand", describe(&other))),
+                _ => return self.err(nt.line, format!("unexpected {} in operand", describe_tok(&nt))),
             }
         }
         let _ = ctx;
@@ -860,7 +896,7 @@ impl<'a> Parser<'a> {
                 let p = self.pipeline("paren", t.line, false)?;
                 Operand::Pipe(Box::new(p))
             }
-            other => return self.err(t.line, format!("unexpected {} in operand", describe(&other))),
+            _ => return self.err(t.line, format!("unexpected {} in operand", describe_tok(&t))),
         };
         let mut fields = vec![];
         while let Tok::Field(f) = &self.peek().tok {
@@ -871,39 +907,55 @@ impl<'a> Parser<'a> {
             Ok(term)
         } else {
             match term {
-                Operand::Bool(_) | Operand::Str(_) | Operand::Int(_) | Operand::Float(_) | Operand::Nil | Operand::Dot => {
-                    self.err(t.line, "unexpected . after term")
+                Operand::Bool(_) | Operand::Str(_) | Operand::Int(_) | Operand::Float(_) | Operand::Nil | Operand::Dot | Operand::Ident(_) => {
+                    self.err(t.line, format!("unexpected . after term {}", super::printf::go_quote(&t.raw)))
                 }
-                Operand::Ident(_) => self.err(t.line, "unexpected . after term"),
                 other => Ok(Operand::Chain(Box::new(other), fields)),
             }
         }
     }
 }
 
-fn describe(t: &Tok) -> String {
-    match t {
-        Tok::Text(_) => "text".into(),
-        Tok::LeftDelim => "\"{{\"".into(),
-        Tok::RightDelim => "\"}}\"".into(),
-        Tok::Space => "space".into(),
-        Tok::Ident(s) => format!("<{}>", s),
+/// Go's `item.String()`: keywords, `.` and `nil` as `<x>`, everything
+/// else `%q`-quoted (longer than 10 bytes: `%.10q...`).
+fn describe_tok(t: &Token) -> String {
+    match &t.tok {
+        Tok::Eof => "EOF".into(),
         Tok::Keyword(k) => format!("<{}>", k),
-        Tok::Field(f) => format!("<.{}>", f),
-        Tok::Var(v) => format!("<{}>", v),
         Tok::Dot => "<.>".into(),
-        Tok::Str(s) => format!("{:?}", s),
-        Tok::Char(c) => format!("{}", c),
+        Tok::Nil => "<nil>".into(),
+        Tok::Text(_) => "text".into(),
+        _ => {
+            let raw = if t.raw.is_empty() { describe_plain(&t.tok) } else { t.raw.clone() };
+            if raw.len() > 10 {
+                let head: String = raw.chars().take(10).collect();
+                format!("{}...", super::printf::go_quote(&head))
+            } else {
+                super::printf::go_quote(&raw)
+            }
+        }
+    }
+}
+
+fn describe_plain(t: &Tok) -> String {
+    match t {
+        Tok::RightDelim => "}}".into(),
+        Tok::LeftDelim => "{{".into(),
+        Tok::Space => " ".into(),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        Tok::Pipe => "|".into(),
+        Tok::Declare => ":=".into(),
+        Tok::Assign => "=".into(),
+        Tok::Comma => ",".into(),
+        Tok::Ident(s) => s.clone(),
+        Tok::Field(f) => format!(".{}", f),
+        Tok::Var(v) => v.clone(),
         Tok::Number(n) => n.clone(),
         Tok::Bool(b) => b.to_string(),
-        Tok::Nil => "<nil>".into(),
-        Tok::LParen => "\"(\"".into(),
-        Tok::RParen => "\")\"".into(),
-        Tok::Pipe => "\"|\"".into(),
-        Tok::Declare => "\":=\"".into(),
-        Tok::Assign => "\"=\"".into(),
-        Tok::Comma => "\",\"".into(),
-        Tok::Eof => "EOF".into(),
+        Tok::Str(s) => format!("{:?}", s),
+        Tok::Char(c) => c.to_string(),
+        _ => String::new(),
     }
 }
 

@@ -21,8 +21,7 @@ pub fn go_sprint(args: &[Value]) -> String {
 
 /// `fmt.Sprintln`: always spaces, trailing newline.
 pub fn go_sprintln(args: &[Value]) -> String {
-    let mut out: Vec<String> = args.iter().map(sprint).collect::<Vec<_>>();
-    let mut s = out.drain(..).collect::<Vec<_>>().join(" ");
+    let mut s = args.iter().map(sprint).collect::<Vec<_>>().join(" ");
     s.push('\n');
     s
 }
@@ -229,6 +228,8 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
                 .collect();
             format!("map[{}]", inner.join(" "))
         }
+        // Stringers (fs.DirEntry) print their String() for %v/%s
+        ('v' | 's', G::Other) => pad(sprint(v), spec, false),
         _ => bad_verb(verb, v),
     }
 }

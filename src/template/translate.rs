@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::parse::{Cmd, Node, Operand, ParseError, Pipe, Tree};
+use super::parse::{Cmd, Define, Node, Operand, ParseError, Pipe, Tree};
 
 /// Result of translating one Go template source.
 pub struct Translated {
@@ -18,9 +18,22 @@ pub struct Translated {
     pub main: String,
     /// (define name, minijinja source)
     pub defines: Vec<(String, String)>,
+    /// generated call expression -> Go command text (for error messages)
+    pub labels: HashMap<String, String>,
 }
 
-struct Tr {
+struct Tr<'a> {
+    labels: &'a mut HashMap<String, String>,
+    /// the minijinja variable holding the current dot: `_d` (the template's
+    /// data) at top level, the `with` value / range element inside.  No
+    /// minijinja `{% with %}` frames are used: minijinja's `break` inside
+    /// one would pop the wrong frame.
+    dot: String,
+    /// enclosing minijinja loops: `None` for a Go range loop, `Some(slot)`
+    /// for the one-shot loop around a range's `else` list (see Node::Range)
+    loops: Vec<Option<(String, bool)>>,
+    /// variables being declared by the pipeline under translation
+    pending: Vec<String>,
     out: String,
     line: usize,
     scopes: Vec<Vec<(String, String)>>,
@@ -29,30 +42,145 @@ struct Tr {
 
 const PROLOGUE: &str = "{% set _ns = g__vars() %}{{ g__set(_ns, \"root\", _root) }}";
 
+/// The Go type of a function parameter when it is string (`s`), int (`i`)
+/// or bool (`b`); `None` for interface{} and others.
+fn param_kind(func: &str, idx: usize) -> Option<char> {
+    let sig: &str = match func {
+        "upper" | "lower" | "title" | "untitle" | "trim" | "nospace" | "initials" | "swapcase" | "shuffle" | "snakecase"
+        | "camelcase" | "kebabcase" | "b64enc" | "b64dec" | "b32enc" | "b32dec" | "sha1sum" | "sha256sum" | "adler32sum"
+        | "regexQuoteMeta" | "atoi" | "env" | "expandenv" | "base" | "dir" | "clean" | "ext" | "isAbs" | "osBase" | "osDir"
+        | "osClean" | "osExt" | "osIsAbs" | "semver" | "fail" | "requiredEnv" | "readFile" | "readDir" | "readDirEntries"
+        | "isFile" | "fromYaml" | "fromJson" | "mustFromJson" | "fetchSecretValue" | "getHostByName" => "s",
+        "trimAll" | "trimall" | "trimPrefix" | "trimSuffix" | "contains" | "hasPrefix" | "hasSuffix" | "split" | "splitList"
+        | "regexMatch" | "mustRegexMatch" | "regexFind" | "mustRegexFind" | "semverCompare" | "toDate" | "mustToDate" => "ss",
+        "replace" | "regexReplaceAll" | "mustRegexReplaceAll" | "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => "sss",
+        "regexFindAll" | "mustRegexFindAll" | "regexSplit" | "mustRegexSplit" => "ssi",
+        "repeat" | "trunc" | "abbrev" | "wrap" | "indent" | "nindent" => "is",
+        "substr" | "abbrevboth" => "iis",
+        "wrapWith" => "iss",
+        "splitn" => "sis",
+        "until" | "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => "i",
+        "untilStep" => "iii",
+        "randInt" => "ii",
+        "plural" => "ssi",
+        "ternary" => "??b",
+        "chunk" => "i?",
+        "join" | "required" | "getOrNil" | "tpl" | "include" | "get" | "date" | "dateModify" | "mustDateModify" | "printf"
+        | "htmlDateInZone" | "kindIs" | "typeIs" | "typeIsLike" => "s",
+        "exec" => "s??s",
+        "hasKey" | "unset" | "sprigGet" | "set" => "ms",
+        "pick" | "omit" => return if idx == 0 { Some('m') } else { Some('s') },
+        "keys" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite" => return Some('m'),
+        "values" => "m",
+        "pluck" => return if idx == 0 { Some('s') } else { Some('m') },
+        "setValueAtPath" => "s?m",
+        "envExec" => "ms??s",
+        "dateInZone" | "date_in_zone" => "s?s",
+        "seq" => return Some('i'),
+        _ => return None,
+    };
+    match sig.as_bytes().get(idx) {
+        Some(b's') => Some('s'),
+        Some(b'i') => Some('i'),
+        Some(b'b') => Some('b'),
+        Some(b'm') => Some('m'),
+        _ => None,
+    }
+}
+
+/// Go's evalArg for a constant argument of the wrong kind.
+fn literal_mismatch(kind: Option<char>, op: &Operand) -> Option<String> {
+    let text = match op {
+        Operand::Int(i) => i.to_string(),
+        Operand::Float(f) => super::value::fmt_float_g(*f),
+        Operand::Str(s) => super::printf::go_quote(s),
+        Operand::Bool(b) => b.to_string(),
+        Operand::Nil => "nil".to_string(),
+        _ => return None,
+    };
+    let (ok, tname, want) = match kind? {
+        's' => (matches!(op, Operand::Str(_)), "string", "string"),
+        'i' => (matches!(op, Operand::Int(_)) || matches!(op, Operand::Float(f) if f.fract() == 0.0), "int", "integer"),
+        'b' => (matches!(op, Operand::Bool(_)), "bool", "bool"),
+        // no constant converts to a map (nil does: a nil map)
+        'm' if matches!(op, Operand::Nil) => return None,
+        'm' => return Some(format!("can't handle {} for arg of type map[string]interface {{}}", text)),
+        _ => return None,
+    };
+    if ok {
+        None
+    } else if matches!(op, Operand::Nil) {
+        Some(format!("cannot assign nil to {}", tname))
+    } else {
+        Some(format!("expected {}; found {}", want, text))
+    }
+}
+
+/// Slot prefix marking an assignment to an undeclared variable.
+const UNDEFINED_PREFIX: &str = "undefined:";
+
 /// `{{ g__set(_ns, "v3", expr) }}`: assign a Go variable slot (prints nothing).
 fn set_stmt(target: &str, expr: &str) -> String {
-    format!("{{{{ g__set(_ns, {}, {}) }}}}", jstr(target.trim_start_matches("_ns.")), expr)
+    let slot = target.trim_start_matches("_ns.");
+    if let Some(name) = slot.strip_prefix(UNDEFINED_PREFIX) {
+        return format!("{{{{ g__fail({}) }}}}", jstr(&format!("undefined variable: ${}", name)));
+    }
+    format!("{{{{ g__set(_ns, {}, {}) }}}}", jstr(slot), expr)
 }
 
 pub fn translate(tree: &Tree) -> Result<Translated, ParseError> {
-    let main = translate_body(&tree.root, 1)?;
-    let mut defines: Vec<(String, String)> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for d in &tree.defines {
-        let src = translate_body(&d.body, d.line)?;
-        // later definitions win (text/template replaces on redefinition)
-        if let Some(i) = seen.get(&d.name) {
-            defines[*i].1 = src;
-        } else {
-            seen.insert(d.name.clone(), defines.len());
-            defines.push((d.name.clone(), src));
-        }
-    }
-    Ok(Translated { main, defines })
+    translate_groups(&tree.root, &[&tree.defines])
 }
 
-fn translate_body(nodes: &[Node], start_line: usize) -> Result<String, ParseError> {
-    let mut tr = Tr { out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
+/// Translate a main body plus the defines of several `Parse` calls (helper
+/// `_*.tpl` files first, the main source last).  Within one parse a second
+/// non-empty definition is an error (text/template's Tree.add); across
+/// parses a non-empty definition replaces the earlier one and an empty
+/// one never does (Template.associate).
+pub fn translate_groups(root: &[Node], groups: &[&[Define]]) -> Result<Translated, ParseError> {
+    let mut labels = HashMap::new();
+    let main = translate_body(root, 1, &mut labels)?;
+    // name -> (define, is empty)
+    let mut chosen: Vec<(String, &Define, bool)> = Vec::new();
+    for group in groups {
+        let mut in_group: HashMap<&str, (usize, bool)> = HashMap::new();
+        for d in group.iter() {
+            let empty = is_empty_tree(&d.body);
+            if let Some((_, old_empty)) = in_group.get(d.name.as_str()).copied() {
+                if !old_empty && !empty {
+                    return Err(ParseError { line: d.line, message: format!("template: multiple definition of template {:?}", d.name) });
+                }
+                if !old_empty && empty {
+                    continue;
+                }
+            }
+            match chosen.iter().position(|(n, _, _)| *n == d.name) {
+                Some(i) => {
+                    let (_, _, old_empty) = chosen[i];
+                    if !empty || old_empty {
+                        chosen[i] = (d.name.clone(), d, empty);
+                    }
+                }
+                None => chosen.push((d.name.clone(), d, empty)),
+            }
+            let idx = chosen.iter().position(|(n, _, _)| *n == d.name).unwrap();
+            in_group.insert(d.name.as_str(), (idx, empty));
+        }
+    }
+    let mut defines = Vec::new();
+    for (name, d, _) in chosen {
+        defines.push((name, translate_body(&d.body, d.line, &mut labels)?));
+    }
+    Ok(Translated { main, defines, labels })
+}
+
+/// text/template's IsEmptyTree: only whitespace text.
+fn is_empty_tree(nodes: &[Node]) -> bool {
+    nodes.iter().all(|n| matches!(n, Node::Text { text, .. } if text.trim().is_empty()))
+}
+
+fn translate_body(nodes: &[Node], start_line: usize, labels: &mut HashMap<String, String>) -> Result<String, ParseError> {
+    let mut tr = Tr { labels, dot: "_d".to_string(), loops: Vec::new(), pending: Vec::new(), out: String::new(), line: 1, scopes: vec![vec![]], counter: 0 };
     tr.emit(PROLOGUE);
     tr.pad(start_line);
     tr.nodes(nodes)?;
@@ -78,7 +206,7 @@ pub fn jstr(s: &str) -> String {
     o
 }
 
-impl Tr {
+impl Tr<'_> {
     fn emit(&mut self, s: &str) {
         self.line += s.bytes().filter(|b| *b == b'\n').count();
         self.out.push_str(s);
@@ -106,6 +234,15 @@ impl Tr {
     }
 
     fn lookup_var(&self, name: &str, line: usize) -> Result<String, ParseError> {
+        match self.lookup_declared(name, line) {
+            // Go's parser declares the variable before parsing its value, so
+            // `$v := f $v` parses and fails when executed
+            Err(_) if self.pending.iter().any(|p| p == name) => Ok(format!("g__fail({})", jstr(&format!("undefined variable: {}", name)))),
+            r => r,
+        }
+    }
+
+    fn lookup_declared(&self, name: &str, line: usize) -> Result<String, ParseError> {
         if name == "$" {
             // `$` is an ordinary (assignable) variable holding the data
             return Ok("_ns.root".into());
@@ -131,7 +268,11 @@ impl Tr {
         let mut out = Vec::new();
         for v in &pipe.decl {
             if pipe.is_assign {
-                out.push(self.lookup_var(v, pipe.line)?);
+                match self.lookup_var(v, pipe.line) {
+                    Ok(t) => out.push(t),
+                    // Go fails at execution: "undefined variable: $x"
+                    Err(_) => out.push(format!("_ns.{}", UNDEFINED_PREFIX.to_string() + v.trim_start_matches('$'))),
+                }
             } else {
                 out.push(self.declare(v));
             }
@@ -200,9 +341,10 @@ impl Tr {
                 self.scopes.push(vec![]);
                 let cond = self.cond_expr(pipe)?;
                 let t = self.fresh("_w");
-                self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}{{% with _d = {} %}}", t, cond, t, t));
+                self.emit(&format!("{{% set {} = {} %}}{{% if g__truth({}) %}}", t, cond, t));
+                let saved = std::mem::replace(&mut self.dot, t.clone());
                 self.scoped(body)?;
-                self.emit("{% endwith %}");
+                self.dot = saved;
                 if let Some(e) = else_ {
                     self.emit("{% else %}");
                     self.scoped(e)?;
@@ -216,26 +358,54 @@ impl Tr {
                 let e = self.pipe_expr(&p)?;
                 let targets = self.decl_targets(pipe)?;
                 let k = self.fresh("_k");
-                self.emit(&format!("{{% for {}, _d in g__range({}) %}}", k, e));
+                let v = self.fresh("_e");
+                // no minijinja for-else: Go's range-else runs outside the
+                // loop (a `break` there belongs to an enclosing range)
+                let items = self.fresh("_r");
+                if else_.is_some() {
+                    self.emit(&format!("{{% set {} = g__range({}) %}}{{% if {} %}}", items, e, items));
+                    self.emit(&format!("{{% for {}, {} in {} %}}", k, v, items));
+                } else {
+                    self.emit(&format!("{{% for {}, {} in g__range({}) %}}", k, v, e));
+                }
                 match targets.len() {
                     0 => {}
-                    1 => self.emit(&set_stmt(&targets[0], "_d")),
+                    1 => self.emit(&set_stmt(&targets[0], &v)),
                     _ => {
                         let a = set_stmt(&targets[0], &k);
-                        let b = set_stmt(&targets[1], "_d");
+                        let b = set_stmt(&targets[1], &v);
                         self.emit(&format!("{}{}", a, b));
                     }
                 }
+                let saved = std::mem::replace(&mut self.dot, v.clone());
+                self.loops.push(None);
                 self.scoped(body)?;
-                if let Some(e) = else_ {
-                    self.emit("{% else %}");
-                    self.scoped(e)?;
-                }
+                self.loops.pop();
+                self.dot = saved;
                 self.emit("{% endfor %}");
+                if let Some(e) = else_ {
+                    // Go walks the else list inside the range statement: a
+                    // `break` there ends the statement, a `continue` goes to
+                    // the enclosing range.  A one-shot loop gives `break`
+                    // that meaning; `continue` sets a flag, breaks, and is
+                    // re-issued after the one-shot loop.
+                    let flag = self.fresh("c");
+                    self.emit("{% else %}{% for _once in [1] %}");
+                    self.loops.push(Some((flag.clone(), false)));
+                    self.scoped(e)?;
+                    let used = matches!(self.loops.pop(), Some(Some((_, true))));
+                    self.emit("{% endfor %}");
+                    if used {
+                        self.emit(&format!("{{% if _ns.{} %}}{}", flag, set_stmt(&format!("_ns.{}", flag), "false")));
+                        self.emit_continue();
+                        self.emit("{% endif %}");
+                    }
+                    self.emit("{% endif %}");
+                }
                 self.scopes.pop();
             }
             Node::Break { .. } => self.emit("{% break %}"),
-            Node::Continue { .. } => self.emit("{% continue %}"),
+            Node::Continue { .. } => self.emit_continue(),
             Node::Template { name, pipe, .. } => {
                 let arg = match pipe {
                     Some(p) => self.pipe_expr(p)?,
@@ -245,6 +415,19 @@ impl Tr {
             }
         }
         Ok(())
+    }
+
+    /// `continue` for the innermost Go range (see Node::Range's else list).
+    fn emit_continue(&mut self) {
+        match self.loops.last_mut() {
+            Some(Some((flag, used))) => {
+                *used = true;
+                let f = format!("_ns.{}", flag);
+                let stmt = set_stmt(&f, "true");
+                self.emit(&format!("{}{{% break %}}", stmt));
+            }
+            _ => self.emit("{% continue %}"),
+        }
     }
 
     fn scoped(&mut self, nodes: &[Node]) -> Result<(), ParseError> {
@@ -266,6 +449,16 @@ impl Tr {
     }
 
     fn pipe_expr(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
+        let saved = self.pending.len();
+        if !pipe.is_assign {
+            self.pending.extend(pipe.decl.iter().cloned());
+        }
+        let r = self.pipe_expr_inner(pipe);
+        self.pending.truncate(saved);
+        r
+    }
+
+    fn pipe_expr_inner(&mut self, pipe: &Pipe) -> Result<String, ParseError> {
         let mut acc: Option<String> = None;
         for cmd in &pipe.cmds {
             acc = Some(self.cmd_expr(cmd, acc, pipe.line)?);
@@ -276,8 +469,20 @@ impl Tr {
     fn cmd_expr(&mut self, cmd: &Cmd, piped: Option<String>, line: usize) -> Result<String, ParseError> {
         let first = &cmd.args[0];
         if let Operand::Ident(name) = first {
+            // Go converts constant arguments to the parameter's type when the
+            // call executes; a mismatch is an execution error
+            for (i, a) in cmd.args[1..].iter().enumerate() {
+                if let Some(msg) = literal_mismatch(param_kind(name, i), a) {
+                    return Ok(format!("g__fail({})", jstr(&msg)));
+                }
+            }
             let mut args = Vec::new();
-            for a in &cmd.args[1..] {
+            for (i, a) in cmd.args[1..].iter().enumerate() {
+                // an integral float constant passed to an int parameter is an int
+                if let (Some('i'), Operand::Float(f)) = (param_kind(name, i), a) {
+                    args.push(format!("({})", *f as i64));
+                    continue;
+                }
                 args.push(self.operand(a, line)?);
             }
             if let Some(p) = piped {
@@ -301,27 +506,33 @@ impl Tr {
                         .collect();
                     format!("({})", wrapped.join(&format!(" {} ", name)))
                 }
-                _ => format!("g_{}({})", name, args.join(", ")),
+                _ => {
+                    let e = format!("g_{}({})", name, args.join(", "));
+                    self.labels.entry(e.clone()).or_insert_with(|| cmd.text.clone());
+                    e
+                }
             });
         }
         if cmd.args.len() > 1 || piped.is_some() {
-            // Go: a non-function can't take arguments
+            // Go: a non-function can't take arguments (an execution error)
             let what = match first {
                 Operand::Field(f) => format!("{} is not a method but has arguments", f.last().unwrap()),
                 Operand::Nil => "nil is not a command".to_string(),
                 _ => format!("can't give argument to non-function {}", cmd.text.split_whitespace().next().unwrap_or("")),
             };
-            // Go reports this at execution; we report it at translation
-            return self.err(line, what);
+            return Ok(format!("g__fail({})", jstr(&what)));
         }
         if let Operand::Nil = first {
-            return self.err(line, "nil is not a command");
+            return Ok(format!("g__fail({})", jstr("nil is not a command")));
         }
         self.operand(first, line)
     }
 
     fn fields_call(&self, base: String, label: &str, fields: &[String]) -> String {
-        let mut s = format!("g__field({}, {}", base, jstr(label));
+        // the template's own data (`.` at top level, `$`): Go reports a nil
+        // one as "nil data; no entry for key"
+        let root = base == "_d" || base == "_ns.root";
+        let mut s = format!("{}({}, {}", if root { "g__rfield" } else { "g__field" }, base, jstr(label));
         for f in fields {
             s.push_str(", ");
             s.push_str(&jstr(f));
@@ -332,7 +543,7 @@ impl Tr {
 
     fn operand(&mut self, op: &Operand, line: usize) -> Result<String, ParseError> {
         Ok(match op {
-            Operand::Dot => "_d".into(),
+            Operand::Dot => self.dot.clone(),
             Operand::Nil => "none".into(),
             Operand::Bool(b) => (if *b { "true" } else { "false" }).into(),
             Operand::Int(i) => format!("({})", i),
@@ -350,7 +561,7 @@ impl Tr {
             },
             Operand::Field(fields) => {
                 let label = format!(".{}", fields.join("."));
-                self.fields_call("_d".into(), &label, fields)
+                self.fields_call(self.dot.clone(), &label, fields)
             }
             Operand::Var(v, fields) => {
                 let base = self.lookup_var(v, line)?;

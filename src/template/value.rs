@@ -37,6 +37,9 @@ impl GoMap {
     pub fn len(&self) -> usize {
         self.0.lock().unwrap().len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Object for GoMap {
@@ -54,7 +57,7 @@ impl Object for GoMap {
         Some(self.len())
     }
     fn is_true(self: &Arc<Self>) -> bool {
-        self.len() > 0
+        !self.is_empty()
     }
 }
 
@@ -81,6 +84,47 @@ pub fn int64(i: i64) -> Value {
 
 pub fn is_int64(v: &Value) -> bool {
     v.downcast_object_ref::<Int64>().is_some()
+}
+
+/// An `fs.DirEntry` (from `readDirEntries`): methods `Name`, `IsDir`,
+/// `Type`; prints like Go's `fs.FormatDirEntry` (`- file`, `d dir/`).
+#[derive(Debug)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+    /// Go FileMode type bits as printed by `.Type` (`----------`, `d---------`, `L---------`)
+    pub mode: &'static str,
+}
+
+impl DirEntry {
+    pub fn new(name: String, t: &std::fs::FileType) -> DirEntry {
+        let mode = if t.is_dir() {
+            "d---------"
+        } else if t.is_symlink() {
+            "L---------"
+        } else {
+            "----------"
+        };
+        DirEntry { name, is_dir: t.is_dir(), mode }
+    }
+    pub fn method(&self, m: &str) -> Option<Value> {
+        match m {
+            "Name" => Some(Value::from(self.name.as_str())),
+            "IsDir" => Some(Value::from(self.is_dir)),
+            "Type" => Some(Value::from(self.mode)),
+            _ => None,
+        }
+    }
+}
+
+impl Object for DirEntry {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.mode.chars().next().unwrap_or('-');
+        write!(f, "{} {}{}", t, self.name, if self.is_dir { "/" } else { "" })
+    }
 }
 
 /// A classified view of a value, by Go kind.
@@ -135,6 +179,18 @@ pub fn classify(v: &Value) -> G {
     }
 }
 
+/// Go's validateType for a nil argument: an invalid value (a missing
+/// `index` result, minijinja's undefined) vs a nil interface (a nil from a
+/// map, minijinja's none).
+pub fn nil_arg_error(v: &Value, want: &str) -> minijinja::Error {
+    let msg = if v.is_undefined() {
+        format!("invalid value; expected {}", want)
+    } else {
+        format!("wrong type for value; expected {}; got interface {{}}", want)
+    };
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg)
+}
+
 pub fn is_nil(v: &Value) -> bool {
     matches!(v.kind(), ValueKind::Undefined | ValueKind::None)
 }
@@ -148,7 +204,7 @@ pub fn truth(v: &Value) -> bool {
         G::Float(f) => f != 0.0,
         G::Str(s) => !s.is_empty(),
         G::List(l) => !l.is_empty(),
-        G::Map(m) => m.len() > 0,
+        G::Map(m) => !m.is_empty(),
         G::Other => true,
     }
 }
@@ -166,6 +222,7 @@ pub fn type_name(v: &Value) -> &'static str {
         G::Str(_) => "string",
         G::List(_) => "[]interface {}",
         G::Map(_) => "map[string]interface {}",
+        G::Other if v.downcast_object_ref::<DirEntry>().is_some() => "*os.unixDirent",
         G::Other => "func",
     }
 }
@@ -209,7 +266,7 @@ pub fn fmt_float_g(f: f64) -> String {
     if neg {
         s.push('-');
     }
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         s.push_str(&digits[..1]);
         if digits.len() > 1 {
             s.push('.');

@@ -15,10 +15,11 @@ const BEST_WIDTH: usize = 80;
 pub fn to_yaml(v: &Value) -> String {
     let mut e = Emitter { out: String::new(), column: 0 };
     match classify(v) {
-        G::Map(m) if m.len() > 0 => e.map(&m.snapshot(), 0, false),
+        G::Map(m) if !m.is_empty() => e.map(&m.snapshot(), 0, false),
         G::List(l) if !l.is_empty() => e.list(&l, 0, false),
         _ => {
-            e.scalar_or_empty(v, 0, true);
+            // a top-level scalar continues at indentation 2 (yaml.v2)
+            e.scalar_or_empty(v, 2, true);
             e.newline();
         }
     }
@@ -64,14 +65,22 @@ impl Emitter {
     }
 
     fn map(&mut self, m: &std::collections::BTreeMap<String, Value>, indent: usize, first_inline: bool) {
-        for (i, (k, v)) in m.iter().enumerate() {
+        for (i, (k, v)) in sorted_entries(m).into_iter().enumerate() {
             if i > 0 || !first_inline {
                 self.indent(indent);
             }
-            self.string(k, indent + 2, false);
+            if k.contains('\n') {
+                // a multi-line key can't be a simple key: "? |-" complex key
+                self.put("? ");
+                self.string(k, indent + 2, true);
+                self.newline();
+                self.indent(indent);
+            } else {
+                self.string(k, indent + 2, false);
+            }
             self.put(":");
             match classify(v) {
-                G::Map(sub) if sub.len() > 0 => {
+                G::Map(sub) if !sub.is_empty() => {
                     self.newline();
                     self.map(&sub.snapshot(), indent + 2, false);
                 }
@@ -95,7 +104,7 @@ impl Emitter {
             }
             self.put("- ");
             match classify(v) {
-                G::Map(sub) if sub.len() > 0 => self.map(&sub.snapshot(), indent + 2, true),
+                G::Map(sub) if !sub.is_empty() => self.map(&sub.snapshot(), indent + 2, true),
                 G::List(sub) if !sub.is_empty() => self.list(&sub, indent + 2, true),
                 _ => {
                     self.scalar_or_empty(v, indent + 2, true);
@@ -271,14 +280,77 @@ fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// yaml.v2's is_printable works on UTF-8 bytes and only admits 1-3 byte
+/// sequences: characters beyond the BMP (emoji) and U+0085 get escaped.
 fn is_printable(c: char) -> bool {
     let u = c as u32;
-    u == 0x0a
-        || (0x20..=0x7e).contains(&u)
-        || u == 0x85
-        || ((0xa0..=0xd7ff).contains(&u))
-        || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
-        || (0x10000..=0x10ffff).contains(&u)
+    u == 0x0a || (0x20..=0x7e).contains(&u) || ((0xa0..=0xd7ff).contains(&u)) || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
+}
+
+/// yaml.v2's keyList.Less for string keys: a "natural" order where digit
+/// runs compare numerically and non-letters sort before letters.
+pub fn yaml_key_less(a: &str, b: &str) -> bool {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return bl;
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i as isize - 1;
+            while j >= 0 && ar[j as usize].is_ascii_digit() {
+                if ar[j as usize] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+                j -= 1;
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
+}
+
+fn sorted_entries(m: &std::collections::BTreeMap<String, Value>) -> Vec<(&String, &Value)> {
+    let mut v: Vec<(&String, &Value)> = m.iter().collect();
+    v.sort_by(|a, b| {
+        if yaml_key_less(a.0, b.0) {
+            std::cmp::Ordering::Less
+        } else if yaml_key_less(b.0, a.0) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    v
 }
 
 /// yaml.v2's resolve(): does this plain scalar resolve to a non-string?
@@ -415,25 +487,13 @@ fn analyze(s: &str) -> Analysis {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
                     block_indicators = true
                 }
-                '?' | ':' | '-' => {
-                    if followed_by_ws {
-                        block_indicators = true
-                    }
-                }
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
                 _ => {}
             }
         } else {
             match c {
-                ':' => {
-                    if followed_by_ws {
-                        block_indicators = true
-                    }
-                }
-                '#' => {
-                    if preceded_by_ws {
-                        block_indicators = true
-                    }
-                }
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
                 _ => {}
             }
         }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::mem::MaybeUninit;
 
 use minijinja::value::Value;
+#[allow(clippy::unsafe_removed_from_name)]
 use unsafe_libyaml as y;
 
 use super::value::{deep_copy, sprint, GoMap};
