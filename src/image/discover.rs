@@ -686,7 +686,15 @@ async fn inspect(runner: &Runner, registries_conf: Option<&PathBuf>, image: &str
     cmd = cmd.args(["inspect", "--raw", &format!("docker://{image}")]).read_only().capture().timeout(Duration::from_secs(120));
     match runner.run(&cmd).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(e.stderr_tail().last().cloned().unwrap_or_else(|| e.to_string())),
+        Err(e) => Err(e.stderr_tail().last().map(|l| skopeo_message(l)).unwrap_or_else(|| e.to_string())),
+    }
+}
+
+/// The `msg="…"` part of a skopeo log line (without its timestamp), or the line itself.
+fn skopeo_message(line: &str) -> String {
+    match line.split_once("msg=\"") {
+        Some((_, rest)) => rest.strip_suffix('"').unwrap_or(rest).replace("\\\"", "\""),
+        None => line.to_string(),
     }
 }
 
@@ -807,6 +815,13 @@ mod tests {
         assert_eq!(found[0].field_path, "data[\"config\"] line 4");
         assert_eq!(found[0].object.name, "inj");
         assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
+    }
+
+    #[test]
+    fn skopeo_messages_lose_their_timestamp() {
+        let line = r#"time="2026-11-21T10:40:04Z" level=fatal msg="Error parsing image name \"docker://q/x:1\": manifest unknown""#;
+        assert_eq!(skopeo_message(line), r#"Error parsing image name "docker://q/x:1": manifest unknown"#);
+        assert_eq!(skopeo_message("plain"), "plain");
     }
 
     #[test]
