@@ -309,3 +309,32 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_all_fetches_each_chart_once_and_answers_per_request() {
+    let (_dir, repo) = serve_fixtures(&["hard"]);
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- {{name: lab, url: '{}'}}\nreleases:\n- {{name: a, chart: lab/hard, version: 1.0.0}}\n- {{name: b, chart: lab/hard, version: '>=1.0.0 <2'}}\n- {{name: c, chart: lab/hard, version: 3.0.0}}\n",
+            repo.url()
+        ),
+    )
+    .unwrap();
+    let states = load(project.path());
+    let none = |_: &str| None;
+    let requests: Vec<_> = states[0].spec.releases.iter().map(|r| kod::chart::chart_request(&states[0], r, &none).unwrap()).collect();
+    let work = tempfile::tempdir().unwrap();
+    let (r, _) = runner();
+    let fetcher = kod::chart::ChartFetcher::new(r.clone(), WorkDir::open(work.path()).unwrap());
+    let got = fetcher.fetch_all(&requests, 3).await;
+    let (a, b) = (got[0].as_ref().unwrap(), got[1].as_ref().unwrap());
+    assert_eq!(a, b);
+    assert_eq!((a.name.as_str(), a.version.as_str()), ("hard", "1.0.0"));
+    assert_eq!(std::fs::read(&a.path).map(|bytes| kod::chart::workdir::sha256_digest(&bytes)).unwrap(), a.digest);
+    let e = format!("{:#}", got[2].as_ref().unwrap_err());
+    assert!(e.contains("no version matching \"3.0.0\""), "{e}");
+    assert_eq!(count(&r, "helm pull "), 1, "{:#?}", r.history());
+    assert_eq!(count(&r, "helm repo add "), 1);
+}

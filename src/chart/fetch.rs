@@ -79,6 +79,8 @@ pub struct RepoIndex {
     pub alias: String,
     /// Chart name → versions as written.
     pub versions: BTreeMap<String, Vec<String>>,
+    /// (chart, version) → the archive's absolute URL (first of the entry's `urls`).
+    pub urls: BTreeMap<(String, String), String>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +93,8 @@ struct IndexFile {
 struct IndexEntry {
     #[serde(default)]
     version: serde_yaml::Value,
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 impl ChartFetcher {
@@ -229,9 +233,22 @@ impl ChartFetcher {
         }
         keys.push(key);
         let scratch = self.workdir.scratch()?;
+        // Without credentials, pull the archive by its URL from the index kod has already
+        // read: helm then does not parse the (possibly many-MB) index again for every pull.
+        // With credentials, pull through the repository alias, which carries them.
+        // (helm would still load every known index to look for credentials for the URL, so
+        // it gets an empty repository config for this pull.)
+        let target = match index.urls.get(&(chart.to_string(), exact.clone())) {
+            Some(url) if repo.username.is_none() && repo.password.is_none() => {
+                vec![url.clone(), "--repository-config".to_string(), self.workdir.empty_repository_config()?.display().to_string()]
+            }
+            _ => vec![format!("{}/{chart}", index.alias), "--version".to_string(), exact.clone()],
+        };
         let cmd = self
             .helm()
-            .args(["pull", &format!("{}/{chart}", index.alias), "--version", &exact, "--destination"])
+            .arg("pull")
+            .args(target)
+            .arg("--destination")
             .arg(scratch.path().display().to_string())
             .read_only()
             .capture();
@@ -269,22 +286,24 @@ impl ChartFetcher {
         let file = self.workdir.repository_cache().join(format!("{alias}-index.yaml"));
         let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
         let index: IndexFile = serde_yaml::from_str(&text).with_context(|| format!("parsing the index of {} ({})", repo.name, file.display()))?;
-        let versions = index
-            .entries
-            .into_iter()
-            .map(|(name, entries)| {
-                let vs = entries
-                    .into_iter()
-                    .filter_map(|e| match e.version {
-                        serde_yaml::Value::String(s) => Some(s),
-                        serde_yaml::Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                (name, vs)
-            })
-            .collect();
-        Ok(RepoIndex { alias, versions })
+        let mut versions = BTreeMap::new();
+        let mut urls = BTreeMap::new();
+        for (name, entries) in index.entries {
+            let mut vs = Vec::new();
+            for e in entries {
+                let v = match e.version {
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                if let Some(u) = e.urls.first() {
+                    urls.insert((name.clone(), v.clone()), absolute_url(&repo.url, u));
+                }
+                vs.push(v);
+            }
+            versions.insert(name, vs);
+        }
+        Ok(RepoIndex { alias, versions, urls })
     }
 
     // --- OCI -----------------------------------------------------------------------------
@@ -509,6 +528,16 @@ fn resolve_in_index(index: &RepoIndex, repo: &RepoSettings, chart: &str, version
     })
 }
 
+/// An index entry's URL made absolute against the repository URL (index URLs may be
+/// relative to the repository).
+fn absolute_url(repo_url: &str, url: &str) -> String {
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("{}/{}", repo_url.trim_end_matches('/'), url.trim_start_matches('/'))
+    }
+}
+
 fn with_tls(mut cmd: Cmd, repo: &RepoSettings) -> Cmd {
     if let Some(ca) = &repo.ca_file {
         cmd = cmd.arg("--ca-file").arg(ca.display().to_string());
@@ -593,7 +622,7 @@ mod tests {
     fn index_resolution_and_errors() {
         let mut versions = BTreeMap::new();
         versions.insert("app".to_string(), vec!["1.0.0".to_string(), "1.2.0".to_string(), "2.0.0-rc.1".to_string()]);
-        let index = RepoIndex { alias: "r-x".into(), versions };
+        let index = RepoIndex { alias: "r-x".into(), versions, urls: BTreeMap::new() };
         assert_eq!(resolve_in_index(&index, &repo(), "app", "^1", false).unwrap(), "1.2.0");
         assert_eq!(resolve_in_index(&index, &repo(), "app", "", false).unwrap(), "1.2.0");
         assert_eq!(resolve_in_index(&index, &repo(), "app", "", true).unwrap(), "2.0.0-rc.1");
@@ -601,6 +630,13 @@ mod tests {
         assert!(e.contains("no version matching \"9.9.9\"") && e.contains("newest versions: 2.0.0-rc.1, 1.2.0, 1.0.0"), "{e}");
         let e = resolve_in_index(&index, &repo(), "nope", "", false).unwrap_err().to_string();
         assert!(e.contains("chart \"nope\" not found in repository \"r\"") && e.contains("it has: app"), "{e}");
+    }
+
+    #[test]
+    fn index_urls_are_made_absolute() {
+        assert_eq!(absolute_url("http://h:1/charts/", "app-1.0.0.tgz"), "http://h:1/charts/app-1.0.0.tgz");
+        assert_eq!(absolute_url("http://h:1/charts", "/x/app.tgz"), "http://h:1/charts/x/app.tgz");
+        assert_eq!(absolute_url("http://h:1", "https://cdn/app.tgz"), "https://cdn/app.tgz");
     }
 
     #[test]

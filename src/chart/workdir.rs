@@ -97,6 +97,15 @@ impl WorkDir {
         self.helm_home().join("config/repositories.yaml")
     }
 
+    /// An empty helm repository config (for pulls by URL that need no repository).
+    pub fn empty_repository_config(&self) -> Result<PathBuf> {
+        let path = self.helm_home().join("config/no-repositories.yaml");
+        if !path.is_file() {
+            self.write_atomic(&path, b"apiVersion: \"\"\nrepositories: []\n")?;
+        }
+        Ok(path)
+    }
+
     /// helm's repository index cache inside the isolated home.
     pub fn repository_cache(&self) -> PathBuf {
         self.helm_home().join("cache/repository")

@@ -27,18 +27,20 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use tokio::sync::OnceCell;
 
 use super::extract::{extract_images, Found, PlaceKind};
 use super::reference::Reference;
 use super::render::{render, render_job, RenderJob};
 use crate::chart::archive::{read_archive, ChartArchive};
 use crate::chart::{chart_request, ChartFetcher, FetchedChart, WorkDir};
-use crate::exec::{bounded, Cmd, Runner, Tool};
+use crate::exec::{Cmd, Runner, Tool};
 use crate::helmfile::release::condition_enabled;
 use crate::helmfile::LoadedState;
 
@@ -318,11 +320,6 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let mut out = Discovery::default();
 
     // 1. Releases and their chart requests.
-    struct Item<'a> {
-        state: &'a LoadedState,
-        release: &'a crate::helmfile::ReleaseSpec,
-        rref: ReleaseRef,
-    }
     let mut items = Vec::new();
     let mut requests = Vec::new();
     for state in states {
@@ -360,65 +357,65 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         }
     }
 
-    // 2. Charts, each distinct one once.
+    // 2–4. Per release, pipelined: fetch its chart (each distinct chart once), build the
+    //      render job, render (each distinct render once). At most `concurrency` releases
+    //      are in flight (each runs one command at a time), and they complete in any order,
+    //      so one slow chart does not hold the others back.
     let fetcher = ChartFetcher::new(runner.clone(), workdir.clone());
-    let charts = fetcher.fetch_all(&requests, opts.concurrency).await;
     let helm_version = if items.is_empty() {
         String::new()
     } else {
         let v = runner.tool(Tool::Helm).await?.version;
         format!("{}.{}", v.major, v.minor)
     };
-
-    // 3. Render jobs.
-    struct Prepared<'a> {
-        item: Item<'a>,
-        chart: FetchedChart,
-        requested_version: String,
-        job: RenderJob,
-    }
-    let mut prepared = Vec::new();
-    for ((item, chart), req) in items.into_iter().zip(charts).zip(&requests) {
-        let chart = match chart {
-            Ok(c) => c,
-            Err(e) => {
-                out.failures.push(ReleaseFailure {
-                    release: item.rref,
-                    error: format!("chart {:?} (version {:?}): {e:#}", item.release.chart, display_version(&req.version)),
-                });
-                continue;
-            }
-        };
-        match render_job(workdir, item.state, item.release, &chart, &helm_version, &env) {
-            Ok(job) => prepared.push(Prepared { item, chart, requested_version: req.version.clone(), job }),
-            Err(e) => out.failures.push(ReleaseFailure { release: item.rref, error: format!("{e:#}") }),
-        }
-    }
-
-    // 4. Renders, each distinct one once.
-    let mut unique: BTreeMap<String, &RenderJob> = BTreeMap::new();
-    for p in &prepared {
-        unique.entry(p.job.key.clone()).or_insert(&p.job);
-    }
-    let rendered: HashMap<String, std::result::Result<String, String>> = bounded(unique.into_values(), opts.concurrency, |job| async move {
-        let r = render(runner, workdir, job).await.map(|(t, _)| t).map_err(|e| format!("{e:#}"));
-        (job.key.clone(), r)
-    })
-    .await
-    .into_iter()
-    .collect();
+    let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
+    let render_cells: Mutex<HashMap<String, Cell<Arc<String>>>> = Mutex::default();
+    let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
+    let mut done: Vec<(usize, Item, std::result::Result<(FetchedChart, RenderJob, Arc<String>, String), String>)> =
+        stream::iter(items.into_iter().zip(requests.iter()).enumerate())
+            .map(|(i, (item, req))| async move {
+                let chart = cell(fetch_cells, req.dedup_key())
+                    .get_or_init(|| async { fetcher.fetch(req).await.map_err(|e| format!("{e:#}")) })
+                    .await
+                    .clone();
+                let chart = match chart {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let msg = format!("chart {:?} (version {:?}): {e}", item.release.chart, display_version(&req.version));
+                        return (i, item, Err(msg));
+                    }
+                };
+                let job = match render_job(workdir, item.state, item.release, &chart, helm_version, &env) {
+                    Ok(j) => j,
+                    Err(e) => return (i, item, Err(format!("{e:#}"))),
+                };
+                let text = cell(render_cells, job.key.clone())
+                    .get_or_init(|| async {
+                        render(runner, workdir, &job).await.map(|(t, _)| Arc::new(t)).map_err(|e| format!("rendering failed: {e:#}"))
+                    })
+                    .await
+                    .clone();
+                let version = req.version.clone();
+                (i, item, text.map(|t| (chart, job, t, version)))
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+    done.sort_by_key(|(i, _, _)| *i);
 
     // 5. Extraction and classification.
     let mut archives: HashMap<String, Arc<ChartArchive>> = HashMap::new();
     let mut pending: Vec<(ReleaseImages, Vec<(Found, Reference)>, Arc<ChartArchive>, Vec<String>)> = Vec::new();
-    for p in prepared {
-        let text = match &rendered[&p.job.key] {
-            Ok(t) => t,
+    for (_, item, result) in done {
+        let (chart, job, text, requested_version) = match result {
+            Ok(r) => r,
             Err(e) => {
-                out.failures.push(ReleaseFailure { release: p.item.rref, error: format!("rendering failed: {e}") });
+                out.failures.push(ReleaseFailure { release: item.rref, error: e });
                 continue;
             }
         };
+        let p = Prepared { item, chart, requested_version, job };
+        let text: &str = &text;
         let archive = match archives.get(&p.chart.digest) {
             Some(a) => a.clone(),
             None => match read_archive(&p.chart.path) {
@@ -498,13 +495,14 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         }
         decided.push(list);
     }
-    let inspected: HashMap<String, std::result::Result<(), String>> = bounded(to_inspect, opts.concurrency, |image| async move {
-        let r = inspect(runner, opts.source_registries_conf.as_ref(), &image).await;
-        (image, r)
-    })
-    .await
-    .into_iter()
-    .collect();
+    let inspected: HashMap<String, std::result::Result<(), String>> = stream::iter(to_inspect)
+        .map(|image| async move {
+            let r = inspect(runner, opts.source_registries_conf.as_ref(), &image).await;
+            (image, r)
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
     for ((mut rel, _, _, _), list) in pending.into_iter().zip(decided) {
         for (f, r, by_values) in list {
             let image = r.to_string();
@@ -536,6 +534,28 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
 
 /// istio's gateway charts render `image: auto`; the injector replaces it at admission.
 pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
+
+type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
+
+/// The once-cell of `key` in `map` (created empty on first use).
+fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: String) -> Cell<T> {
+    map.lock().expect("cells").entry(key).or_default().clone()
+}
+
+/// A release whose chart is fetched and whose render job is built.
+struct Prepared<'a> {
+    item: Item<'a>,
+    chart: FetchedChart,
+    requested_version: String,
+    job: RenderJob,
+}
+
+/// A release to process.
+struct Item<'a> {
+    state: &'a LoadedState,
+    release: &'a crate::helmfile::ReleaseSpec,
+    rref: ReleaseRef,
+}
 
 fn display_version(v: &str) -> &str {
     if v.is_empty() {
@@ -686,7 +706,15 @@ async fn inspect(runner: &Runner, registries_conf: Option<&PathBuf>, image: &str
     cmd = cmd.args(["inspect", "--raw", &format!("docker://{image}")]).read_only().capture().timeout(Duration::from_secs(120));
     match runner.run(&cmd).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(e.stderr_tail().last().cloned().unwrap_or_else(|| e.to_string())),
+        Err(e) => Err(e.stderr_tail().last().map(|l| skopeo_message(l)).unwrap_or_else(|| e.to_string())),
+    }
+}
+
+/// The `msg="…"` part of a skopeo log line (without its timestamp), or the line itself.
+fn skopeo_message(line: &str) -> String {
+    match line.split_once("msg=\"") {
+        Some((_, rest)) => rest.strip_suffix('"').unwrap_or(rest).replace("\\\"", "\""),
+        None => line.to_string(),
     }
 }
 
@@ -807,6 +835,13 @@ mod tests {
         assert_eq!(found[0].field_path, "data[\"config\"] line 4");
         assert_eq!(found[0].object.name, "inj");
         assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
+    }
+
+    #[test]
+    fn skopeo_messages_lose_their_timestamp() {
+        let line = r#"time="2026-11-21T10:40:04Z" level=fatal msg="Error parsing image name \"docker://q/x:1\": manifest unknown""#;
+        assert_eq!(skopeo_message(line), r#"Error parsing image name "docker://q/x:1": manifest unknown"#);
+        assert_eq!(skopeo_message("plain"), "plain");
     }
 
     #[test]
