@@ -285,6 +285,7 @@ mod tests {
             env: Default::default(),
             rendered_values: serde_json::json!({}),
             selectors: vec![],
+            warnings: vec![],
         }
     }
 

@@ -239,6 +239,7 @@ mod tests {
             env: Default::default(),
             rendered_values: json!({"x": "from-state"}),
             selectors: vec![],
+            warnings: vec![],
         };
         let wd = WorkDir::open(t.path().join("work")).unwrap();
         let chart = FetchedChart {

@@ -34,6 +34,7 @@ fn state(file: &str, releases: Vec<ReleaseSpec>, selectors: &[&str]) -> LoadedSt
         env: Environment::default(),
         rendered_values: json!({}),
         selectors: selectors.iter().map(|s| s.to_string()).collect(),
+        warnings: vec![],
     }
 }
 
