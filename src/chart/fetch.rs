@@ -62,11 +62,14 @@ struct RefRecord {
 
 type Shared<T> = Arc<OnceCell<std::result::Result<T, String>>>;
 
+/// Looks up an environment variable.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Fetches charts through the runner into a [`WorkDir`]; cheap to share across tasks.
 pub struct ChartFetcher {
     runner: Runner,
     workdir: WorkDir,
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvLookup,
     indexes: Mutex<HashMap<String, Shared<Arc<RepoIndex>>>>,
     logins: Mutex<HashMap<String, Shared<()>>>,
     key_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -105,7 +108,7 @@ impl ChartFetcher {
     }
 
     /// Same, with an explicit environment lookup (for the user's helm registry config).
-    pub fn with_env(runner: Runner, workdir: WorkDir, env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>) -> ChartFetcher {
+    pub fn with_env(runner: Runner, workdir: WorkDir, env: EnvLookup) -> ChartFetcher {
         ChartFetcher {
             runner,
             workdir,
@@ -186,7 +189,7 @@ impl ChartFetcher {
             source: source.to_string(),
         };
         for k in keys {
-            self.workdir.write_atomic(&self.workdir.chart_ref_path(&k), serde_json::to_string_pretty(&rec)?.as_bytes())?;
+            self.workdir.write_atomic(&self.workdir.chart_ref_path(k), serde_json::to_string_pretty(&rec)?.as_bytes())?;
         }
         Ok(fetched)
     }

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Every file is written to a temporary name in the same directory and renamed into place,
-//! so concurrent or interrupted runs never leave a half-written entry behind.
+//! so concurrent or interrupted runs never leave a half-written entry behind. `values/`,
+//! `renders/` and `helm/` may hold secrets and are readable by their owner only.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,13 @@ impl WorkDir {
             wd.root.join("tmp"),
         ] {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating the work directory {}", dir.display()))?;
+        }
+        // Values and renders may hold secrets (inline values, rendered Secrets), helm's
+        // state may hold registry logins: readable by the user only.
+        for dir in [wd.root.join("values"), wd.root.join("renders"), wd.helm_home()] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {} to its owner", dir.display()))?;
         }
         Ok(wd)
     }
@@ -180,6 +188,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let wd = WorkDir::open(t.path().join("w")).unwrap();
         assert!(wd.root().join("charts/sha256").is_dir() && wd.root().join("renders").is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(wd.root().join("values")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
         let (p1, d1) = wd.store_values("a: 1\n").unwrap();
         let (p2, d2) = wd.store_values("a: 1\n").unwrap();
         assert_eq!((p1.clone(), d1.clone()), (p2, d2));

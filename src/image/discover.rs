@@ -371,7 +371,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
     let render_cells: Mutex<HashMap<String, Cell<Arc<String>>>> = Mutex::default();
     let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
-    let mut done: Vec<(usize, Item, std::result::Result<(FetchedChart, RenderJob, Arc<String>, String), String>)> =
+    let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
         stream::iter(items.into_iter().zip(requests.iter()).enumerate())
             .map(|(i, (item, req))| async move {
                 let chart = cell(fetch_cells, req.dedup_key())
@@ -405,7 +405,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
 
     // 5. Extraction and classification.
     let mut archives: HashMap<String, Arc<ChartArchive>> = HashMap::new();
-    let mut pending: Vec<(ReleaseImages, Vec<(Found, Reference)>, Arc<ChartArchive>, Vec<String>)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for (_, item, result) in done {
         let (chart, job, text, requested_version) = match result {
             Ok(r) => r,
@@ -536,6 +536,13 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
 pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
 
 type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
+
+/// A release's chart, render job, rendered text and requested version.
+type Rendered = (FetchedChart, RenderJob, Arc<String>, String);
+
+/// A release between extraction and confirmation: its result so far, its candidates, its
+/// chart archive and the texts of its values.
+type Pending = (ReleaseImages, Vec<(Found, Reference)>, Arc<ChartArchive>, Vec<String>);
 
 /// The once-cell of `key` in `map` (created empty on first use).
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: String) -> Cell<T> {

@@ -11,7 +11,8 @@
 //! - a missing values file follows `missingFileHandler` (`Error` by default; `Warn`, `Info`,
 //!   `Debug` skip it);
 //! - `set:` values are escaped like helmfile (`{`, `}`, `,`), `set[].file` paths are made
-//!   absolute, `env:` entries read the environment;
+//!   absolute, `env:` entries read the environment; a `set:` pair whose name looks secret
+//!   (`password`, `token`, `secret`, …) is echoed as `***`;
 //! - `secrets:` need helm-secrets decryption, which kod does not do: a release with secrets
 //!   is an error that says so. A `postRenderer` is not run (its changes are not seen).
 //!
@@ -29,6 +30,7 @@ use serde_yaml::Value as Yaml;
 
 use crate::chart::workdir::{sha256_digest, WorkDir};
 use crate::chart::FetchedChart;
+use crate::exec::redact::is_secret_env_name;
 use crate::exec::{Cmd, Runner, Tool};
 use crate::helmfile::load::expand_glob;
 use crate::helmfile::model::ReleaseSpec;
@@ -42,6 +44,8 @@ const RENDER_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Arg {
     Plain(String),
+    /// A `--set` pair whose name looks secret (`password`, `token`, …): echoed as `***`.
+    Secret(String),
     /// A values file: its path and content digest.
     File { path: PathBuf, digest: String },
     /// `--set-file NAME=PATH`: the name and path, and the file's content digest.
@@ -66,13 +70,23 @@ pub struct RenderJob {
 impl RenderJob {
     /// The `helm template` arguments.
     pub fn helm_args(&self) -> Vec<String> {
-        let mut out = vec!["template".to_string(), self.release.clone(), self.chart.display().to_string()];
+        self.marked_args().into_iter().map(|(a, _)| a).collect()
+    }
+
+    /// The arguments, each with whether it is secret (to be echoed redacted).
+    pub fn marked_args(&self) -> Vec<(String, bool)> {
+        let mut out = vec![
+            ("template".to_string(), false),
+            (self.release.clone(), false),
+            (self.chart.display().to_string(), false),
+        ];
         for a in &self.args {
-            match a {
-                Arg::Plain(s) => out.push(s.clone()),
-                Arg::File { path, .. } => out.push(path.display().to_string()),
-                Arg::SetFile { name, path, .. } => out.push(format!("{name}={}", path.display())),
-            }
+            out.push(match a {
+                Arg::Plain(s) => (s.clone(), false),
+                Arg::Secret(s) => (s.clone(), true),
+                Arg::File { path, .. } => (path.display().to_string(), false),
+                Arg::SetFile { name, path, .. } => (format!("{name}={}", path.display()), false),
+            });
         }
         out
     }
@@ -152,7 +166,8 @@ pub fn render_job(
     for s in &release.set_values {
         if !s.value.is_empty() {
             args.push(Arg::Plain("--set".into()));
-            args.push(Arg::Plain(format!("{}={}", escape_set(&s.name), escape_set(&s.value))));
+            let pair = format!("{}={}", escape_set(&s.name), escape_set(&s.value));
+            args.push(if is_secret_env_name(&s.name) { Arg::Secret(pair) } else { Arg::Plain(pair) });
             texts.push(s.value.clone());
         } else if !s.file.is_empty() {
             let path = if Path::new(&s.file).is_absolute() { PathBuf::from(&s.file) } else { state.base_dir.join(&s.file) };
@@ -188,7 +203,7 @@ pub fn render_job(
     let key_args: Vec<String> = args
         .iter()
         .map(|a| match a {
-            Arg::Plain(s) => s.clone(),
+            Arg::Plain(s) | Arg::Secret(s) => s.clone(),
             Arg::File { digest, .. } => format!("file:{digest}"),
             Arg::SetFile { name, digest, .. } => format!("{name}=file:{digest}"),
         })
@@ -217,7 +232,10 @@ pub async fn render(runner: &Runner, workdir: &WorkDir, job: &RenderJob) -> Resu
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Ok((text, true));
     }
-    let cmd = workdir.helm_env(Cmd::new(Tool::Helm)).args(job.helm_args()).read_only().capture().timeout(RENDER_TIMEOUT);
+    let mut cmd = workdir.helm_env(Cmd::new(Tool::Helm)).read_only().capture().timeout(RENDER_TIMEOUT);
+    for (arg, secret) in job.marked_args() {
+        cmd = if secret { cmd.secret_arg(arg) } else { cmd.arg(arg) };
+    }
     let out = runner.run(&cmd).await?;
     workdir.write_atomic(&path, out.stdout.as_bytes())?;
     Ok((out.stdout, false))
@@ -282,6 +300,22 @@ mod tests {
         std::fs::write(t.path().join("f.txt"), "changed").unwrap();
         let changed = render_job(&wd, &state, &state.spec.releases[0], &chart, "3.15", &env).unwrap();
         assert_ne!(job.key, changed.key);
+    }
+
+    #[test]
+    fn secret_looking_set_values_are_marked() {
+        let (_t, state, wd, chart) = fixture("releases:\n- {name: r, chart: ./c, set: [{name: db.password, value: hunter2}, {name: db.user, value: app}]}\n");
+        let job = render_job(&wd, &state, &state.spec.releases[0], &chart, "3.15", &|_: &str| None).unwrap();
+        let marked = job.marked_args();
+        assert!(marked.contains(&("db.password=hunter2".to_string(), true)), "{marked:?}");
+        assert!(marked.contains(&("db.user=app".to_string(), false)), "{marked:?}");
+        let mut cmd = Cmd::new(Tool::Helm);
+        for (a, secret) in marked {
+            cmd = if secret { cmd.secret_arg(a) } else { cmd.arg(a) };
+        }
+        let shown = cmd.display("helm");
+        assert!(shown.contains("--set '***'") || shown.contains("--set ***"), "{shown}");
+        assert!(!shown.contains("hunter2") && shown.contains("db.user=app"), "{shown}");
     }
 
     #[test]
