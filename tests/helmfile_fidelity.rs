@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use kod_testlab::Tools;
 use serde_yaml::Value;
 
@@ -183,63 +185,11 @@ fn examples_build_identically() {
 /// variables its `requiredEnv` calls need (as its STATUS.md describes).
 #[test]
 fn corpus_builds_identically() {
-    let Some(corpus) = std::env::var_os("KOD_CORPUS") else {
+    let Some(corpus) = common::corpus_cases() else {
         println!("KOD_CORPUS not set: corpus fidelity skipped");
         return;
     };
-    let root = PathBuf::from(corpus).join("helmfiles");
-    let mut cases = Vec::new();
-    let mut projects: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    projects.sort();
-    for project in projects {
-        // Entry points: the project dir, or each releases/* dir holding a helmfile.
-        let mut entries = Vec::new();
-        if project.join("helmfile.yaml").exists() || project.join("helmfile.d").exists() {
-            entries.push(project.clone());
-        }
-        if let Ok(rd) = std::fs::read_dir(project.join("releases")) {
-            let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("helmfile.yaml").exists()).collect();
-            subs.sort();
-            entries.extend(subs);
-        }
-        for entry in entries {
-            let text = all_text(&entry);
-            let mut envs = vec!["default".to_string()];
-            for name in ["dev", "qa", "staging", "prod", "production", "load"] {
-                if text.contains(&format!("{name}:")) {
-                    envs.push(name.to_string());
-                }
-            }
-            let mut dummy = BTreeMap::new();
-            let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
-            for c in re.captures_iter(&text) {
-                dummy.insert(c[1].to_string(), "dummy".to_string());
-            }
-            for env in envs {
-                let name = format!("{} -e {env}", entry.strip_prefix(&root).unwrap().display());
-                let mut case = Case { name, dir: entry.clone(), args: vec!["-e".into(), env.clone()], env: dummy.clone() };
-                if env == "default" {
-                    case.args.clear();
-                }
-                cases.push(case);
-            }
-        }
-    }
+    let cases = corpus.into_iter().map(|c| Case { name: c.name, dir: c.dir, args: c.args, env: c.env }).collect();
     suite("corpus", cases, true);
 }
 
-fn all_text(dir: &Path) -> String {
-    let mut s = String::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(t) = std::fs::read_to_string(&p) {
-                s.push_str(&t);
-            }
-        }
-    }
-    s
-}

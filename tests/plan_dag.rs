@@ -18,6 +18,8 @@
 //! Each suite prints "N of M identical". helmfile runs from a scratch copy of the fixture
 //! with an isolated HOME and helm state; network access fails at once (dead proxy).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -393,25 +395,10 @@ fn read_case(root: &Path, dir: &Path, name: String) -> Case {
         .ok()
         .map(|s| s.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
         .unwrap_or_default();
-    let sync = !all_text(dir).contains("hooks:");
+    let sync = !common::all_text(dir).contains("hooks:");
     Case { name, dir: dir.to_path_buf(), root: root.to_path_buf(), args, env, variants: split("kod-plan-variants"), sync }
 }
 
-fn all_text(dir: &Path) -> String {
-    let mut s = String::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(t) = std::fs::read_to_string(&p) {
-                s.push_str(&t);
-            }
-        }
-    }
-    s
-}
 
 fn dir_cases(root: &Path) -> Vec<Case> {
     let mut dirs: Vec<PathBuf> =
@@ -439,44 +426,14 @@ fn examples_plan_like_helmfile() {
 /// variables its `requiredEnv` calls need (as tests/helmfile_fidelity.rs runs them).
 #[test]
 fn corpus_plans_like_helmfile() {
-    let Some(corpus) = std::env::var_os("KOD_CORPUS") else {
+    let Some(corpus) = common::corpus_cases() else {
         println!("KOD_CORPUS not set: corpus plan comparison skipped");
         return;
     };
-    let root = PathBuf::from(corpus).join("helmfiles");
-    let mut cases = Vec::new();
-    let mut projects: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    projects.sort();
-    let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
-    for project in projects {
-        let mut entries = Vec::new();
-        if project.join("helmfile.yaml").exists() || project.join("helmfile.d").exists() {
-            entries.push(project.clone());
-        }
-        if let Ok(rd) = std::fs::read_dir(project.join("releases")) {
-            let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("helmfile.yaml").exists()).collect();
-            subs.sort();
-            entries.extend(subs);
-        }
-        for entry in entries {
-            let text = all_text(&entry);
-            let mut envs = vec!["default".to_string()];
-            for name in ["dev", "qa", "staging", "prod", "production", "load"] {
-                if text.contains(&format!("{name}:")) {
-                    envs.push(name.to_string());
-                }
-            }
-            let mut dummy = BTreeMap::new();
-            for c in re.captures_iter(&text) {
-                dummy.insert(c[1].to_string(), "dummy".to_string());
-            }
-            for env in envs {
-                let name = format!("{} -e {env}", entry.strip_prefix(&root).unwrap().display());
-                let args = if env == "default" { vec![] } else { vec!["-e".to_string(), env.clone()] };
-                cases.push(Case { name, dir: entry.clone(), root: project.clone(), args, env: dummy.clone(), variants: Vec::new(), sync: !text.contains("hooks:") });
-            }
-        }
-    }
+    let cases: Vec<Case> = corpus
+        .into_iter()
+        .map(|c| Case { sync: !c.text.contains("hooks:"), name: c.name, dir: c.dir, root: c.project, args: c.args, env: c.env, variants: Vec::new() })
+        .collect();
     suite("corpus", &cases, true);
 }
 

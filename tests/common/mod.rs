@@ -1,0 +1,84 @@
+//! Test helpers shared by the differential suites (helmfile fidelity, plan DAG).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One corpus helmfile entry point in one environment.
+pub struct CorpusCase {
+    /// `PROJECT[/releases/X] -e ENV`.
+    pub name: String,
+    /// The directory helmfile runs in.
+    pub dir: PathBuf,
+    /// The corpus project the entry point belongs to.
+    pub project: PathBuf,
+    /// `-e ENV` (empty for the default environment).
+    pub args: Vec<String>,
+    /// Dummy values for every `requiredEnv` variable of the project.
+    pub env: BTreeMap<String, String>,
+    /// Every text file of the entry point, concatenated (for feature checks).
+    pub text: String,
+}
+
+/// Every corpus helmfile entry point (a project directory with `helmfile.yaml` or
+/// `helmfile.d/`, or each `releases/*` directory holding one), in every environment its
+/// files mention, with the `requiredEnv` variables set to `dummy` (as the corpus'
+/// STATUS.md describes). `None` when `KOD_CORPUS` is not set.
+pub fn corpus_cases() -> Option<Vec<CorpusCase>> {
+    let corpus = std::env::var_os("KOD_CORPUS")?;
+    let root = PathBuf::from(corpus).join("helmfiles");
+    let mut projects: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    projects.sort();
+    let re = regex::Regex::new(r#"requiredEnv\s+"([A-Za-z0-9_]+)""#).unwrap();
+    let mut cases = Vec::new();
+    for project in projects {
+        let mut entries = Vec::new();
+        if project.join("helmfile.yaml").exists() || project.join("helmfile.d").exists() {
+            entries.push(project.clone());
+        }
+        if let Ok(rd) = std::fs::read_dir(project.join("releases")) {
+            let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("helmfile.yaml").exists()).collect();
+            subs.sort();
+            entries.extend(subs);
+        }
+        for entry in entries {
+            let text = all_text(&entry);
+            let mut envs = vec!["default".to_string()];
+            for name in ["dev", "qa", "staging", "prod", "production", "load"] {
+                if text.contains(&format!("{name}:")) {
+                    envs.push(name.to_string());
+                }
+            }
+            let env: BTreeMap<String, String> = re.captures_iter(&text).map(|c| (c[1].to_string(), "dummy".to_string())).collect();
+            for e in envs {
+                cases.push(CorpusCase {
+                    name: format!("{} -e {e}", entry.strip_prefix(&root).unwrap().display()),
+                    dir: entry.clone(),
+                    project: project.clone(),
+                    args: if e == "default" { vec![] } else { vec!["-e".to_string(), e.clone()] },
+                    env: env.clone(),
+                    text: text.clone(),
+                });
+            }
+        }
+    }
+    Some(cases)
+}
+
+/// Every readable file under `dir`, concatenated.
+pub fn all_text(dir: &Path) -> String {
+    let mut s = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(t) = std::fs::read_to_string(&p) {
+                s.push_str(&t);
+            }
+        }
+    }
+    s
+}
