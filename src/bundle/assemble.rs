@@ -38,6 +38,8 @@ pub struct Contents {
     pub rendered_files: Vec<(String, PathBuf)>,
     /// Source mirror used per image, when any.
     pub pulled_from: BTreeMap<String, String>,
+    /// Reference images by digest on the offline side by default.
+    pub pin_digests: bool,
 }
 
 /// The bundle's OCI `index.json`: one entry per image, named by its source reference.
@@ -124,6 +126,7 @@ pub fn assemble(contents: &Contents, kod_version: &str, created_at: &str, stagin
         created_at: created_at.to_string(),
         environments: contents.environments.clone(),
         platforms: contents.platforms.clone(),
+        pin_digests: contents.pin_digests,
         plans: contents.plans.clone(),
         releases: contents.releases.clone(),
         charts,

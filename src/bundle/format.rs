@@ -40,6 +40,10 @@ pub struct Manifest {
     pub environments: Vec<String>,
     /// The platforms kept for multi-platform images (`os/arch[/variant]`), or `["all"]`.
     pub platforms: Vec<String>,
+    /// `package --pin-digests`: the offline side references images by digest
+    /// (`repo@sha256:…`) by default rather than by tag.
+    #[serde(rename = "pinDigests", default)]
+    pub pin_digests: bool,
     /// Per environment: the release plan (`kod helmfile plan -o json`).
     #[serde(default)]
     pub plans: Vec<EnvironmentPlan>,

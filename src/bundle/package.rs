@@ -39,6 +39,8 @@ pub struct PackageOptions {
     pub include_test_images: bool,
     pub concurrency: usize,
     pub cleanup: bool,
+    /// Record that the offline side should reference images by digest.
+    pub pin_digests: bool,
 }
 
 /// What `package` did.
@@ -253,6 +255,7 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
         helmfile_files,
         rendered_files: rendered,
         pulled_from,
+        pin_digests: opts.pin_digests,
     };
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let staging = workdir.root().join("staging");

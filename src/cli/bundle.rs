@@ -82,6 +82,9 @@ pub fn render_inspect(m: &Manifest) -> String {
     let mut out = String::new();
     out.push_str(&format!("kod bundle (schema {}, made by kod {} at {})\n", m.schema_version, m.kod_version, m.created_at));
     out.push_str(&format!("environments: {}\nplatforms:    {}\n", m.environments.join(", "), m.platforms.join(", ")));
+    if m.pin_digests {
+        out.push_str("images are referenced by digest on the offline side (packaged with --pin-digests)\n");
+    }
     out.push_str(&format!("\nRELEASES ({})\n", m.releases.len()));
     for r in &m.releases {
         out.push_str(&format!(

@@ -123,6 +123,9 @@ pub struct PackageArgs {
     /// Keep images used only by Helm test hooks
     #[arg(long)]
     pub include_test_images: bool,
+    /// Record in the bundle that the offline side references images by digest (repo@sha256:…)
+    #[arg(long)]
+    pub pin_digests: bool,
     /// Output format of the summary
     #[arg(long = "summary", value_enum, default_value_t = OutputFormat::Text)]
     pub summary: OutputFormat,
@@ -243,6 +246,7 @@ async fn package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Res
         include_test_images: args.include_test_images,
         concurrency: ctx.concurrency,
         cleanup: args.cleanup,
+        pin_digests: args.pin_digests,
     };
     let report = package(&ctx.runner, &ctx.ui, &opts).await?;
     match args.summary {
