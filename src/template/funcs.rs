@@ -1183,7 +1183,8 @@ fn title(s: &str) -> String {
     let mut prev_letter = false;
     for c in s.chars() {
         if !prev_letter && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
+            // unicode.ToTitle maps rune to rune (ß stays ß)
+            out.push_str(&go_upper(&c.to_string()));
         } else {
             out.push(c);
         }
@@ -1445,16 +1446,23 @@ pub fn go_wrap_custom(s: &str, wrap_length: i64, newline: &str, wrap_long_words:
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn spaces(n: i64) -> Result<String, Error> {
+    if n < 0 {
+        return Err(err("strings: negative Repeat count"));
+    }
+    Ok(" ".repeat(n as usize))
+}
+
 fn f_indent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("indent", a, 2)?;
-    let pad = " ".repeat(i_arg(&a[0])?.max(0) as usize);
+    let pad = spaces(i_arg(&a[0])?)?;
     let s = s_arg(&a[1])?;
     Ok(vstr(format!("{}{}", pad, s.replace('\n', &format!("\n{}", pad)))))
 }
 
 fn f_nindent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("nindent", a, 2)?;
-    let pad = " ".repeat(i_arg(&a[0])?.max(0) as usize);
+    let pad = spaces(i_arg(&a[0])?)?;
     let s = s_arg(&a[1])?;
     Ok(vstr(format!("\n{}{}", pad, s.replace('\n', &format!("\n{}", pad)))))
 }

@@ -141,6 +141,10 @@ fn f_initials(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_abbrevboth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("abbrevboth", a, 3)?;
     let (left, right, s) = (i_arg(&a[0])?, i_arg(&a[1])?, s_arg(&a[2])?);
+    // sprig's guard before goutils.AbbreviateFull(s, left, right)
+    if right < 4 || (left > 0 && right < 7) {
+        return Ok(vstr(s));
+    }
     // goutils.AbbreviateFull(s, offset=left, maxWidth=right)
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len() as i64;
