@@ -1,6 +1,6 @@
 #!/bin/bash
 # usage: hf.sh cases.txt  -> prints real helmfile output per case
-cd /tmp/hf/cmp
+: "${HELMFILE:=/tmp/wheels/x1/L/helmfile/helmfile}"
 cat > helmfile.yaml.gotmpl <<EOT
 environments:
   default:
