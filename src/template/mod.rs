@@ -139,10 +139,9 @@
 //!   reports that one instead.
 //!   Nested `include`/`tpl` errors name the inner template differently.
 //! * `keys`/`values` return sorted order (Go's map order is random).
-//! * `snakecase`/`kebabcase`/`camelcase` follow xstrings for letters and
-//!   case changes but differ around digits and punctuation
-//!   (`CamelCaseHTTP2Server`: helmfile `camel_case_http2_server`, kod
-//!   `camel_case_http_2_server`; punctuation like `$`/`.` is dropped).
+//! * Regular expressions run on the regex crate with Go's ASCII-only
+//!   `\w \d \s \b` rewritten; other RE2/regex-crate syntax differences
+//!   (rare) remain.
 //! * `printf`: the usual verbs, flags, widths and precisions match Go
 //!   (checked on random formats); some exotic combinations differ (`#`
 //!   with `%v`/`%g` floats, `%#q` backquoting, zero padding of negative
