@@ -1183,7 +1183,8 @@ fn title(s: &str) -> String {
     let mut prev_letter = false;
     for c in s.chars() {
         if !prev_letter && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
+            // unicode.ToTitle maps rune to rune (ß stays ß)
+            out.push_str(&go_upper(&c.to_string()));
         } else {
             out.push(c);
         }
@@ -1208,52 +1209,222 @@ fn untitle(s: &str) -> String {
     out
 }
 
-fn words(s: &str) -> Vec<String> {
-    // split on non-alphanumerics and lower->upper transitions
-    let mut out = Vec::new();
-    let mut cur = String::new();
+// ---- huandu/xstrings (the release sprig ships with helmfile 0.166)
+
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+/// Go's unicode.IsPunct for ASCII (category P, not symbols like `$+<=>^`|~`).
+fn is_punct(c: char) -> bool {
+    if c.is_ascii() {
+        "!\"#%&'()*,-./:;?@[\\]_{}".contains(c)
+    } else {
+        false
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Wt {
+    Invalid,
+    Number,
+    Upper,
+    Alpha,
+    Connector,
+    Punct,
+    Other,
+}
+
+/// xstrings nextWord: the next word and its type.
+fn next_word(s: &[char]) -> (Wt, &[char], &[char]) {
+    if s.is_empty() {
+        return (Wt::Invalid, s, s);
+    }
+    let r = s[0];
+    let mut i = 1;
+    let wt;
+    if is_connector(r) {
+        wt = Wt::Connector;
+        while i < s.len() && is_connector(s[i]) {
+            i += 1;
+        }
+    } else if is_punct(r) {
+        wt = Wt::Punct;
+        while i < s.len() && is_punct(s[i]) {
+            i += 1;
+        }
+    } else if r.is_uppercase() {
+        wt = Wt::Upper;
+        if i < s.len() {
+            if s[i].is_uppercase() {
+                while i < s.len() && s[i].is_uppercase() {
+                    i += 1;
+                }
+                // "HTTPStatus": the last upper letter starts the next word
+                if i < s.len() && s[i].is_alphabetic() {
+                    i -= 1;
+                }
+            } else if s[i].is_alphabetic() {
+                while i < s.len() && s[i].is_alphabetic() && !s[i].is_uppercase() {
+                    i += 1;
+                }
+            }
+        }
+    } else if r.is_alphabetic() {
+        wt = Wt::Alpha;
+        while i < s.len() && s[i].is_alphabetic() && !s[i].is_uppercase() {
+            i += 1;
+        }
+    } else if r.is_numeric() {
+        wt = Wt::Number;
+        while i < s.len() && s[i].is_numeric() {
+            i += 1;
+        }
+    } else {
+        wt = Wt::Other;
+        while i < s.len() && !(is_connector(s[i]) || s[i].is_alphabetic() || s[i].is_numeric() || is_punct(s[i])) {
+            i += 1;
+        }
+    }
+    (wt, &s[..i], &s[i..])
+}
+
+fn xs_lower(out: &mut String, wt: Wt, w: &[char], conn: char) {
+    if wt != Wt::Upper && wt != Wt::Connector {
+        out.extend(w.iter());
+        return;
+    }
+    for &c in w {
+        if is_connector(c) {
+            out.push(conn);
+        } else if c.is_uppercase() {
+            out.push_str(&go_lower(&c.to_string()));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// xstrings camelCaseToLowerCase (ToSnakeCase / ToKebabCase).
+fn snake(s: &str, conn: char) -> String {
     let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if c.is_ascii_digit() && !cur.is_empty() && chars[i - 1].is_alphabetic() {
-            out.push(std::mem::take(&mut cur));
-        }
-        if c.is_uppercase() && !cur.is_empty() {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).map(|n| n.is_lowercase()).unwrap_or(false);
-            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
-                out.push(std::mem::take(&mut cur));
-            }
-        }
-        cur.push(c);
+    if chars.is_empty() {
+        return String::new();
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    // xstrings only continues with alphabetWord (a lower-case start)
+    let is_word = |w: Wt| w == Wt::Alpha;
+    let mut out = String::new();
+    let (mut wt, mut word, mut rem) = next_word(&chars);
+    while !rem.is_empty() {
+        if wt != Wt::Connector {
+            xs_lower(&mut out, wt, word, conn);
+        }
+        let prev = wt;
+        let last = word;
+        (wt, word, rem) = next_word(rem);
+        match prev {
+            Wt::Number => {
+                while is_word(wt) || wt == Wt::Number {
+                    xs_lower(&mut out, wt, word, conn);
+                    (wt, word, rem) = next_word(rem);
+                }
+                if wt != Wt::Invalid && wt != Wt::Punct && wt != Wt::Connector {
+                    out.push(conn);
+                }
+            }
+            Wt::Connector => xs_lower(&mut out, prev, last, conn),
+            Wt::Punct => {}
+            _ => {
+                if wt != Wt::Number {
+                    if wt != Wt::Connector && wt != Wt::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                if rem.is_empty() {
+                    continue;
+                }
+                let num = word;
+                (wt, word, rem) = next_word(rem);
+                // a number belongs to the previous word ("Bld4Floor" -> "bld4_floor")
+                if !is_word(wt) {
+                    xs_lower(&mut out, Wt::Number, num, conn);
+                    if wt != Wt::Connector && wt != Wt::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                // lower-case letters after a number: "HTTP2xx" -> "http_2xx"
+                out.push(conn);
+                xs_lower(&mut out, Wt::Number, num, conn);
+                while is_word(wt) || wt == Wt::Number {
+                    xs_lower(&mut out, wt, word, conn);
+                    (wt, word, rem) = next_word(rem);
+                }
+                if wt != Wt::Invalid && wt != Wt::Connector && wt != Wt::Punct {
+                    out.push(conn);
+                }
+            }
+        }
     }
+    xs_lower(&mut out, wt, word, conn);
     out
 }
 
-fn snake(s: &str, sep: char) -> String {
-    words(s).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(&sep.to_string())
-}
-
+/// xstrings ToCamelCase as sprig's `camelcase` behaves (upper first letter).
 fn camel(s: &str) -> String {
-    // xstrings.ToCamelCase: words split on '_' and capitalized
-    s.split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-                None => String::new(),
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return String::new();
+    }
+    let up = |c: char| go_upper(&c.to_string()).chars().next().unwrap_or(c);
+    let low = |c: char| go_lower(&c.to_string()).chars().next().unwrap_or(c);
+    let mut out = String::new();
+    let mut i = 0;
+    let mut first_upper = false;
+    let mut r0 = ' ';
+    let mut found = false;
+    while i < chars.len() {
+        r0 = chars[i];
+        i += 1;
+        if !is_connector(r0) {
+            first_upper = r0.is_uppercase();
+            r0 = up(r0);
+            found = true;
+            break;
+        }
+        out.push(r0);
+    }
+    if i >= chars.len() {
+        if found {
+            out.push(r0);
+        }
+        return out;
+    }
+    while i < chars.len() {
+        let r1 = r0;
+        r0 = chars[i];
+        i += 1;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
+            continue;
+        }
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
+            r0 = up(r0);
+        } else {
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = low(r0);
+                } else {
+                    first_upper = false;
+                }
             }
-        })
-        .collect()
+            out.push(r1);
+        }
+    }
+    out.push(r0);
+    out
 }
 
 fn f_sha1sum(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1445,16 +1616,23 @@ pub fn go_wrap_custom(s: &str, wrap_length: i64, newline: &str, wrap_long_words:
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn spaces(n: i64) -> Result<String, Error> {
+    if n < 0 {
+        return Err(err("strings: negative Repeat count"));
+    }
+    Ok(" ".repeat(n as usize))
+}
+
 fn f_indent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("indent", a, 2)?;
-    let pad = " ".repeat(i_arg(&a[0])?.max(0) as usize);
+    let pad = spaces(i_arg(&a[0])?)?;
     let s = s_arg(&a[1])?;
     Ok(vstr(format!("{}{}", pad, s.replace('\n', &format!("\n{}", pad)))))
 }
 
 fn f_nindent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("nindent", a, 2)?;
-    let pad = " ".repeat(i_arg(&a[0])?.max(0) as usize);
+    let pad = spaces(i_arg(&a[0])?)?;
     let s = s_arg(&a[1])?;
     Ok(vstr(format!("\n{}{}", pad, s.replace('\n', &format!("\n{}", pad)))))
 }
@@ -1522,6 +1700,35 @@ fn f_plural(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 
 // regex
 
+/// Go's RE2 Perl classes are ASCII-only (`\w` is `[0-9A-Za-z_]`), the
+/// regex crate's are Unicode: rewrite them.
+fn go_regex_to_rust(re: &str) -> String {
+    let mut out = String::with_capacity(re.len() + 16);
+    let mut it = re.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('s') => out.push_str("[\\t\\n\\f\\r ]"),
+            Some('S') => out.push_str("[^\\t\\n\\f\\r ]"),
+            Some('b') => out.push_str("(?-u:\\b)"),
+            Some('B') => out.push_str("(?-u:\\B)"),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Compiled user regexes, shared across renders (helmfile re-renders the
 /// same templates many times).
 fn cached_regex(re: &str) -> Result<regex::Regex, regex::Error> {
@@ -1530,7 +1737,7 @@ fn cached_regex(re: &str) -> Result<regex::Regex, regex::Error> {
     if let Some(r) = CACHE.lock().unwrap().get(re) {
         return Ok(r.clone());
     }
-    let r = regex::Regex::new(re)?;
+    let r = regex::Regex::new(&go_regex_to_rust(re))?;
     let mut c = CACHE.lock().unwrap();
     if c.len() > 1024 {
         c.clear();

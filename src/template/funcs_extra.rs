@@ -129,7 +129,10 @@ fn f_hello(_c: &Ctx, _s: &State, _a: &[Value]) -> R {
 
 fn f_nospace(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("nospace", a, 1)?;
-    Ok(vstr(s_arg(&a[0])?.chars().filter(|c| !c.is_whitespace()).collect::<String>()))
+    // goutils.DeleteWhiteSpace works on bytes and turns each kept byte
+    // into a rune (non-ASCII text comes out as Latin-1 mojibake, as in helmfile)
+    let is_space = |b: u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0);
+    Ok(vstr(s_arg(&a[0])?.bytes().filter(|b| !is_space(*b)).map(|b| b as char).collect::<String>()))
 }
 
 fn f_initials(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -141,6 +144,10 @@ fn f_initials(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_abbrevboth(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("abbrevboth", a, 3)?;
     let (left, right, s) = (i_arg(&a[0])?, i_arg(&a[1])?, s_arg(&a[2])?);
+    // sprig's guard before goutils.AbbreviateFull(s, left, right)
+    if right < 4 || (left > 0 && right < 7) {
+        return Ok(vstr(s));
+    }
     // goutils.AbbreviateFull(s, offset=left, maxWidth=right)
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len() as i64;

@@ -139,6 +139,16 @@
 //!   reports that one instead.
 //!   Nested `include`/`tpl` errors name the inner template differently.
 //! * `keys`/`values` return sorted order (Go's map order is random).
+//! * Regular expressions run on the regex crate with Go's ASCII-only
+//!   `\w \d \s \b` rewritten; other RE2/regex-crate syntax differences
+//!   (rare) remain.
+//! * `printf`: the usual verbs, flags, widths and precisions match Go
+//!   (checked on random formats); some exotic combinations differ (`#`
+//!   with `%v`/`%g` floats, `%#q` backquoting, zero padding of negative
+//!   numbers in a few verbs).
+//! * `typeOf` says `[]interface {}` / `map[string]interface {}` where sprig
+//!   returns `[]string` (`splitList`, `toStrings`, `keys`) or
+//!   `map[string]string` (`split`, `splitn`).
 //! * Paths in `readFile`/`readDir` errors are the resolved (absolute)
 //!   paths; helmfile shows them relative to its working directory.
 //! * uint64 values above `i64::MAX` (from `fromYaml`) become float64.

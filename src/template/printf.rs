@@ -86,11 +86,87 @@ fn pad(s: String, spec: &Spec, numeric: bool) -> String {
     }
 }
 
-fn bad_verb(verb: char, v: &Value) -> String {
+/// Go's badVerb: the value is printed with `%v` and the same flags.
+fn bad_verb(verb: char, spec: &Spec, v: &Value) -> String {
     if matches!(classify(v), G::Nil) {
         return format!("%!{}(<nil>)", verb);
     }
-    format!("%!{}({}={})", verb, type_name(v), sprint(v))
+    format!("%!{}({}={})", verb, type_name(v), fmt_at('v', spec, v, 1))
+}
+
+/// Go's %x/%X/%b for floats (strconv 'x' / 'b' formats).
+fn fmt_float_hex(f: f64, verb: char, spec: &Spec) -> String {
+    let neg = f.is_sign_negative();
+    let a = f.abs();
+    if verb == 'b' {
+        // mantissa p exponent, mantissa an integer
+        let bits = a.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i64;
+        let mant = bits & ((1u64 << 52) - 1);
+        let (m, e) = if exp == 0 { (mant, -1074) } else { (mant | (1u64 << 52), exp - 1075) };
+        let s = format!("{}p{}{}", m, if e < 0 { "-" } else { "+" }, e.abs());
+        return sign(if neg { format!("-{}", s) } else { s }, spec, neg);
+    }
+    if a == 0.0 {
+        let z = match spec.prec {
+            Some(p) if p > 0 => format!("0x0.{}p+00", "0".repeat(p)),
+            _ => "0x0p+00".to_string(),
+        };
+        let z = if verb == 'X' { z.to_uppercase() } else { z };
+        return sign(if neg { format!("-{}", z) } else { z }, spec, neg);
+    }
+    // normalise to 1.xxxx * 2^e
+    let bits = a.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        // subnormal: shift until the implicit bit appears
+        let shift = mant.leading_zeros() as i64 - 11;
+        mant = (mant << shift) & ((1u64 << 52) - 1);
+        exp = 1 - shift;
+    }
+    let mut e = exp - 1023;
+    // 52 fraction bits = 13 hex digits
+    let mut int_part = 1u64;
+    let mut frac = mant;
+    let digits = match spec.prec {
+        Some(p) if p < 13 => {
+            // round to p hex digits (round half to even)
+            let drop = (13 - p) * 4;
+            let keep = frac >> drop;
+            let rem = frac & ((1u64 << drop) - 1);
+            let half = 1u64 << (drop - 1);
+            let mut keep = keep;
+            if rem > half || (rem == half && keep & 1 == 1) {
+                keep += 1;
+                if keep >> (p * 4) != 0 {
+                    keep = 0;
+                    int_part += 1;
+                }
+            }
+            if int_part == 2 {
+                int_part = 1;
+                e += 1;
+            }
+            frac = keep;
+            if p == 0 { String::new() } else { format!("{:0width$x}", frac, width = p) }
+        }
+        Some(p) => format!("{:013x}{}", frac, "0".repeat(p - 13)),
+        None => {
+            let s = format!("{:013x}", frac);
+            s.trim_end_matches('0').to_string()
+        }
+    };
+    let mut s = format!("0x{}", int_part);
+    if !digits.is_empty() {
+        s.push('.');
+        s.push_str(&digits);
+    }
+    s.push_str(&format!("p{}{:02}", if e < 0 { '-' } else { '+' }, e.abs()));
+    if verb == 'X' {
+        s = s.to_uppercase();
+    }
+    sign(if neg { format!("-{}", s) } else { s }, spec, neg)
 }
 
 fn sign(s: String, spec: &Spec, neg: bool) -> String {
@@ -118,6 +194,10 @@ fn fmt_int(i: i64, verb: char, spec: &Spec) -> String {
         _ => a.to_string(),
     };
     if let Some(p) = spec.prec {
+        // %.0d of 0 prints nothing
+        if p == 0 && a == 0 {
+            digits.clear();
+        }
         while digits.len() < p {
             digits.insert(0, '0');
         }
@@ -126,7 +206,7 @@ fn fmt_int(i: i64, verb: char, spec: &Spec) -> String {
         match verb {
             'x' => digits.insert_str(0, "0x"),
             'X' => digits.insert_str(0, "0X"),
-            'o' => digits.insert(0, '0'),
+            'o' if !digits.starts_with('0') => digits.insert(0, '0'),
             _ => {}
         }
     }
@@ -191,9 +271,15 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
         return pad("<nil>".into(), spec, false);
     }
     match (verb, g) {
-        ('T', _) => pad(type_name(v).to_string(), spec, false),
+        ('T', _) => {
+            let t: String = match spec.prec {
+                Some(p) => type_name(v).chars().take(p).collect(),
+                None => type_name(v).to_string(),
+            };
+            pad(t, spec, false)
+        }
         ('v', G::Nil) => pad("<nil>".into(), spec, false),
-        ('U', G::Int(i)) => pad(format!("U+{:04X}", i), spec, false),
+        ('U', G::Int(i)) => pad(format!("U+{:0w$X}", i, w = spec.prec.unwrap_or(4).max(4)), spec, false),
         ('v', G::Str(s)) | ('s', G::Str(s)) => {
             let s = match spec.prec {
                 Some(p) => s.chars().take(p).collect(),
@@ -203,11 +289,20 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
         }
         ('q', G::Str(s)) => pad(go_quote(&s), spec, false),
         ('x', G::Str(s)) | ('X', G::Str(s)) => {
-            let h = hex::encode(s.as_bytes());
+            let bytes: Vec<u8> = match spec.prec {
+                Some(p) => s.into_bytes().into_iter().take(p).collect(),
+                None => s.into_bytes(),
+            };
+            let h = hex::encode(&bytes);
+            let h = if spec.sharp && !bytes.is_empty() { format!("0x{}", h) } else { h };
             pad(if verb == 'X' { h.to_uppercase() } else { h }, spec, false)
         }
+        ('x' | 'X' | 'b', G::Float(f)) => pad(fmt_float_hex(f, verb, spec), spec, true),
         ('v', G::Bool(b)) | ('t', G::Bool(b)) => pad(b.to_string(), spec, false),
-        ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', G::Int(i)) => pad(fmt_int(i, verb, spec), spec, true),
+        // with a precision the zero flag is ignored for integers
+        ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', G::Int(i)) => {
+            pad(fmt_int(i, verb, spec), &Spec { zero: spec.zero && spec.prec.is_none(), ..*spec }, true)
+        }
         ('c', G::Int(i)) => pad(char::from_u32(i as u32).map(|c| c.to_string()).unwrap_or_default(), spec, false),
         ('q', G::Int(i)) => {
             let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
@@ -230,7 +325,7 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
         }
         // Stringers (fs.DirEntry) print their String() for %v/%s
         ('v' | 's', G::Other) => pad(sprint(v), spec, false),
-        _ => bad_verb(verb, v),
+        _ => bad_verb(verb, spec, v),
     }
 }
 
