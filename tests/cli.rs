@@ -64,7 +64,7 @@ fn helmfile_help_lists_only_working_verbs() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(verbs, vec!["build", "list", "plan", "images", "package", "help"], "{text}");
+    assert_eq!(verbs, vec!["build", "list", "plan", "images", "package", "push", "help"], "{text}");
     for flag in ["--file", "--environment", "--state-values-set", "--state-values-file", "--selector", "--kube-context", "--namespace"] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }

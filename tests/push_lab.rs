@@ -26,6 +26,93 @@ fn runner() -> Runner {
     })
 }
 
+/// A bundle of a few lab images and one chart, written by the library.
+async fn small_bundle(work: &std::path::Path, public: &PublicRegistry, names: &[&str]) -> std::path::PathBuf {
+    let r = runner();
+    let refs: Vec<_> = names.iter().map(|n| parse_normalized_named(n).unwrap()).collect();
+    let fopts = FetchOptions {
+        dir: work.join("images"),
+        platforms: Platforms::Some(vec!["linux/amd64".into()]),
+        registries_conf: Some(public.registries_conf()),
+        concurrency: 2,
+        retry_times: 1,
+    };
+    let images = fetch_all(&r, &refs, &fopts, &|_| {}).await.unwrap();
+    let helm = Helm::new().unwrap();
+    let tgz = ChartSpec::new("webapp", "1.2.3").package(&helm, &work.join("chart-src"), &work.join("chart-out")).unwrap();
+    let contents = Contents {
+        environments: vec!["default".into()],
+        charts: vec![ChartFile { name: "webapp".into(), version: "1.2.3".into(), source: "lab".into(), sha256: write::hash_file(&tgz).unwrap().0, path: tgz }],
+        images,
+        images_dir: work.join("images"),
+        ..Default::default()
+    };
+    let (mut manifest, staged) = assemble(&contents, "t", "2026-01-01T00:00:00Z", &work.join("staging")).unwrap();
+    write::prepare(&mut manifest, &staged).unwrap();
+    let bundle = work.join("small.kod.tar");
+    write::write(&bundle, &manifest, &staged, &|_| {}).unwrap();
+    bundle
+}
+
+/// `kod helmfile push` as an operator runs it: --dry-run prints and changes nothing, a
+/// wrong password is named, the real push lands every image and the chart.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_command_dry_run_wrong_password_and_real_push() {
+    let specs = catalog::shared_base_pair();
+    let public = PublicRegistry::start_with_images(&specs).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let bundle = small_bundle(work.path(), &public, &names).await;
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let tools = Tools::find().unwrap();
+    let kod = || {
+        let mut c = assert_cmd::Command::cargo_bin("kod").unwrap();
+        c.env("KOD_HELM", &tools.helm).env("KOD_SKOPEO", &tools.skopeo).env_remove("KOD_REGISTRY_PASSWORD");
+        c
+    };
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        v.extend(["helmfile", "push"].map(String::from));
+        v.push(bundle.display().to_string());
+        v.extend(["--registry".to_string(), format!("{}/site", private.helm_host()), "--username".into(), USER.into(), "--password-stdin".into()]);
+        v.extend(["--ca-file".to_string(), private.ca_file().unwrap().display().to_string()]);
+        v.extend(["--workdir".to_string(), work.path().join("offline").display().to_string()]);
+        v
+    };
+
+    let out = kod().args(args(&["--dry-run"])).write_stdin(PASSWORD).assert().success().get_output().clone();
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("skopeo copy --all --preserve-digests"), "{text}");
+    assert!(text.contains("helm push"), "{text}");
+    assert!(private.catalog().unwrap().is_empty(), "--dry-run pushed something");
+    assert!(!text.contains(PASSWORD));
+
+    let out = kod().args(args(&[])).write_stdin("not-the-password").assert().code(4).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rejected the credentials"), "{err}");
+
+    let out = kod().args(args(&[])).args(["-o", "json"]).write_stdin(PASSWORD).assert().success().get_output().clone();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["images"].as_array().unwrap().len(), 2);
+    assert_eq!(report["charts"][0]["target"], format!("oci://{}/site/charts/webapp:1.2.3", private.helm_host()));
+    let catalog = private.catalog().unwrap();
+    assert!(catalog.contains(&"site/bitnami/redis".to_string()) && catalog.contains(&"site/charts/webapp".to_string()), "{catalog:?}");
+
+    // A damaged bundle is refused before anything is pushed.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    let bad = work.path().join("bad.kod.tar");
+    std::fs::write(&bad, bytes).unwrap();
+    let mut a = args(&[]);
+    let pos = a.iter().position(|x| x == &bundle.display().to_string()).unwrap();
+    a[pos] = bad.display().to_string();
+    let pos = a.iter().position(|x| x.ends_with("offline")).unwrap();
+    a[pos] = work.path().join("offline-bad").display().to_string();
+    let out = kod().args(a).write_stdin(PASSWORD).assert().code(1).get_output().clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed verification; nothing was pushed"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn push_bundle_images_and_charts_to_a_tls_auth_registry() {
     let specs = catalog::default_images();

@@ -95,6 +95,77 @@ pub enum Verb {
     Images(ImagesArgs),
     /// Package charts, images and the helmfile into one bundle for the offline site
     Package(PackageArgs),
+    /// Offline: verify a bundle and push its images and charts to the private registry
+    Push(PushArgs),
+}
+
+/// The private registry, as the offline commands take it.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// The private registry: HOST[:PORT][/PREFIX]
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    pub registry: String,
+    /// Registry user name
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the registry password from stdin (or set KOD_REGISTRY_PASSWORD)
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// A containers/docker auth file with the registry's credentials
+    #[arg(long, value_name = "FILE")]
+    pub registry_auth_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the registry's TLS certificate
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The registry speaks plain HTTP (no TLS)
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Do not verify the registry's TLS certificate
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl RegistryArgs {
+    /// The target, with the password from stdin or KOD_REGISTRY_PASSWORD; warns when TLS
+    /// verification is off.
+    pub fn target(&self, ui: &crate::ui::Ui) -> Result<crate::registry::RegistryTarget> {
+        let mut t = crate::registry::RegistryTarget::parse(&self.registry).map_err(|e| UsageError { message: format!("{e:#}") })?;
+        t.username = self.username.clone();
+        t.ca_file = self.ca_file.clone();
+        t.auth_file = self.registry_auth_file.clone();
+        t.plain_http = self.plain_http;
+        t.insecure_skip_tls_verify = self.insecure_skip_tls_verify;
+        if self.password_stdin {
+            t.password = Some(super::read_password_stdin("registry password")?);
+        } else if let Ok(p) = std::env::var("KOD_REGISTRY_PASSWORD") {
+            if t.username.is_some() && !p.is_empty() {
+                t.password = Some(crate::registry::Secret::new(p));
+            }
+        }
+        t.validate().map_err(|e| UsageError { message: format!("{e:#}") })?;
+        if !t.tls_verify() {
+            ui.warn(format!(
+                "TLS verification is off for {} ({})",
+                t.host,
+                if t.plain_http { "--plain-http" } else { "--insecure-skip-tls-verify" }
+            ));
+        }
+        Ok(t)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The bundle to push
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// kod's work directory (the verified, unpacked bundle; resumable) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Output format of the report
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Args, Debug)]
@@ -206,7 +277,29 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
         Verb::Plan(args) => plan_cmd(ctx, &cmd.flags, args),
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
         Verb::Package(args) => package(ctx, &cmd.flags, args).await,
+        Verb::Push(args) => push(ctx, args).await,
     }
+}
+
+async fn push(ctx: &Context, args: PushArgs) -> Result<i32> {
+    let target = args.registry.target(&ctx.ui)?;
+    let workdir = args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path);
+    let (_, report) = crate::registry::push::push_bundle(&ctx.runner, &args.bundle, &target, &workdir, ctx.concurrency).await?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => {
+            for i in &report.images {
+                println!("{}  ->  {}  {}", i.source, i.target, i.digest);
+            }
+            for c in &report.charts {
+                println!("chart {} {}  ->  {}", c.name, c.version, c.target);
+            }
+            if ctx.runner.dry_run() {
+                ctx.ui.info("dry run: the commands above were printed, nothing was pushed");
+            }
+        }
+    }
+    Ok(super::exit::OK)
 }
 
 async fn package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Result<i32> {

@@ -308,3 +308,51 @@ mod tests {
         assert_eq!(v["auths"]["reg:5000"]["auth"], base64::engine::general_purpose::STANDARD.encode("u:p4ss"));
     }
 }
+
+/// What [`push_bundle`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushReport {
+    pub registry: String,
+    pub images: Vec<PushedImage>,
+    pub charts: Vec<PushedChart>,
+}
+
+/// Verify and unpack `bundle` into the work directory (reusing a previous verified unpack
+/// of the same bundle), then push every image and chart to `target`.
+pub async fn push_bundle(
+    runner: &Runner,
+    bundle: &Path,
+    target: &RegistryTarget,
+    work_dir: &Path,
+    concurrency: usize,
+) -> Result<(Manifest, PushReport)> {
+    let ui = runner.ui();
+    let manifest = crate::bundle::read::read_manifest(bundle)?;
+    let key = sha256_hex(serde_json::to_string(&manifest)?.as_bytes());
+    let unpacked = work_dir.join("bundles").join(&key[..32]);
+    let marker = unpacked.join(".kod-verified");
+    if marker.is_file() {
+        ui.info(format!("using the verified copy of {} in {}", bundle.display(), unpacked.display()));
+    } else {
+        if unpacked.exists() {
+            std::fs::remove_dir_all(&unpacked).with_context(|| format!("clearing {}", unpacked.display()))?;
+        }
+        ui.info(format!("verifying and unpacking {}", bundle.display()));
+        let (_, report) = crate::bundle::read::unpack(bundle, &unpacked)?;
+        if !report.ok {
+            let mut msg = format!("{} failed verification; nothing was pushed:", bundle.display());
+            for p in &report.problems {
+                msg.push_str(&format!("\n  - {p}"));
+            }
+            bail!(msg);
+        }
+        std::fs::write(&marker, "verified\n")?;
+    }
+    let opts = PushOptions { bundle_dir: unpacked, work_dir: work_dir.join("push"), concurrency, attempts: 3 };
+    ui.info(format!("pushing {} image(s) to {}", manifest.images.len(), target.base()));
+    let images = push_images(runner, &manifest, target, &opts).await?;
+    ui.info(format!("pushing {} chart(s) to {}", manifest.charts.len(), charts_repository(target)));
+    let charts = push_charts(runner, &manifest, target, &opts).await?;
+    let _ = std::fs::remove_file(opts.work_dir.join("auth.json"));
+    Ok((manifest, PushReport { registry: target.base(), images, charts }))
+}
