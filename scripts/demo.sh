@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The embedded offline demo: needs nothing from outside.
+#
+#  1. installs missing tools (scripts/install-tools.sh) and builds kod;
+#  2. starts the test lab: a stand-in for the public registries (docker.io, quay.io, …)
+#     holding small synthetic images with real names, a chart repository with stand-in
+#     charts, and a private TLS + htpasswd registry (the "air-gapped site");
+#  3. connected side: `kod helmfile plan` and `kod helmfile package` of
+#     examples/helmfiles/demo into one bundle, then `kod bundle inspect` and `verify`;
+#  4. offline side: `kod helmfile push` of the bundle into the private registry;
+#  5. prints where everything went, and stops the lab (the temporary directory is removed).
+#
+# The last steps of the offline side (rewrite, prove, helmfile sync in waves) are being
+# built (issue 7); the demo says so at the end.
+#
+#   scripts/demo.sh            (KOD_BIN_DIR=DIR reuses already built kod and kod-lab binaries)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "tools"
+bash "$root/scripts/install-tools.sh"
+export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
+if [ -n "${KOD_BIN_DIR:-}" ]; then
+    bin="$KOD_BIN_DIR"
+else
+    say "building kod"
+    cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testlab
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
+fi
+kod="$bin/kod"
+
+work="$(mktemp -d)"
+lab_pid=""
+cleanup() {
+    if [ -n "$lab_pid" ]; then kill "$lab_pid" 2>/dev/null || true; wait "$lab_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME="$work/home"
+mkdir -p "$HOME" "$work/charts"
+
+say "stand-in charts (the real charts' image names, nothing else)"
+# chart NAME VERSION IMAGE...: a chart whose Deployment runs the given images.
+chart() {
+    local name=$1 version=$2; shift 2
+    local dir="$work/chart-src/$name"
+    mkdir -p "$dir/templates"
+    printf 'apiVersion: v2\nname: %s\nversion: %s\nappVersion: "%s"\n' "$name" "$version" "$version" > "$dir/Chart.yaml"
+    { echo "images:"; for i in "$@"; do echo "- $i"; done; } > "$dir/values.yaml"
+    cat > "$dir/templates/deployment.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+EOF
+    helm package --destination "$work/charts" "$dir" >/dev/null
+}
+chart istiod 1.27.1 docker.io/istio/pilot:1.27.1
+chart gateway 1.27.1 docker.io/istio/proxyv2:1.27.1
+chart redis 19.0.0 docker.io/bitnami/redis:7.2.4
+chart postgresql 15.5.0 docker.io/bitnami/postgresql:16.3.0
+chart app 1.0.0 ghcr.io/example/app:1.0.0 gcr.io/distroless/static:nonroot
+
+say "starting the lab (public stand-in registry, chart repository, private TLS registry)"
+"$bin/kod-lab" up --env-file "$work/lab.env" --charts "$work/charts" --ignore-stdin >"$work/lab.log" 2>&1 &
+lab_pid=$!
+for _ in $(seq 1 120); do
+    [ -f "$work/lab.env" ] && break
+    kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log" >&2; echo "demo: the lab did not start" >&2; exit 1; }
+    sleep 1
+done
+[ -f "$work/lab.env" ] || { echo "demo: the lab did not start within 120 s" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$work/lab.env"
+export KOD_DEMO_CHART_REPO="$KOD_LAB_CHART_REPO_URL"
+helmfile="$root/examples/helmfiles/demo/helmfile.yaml.gotmpl"
+bundle="$work/demo.kod.tar"
+
+say "connected side: the plan"
+"$kod" --no-progress helmfile -f "$helmfile" plan
+
+say "connected side: package"
+"$kod" --no-progress helmfile -f "$helmfile" package --workdir "$work/kod-work" -o "$bundle" \
+    --source-registries-conf "$KOD_LAB_REGISTRIES_CONF"
+"$kod" bundle inspect "$bundle"
+"$kod" --quiet bundle verify "$bundle"
+
+say "offline side: push to the private registry $KOD_LAB_PRIVATE_REGISTRY_HELM/platform"
+printf '%s' "$KOD_LAB_PRIVATE_PASSWORD" | "$kod" --no-progress helmfile push "$bundle" \
+    --registry "$KOD_LAB_PRIVATE_REGISTRY_HELM/platform" --username "$KOD_LAB_PRIVATE_USER" --password-stdin \
+    --ca-file "$KOD_LAB_CA_FILE" --workdir "$work/kod-offline" -o json > "$work/push.json"
+
+python3 - "$work/push.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("\ndemo summary")
+print(f"  registry: {r['registry']}")
+for i in r["images"]:
+    print(f"  image  {i['source']:<45} -> {i['target']}  ({i['digest'][:19]})")
+for c in r["charts"]:
+    print(f"  chart  {c['name'] + ' ' + c['version']:<45} -> {c['target']}")
+print(f"  demo: packaged and pushed {len(r['images'])} images and {len(r['charts'])} charts")
+print("  next on site (being built, issue 7): rewrite the helmfile to the private registry, prove nothing public is left, helmfile sync in waves")
+PY
