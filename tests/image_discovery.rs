@@ -89,6 +89,7 @@ async fn hard_cases_from_an_http_repo_and_a_local_chart_with_cache() {
         registry_check: true,
         source_registries_conf: Some(public.registries_conf()),
         concurrency: 4,
+        ..Default::default()
     };
     let (r1, _) = runner();
     let d = discover(&r1, &wd, &states, &opts).await.unwrap();
@@ -282,7 +283,13 @@ fn cli_text_and_json_output() {
     };
     let text = run(&["--why"]);
     assert!(text.starts_with("demo/a  (chart hard 1.0.0, sha256:"), "{text}");
-    assert!(text.contains("  quay.io/widgets/widget:3.0\n      <- render: Widget/a-widget (hard/templates/widget.yaml) spec.image\n"), "{text}");
+    assert!(
+        text.contains(
+            "  quay.io/widgets/widget:3.0\n      value path: widget (image string: widget.image)\n      <- render: Widget/a-widget (hard/templates/widget.yaml) spec.image\n      <- value-path values widget [image string: widget.image]\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  quay.io/team/app@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b\n      value path: none — needs a hint or post-render\n"), "{text}");
     assert!(text.contains("confirmed by chart values hard/values.yaml"), "{text}");
     assert!(text.contains("unconfirmed (not bundled): quay.io/nowhere/ghost:9.9"), "{text}");
     assert!(text.contains("test hook images left out: quay.io/team/tester:1.0"), "{text}");
@@ -294,6 +301,8 @@ fn cli_text_and_json_output() {
     let widget = rel["images"].as_array().unwrap().iter().find(|i| i["image"] == "quay.io/widgets/widget:3.0").unwrap();
     assert_eq!(widget["provenance"][0]["strategy"], "render");
     assert_eq!(widget["provenance"][0]["object"]["kind"], "Widget");
+    assert_eq!(widget["provenance"][1]["strategy"], "value-path");
+    assert_eq!(widget["provenance"][1]["value_path"], "widget");
     assert_eq!(rel["unconfirmed"][0]["image"], "quay.io/nowhere/ghost:9.9");
 }
 
