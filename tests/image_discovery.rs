@@ -89,6 +89,7 @@ async fn hard_cases_from_an_http_repo_and_a_local_chart_with_cache() {
         registry_check: true,
         source_registries_conf: Some(public.registries_conf()),
         concurrency: 4,
+        ..Default::default()
     };
     let (r1, _) = runner();
     let d = discover(&r1, &wd, &states, &opts).await.unwrap();
@@ -282,7 +283,13 @@ fn cli_text_and_json_output() {
     };
     let text = run(&["--why"]);
     assert!(text.starts_with("demo/a  (chart hard 1.0.0, sha256:"), "{text}");
-    assert!(text.contains("  quay.io/widgets/widget:3.0\n      <- render: Widget/a-widget (hard/templates/widget.yaml) spec.image\n"), "{text}");
+    assert!(
+        text.contains(
+            "  quay.io/widgets/widget:3.0\n      value path: widget (image string: widget.image)\n      <- render: Widget/a-widget (hard/templates/widget.yaml) spec.image\n      <- value-path values widget [image string: widget.image]\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  quay.io/team/app@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b\n      value path: none — needs a hint or post-render\n"), "{text}");
     assert!(text.contains("confirmed by chart values hard/values.yaml"), "{text}");
     assert!(text.contains("unconfirmed (not bundled): quay.io/nowhere/ghost:9.9"), "{text}");
     assert!(text.contains("test hook images left out: quay.io/team/tester:1.0"), "{text}");
@@ -294,6 +301,8 @@ fn cli_text_and_json_output() {
     let widget = rel["images"].as_array().unwrap().iter().find(|i| i["image"] == "quay.io/widgets/widget:3.0").unwrap();
     assert_eq!(widget["provenance"][0]["strategy"], "render");
     assert_eq!(widget["provenance"][0]["object"]["kind"], "Widget");
+    assert_eq!(widget["provenance"][1]["strategy"], "value-path");
+    assert_eq!(widget["provenance"][1]["value_path"], "widget");
     assert_eq!(rel["unconfirmed"][0]["image"], "quay.io/nowhere/ghost:9.9");
 }
 
@@ -337,4 +346,187 @@ async fn fetch_all_fetches_each_chart_once_and_answers_per_request() {
     assert!(e.contains("no version matching \"3.0.0\""), "{e}");
     assert_eq!(count(&r, "helm pull "), 1, "{:#?}", r.history());
     assert_eq!(count(&r, "helm repo add "), 1);
+}
+
+/// Writes chart `name` (files given relative to its directory) under `root`, and packages
+/// it into `out`.
+fn package_chart(root: &Path, out: &Path, name: &str, files: &[(&str, &str)]) {
+    let dir = root.join(name);
+    for (file, text) in files {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    Helm::new().unwrap().package(&dir, out).unwrap();
+}
+
+/// A Bitnami-style chart (`image.registry/repository/tag` with `global.imageRegistry`, an
+/// `images` annotation, a disabled metrics image) and an istio-style hub/tag chart, served
+/// from a lab repository; the project uses both.
+fn value_path_charts() -> (tempfile::TempDir, ChartRepo, tempfile::TempDir) {
+    let src = tempfile::tempdir().unwrap();
+    let out = src.path().join("repo");
+    package_chart(
+        src.path(),
+        &out,
+        "bitnamiish",
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: bitnamiish\nversion: 1.0.0\nappVersion: 7.2.4\nannotations:\n  images: |\n    - name: redis\n      image: docker.io/bitnami/redis:7.2.4\n    - name: redis-exporter\n      image: docker.io/bitnami/redis-exporter:1.0.0\n",
+            ),
+            (
+                "values.yaml",
+                "global:\n  imageRegistry: \"\"\nimage:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\nmetrics:\n  enabled: false\n  image:\n    registry: docker.io\n    repository: bitnami/redis-exporter\n    tag: 1.0.0\n",
+            ),
+            (
+                "templates/deployment.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n      - name: redis\n        image: {{ .Values.global.imageRegistry | default .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\n      - name: hardcoded\n        image: quay.io/team/hardcoded:2.0\n      {{- if .Values.metrics.enabled }}\n      - name: metrics\n        image: {{ .Values.metrics.image.registry }}/{{ .Values.metrics.image.repository }}:{{ .Values.metrics.image.tag }}\n      {{- end }}\n",
+            ),
+        ],
+    );
+    package_chart(
+        src.path(),
+        &out,
+        "meshish",
+        &[
+            ("Chart.yaml", "apiVersion: v2\nname: meshish\nversion: 1.22.0\nappVersion: 1.22.0\n"),
+            ("values.yaml", "image: pilot\nglobal:\n  hub: docker.io/istio\n  tag: 1.22.0\n  proxy:\n    image: proxyv2\n"),
+            (
+                "templates/deployment.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n      - name: discovery\n        image: \"{{ .Values.global.hub }}/{{ .Values.image }}:{{ .Values.global.tag }}\"\n      - name: proxy\n        image: \"{{ .Values.global.hub }}/{{ .Values.global.proxy.image }}:{{ .Values.global.tag }}\"\n",
+            ),
+        ],
+    );
+    let repo = ChartRepo::new(&out).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- {{name: lab, url: '{}'}}\nreleases:\n\
+             - {{name: cache, namespace: demo, chart: lab/bitnamiish, version: 1.0.0, values: [{{global: {{imageRegistry: registry.example.org}}}}, {{image: {{tag: 7.2.5}}}}]}}\n\
+             - {{name: plain, namespace: demo, chart: lab/bitnamiish, version: 1.0.0}}\n\
+             - {{name: mesh, namespace: demo, chart: lab/meshish, version: 1.22.0}}\n",
+            repo.url()
+        ),
+    )
+    .unwrap();
+    (src, repo, project)
+}
+
+fn image<'a>(r: &'a ReleaseImages, reference: &str) -> &'a kod::image::discover::DiscoveredImage {
+    r.images.iter().find(|i| i.image == reference).unwrap_or_else(|| panic!("{reference} in {r:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn value_paths_annotations_and_possible_images() {
+    let (_src, _repo, project) = value_path_charts();
+    let states = load(project.path());
+    let work = tempfile::tempdir().unwrap();
+    let wd = WorkDir::open(work.path()).unwrap();
+    let (r, _) = runner();
+    let d = discover(&r, &wd, &states, &DiscoverOptions { registry_check: false, ..Default::default() }).await.unwrap();
+    assert!(d.failures.is_empty(), "{:#?}", d.failures);
+
+    // Bitnami style, with the release's values (global registry, tag) in effect.
+    let cache = release(&d, "cache");
+    assert_eq!(images(cache), ["quay.io/team/hardcoded:2.0", "registry.example.org/bitnami/redis:7.2.5"].iter().map(|s| s.to_string()).collect());
+    let redis = image(cache, "registry.example.org/bitnami/redis:7.2.5");
+    assert_eq!(redis.value_path(), Some("image"));
+    let by_values = redis.provenance.iter().find(|p| p.strategy == Strategy::ValuePath).unwrap();
+    assert_eq!(
+        by_values.detail.as_deref(),
+        Some("registry/repository/tag: global.imageRegistry, image.registry, image.repository, image.tag")
+    );
+    // Hard-coded in the template: no value path.
+    assert_eq!(image(cache, "quay.io/team/hardcoded:2.0").value_path(), None);
+    // The disabled metrics image and the annotation's default redis are possible, not bundled.
+    let possible: Vec<(&str, Option<&str>)> = cache.possible.iter().map(|p| (p.image.as_str(), p.value_path.as_deref())).collect();
+    assert_eq!(
+        possible,
+        vec![
+            // The release's global registry applies to it too.
+            ("registry.example.org/bitnami/redis-exporter:1.0.0", Some("metrics.image")),
+            // The annotations list the chart's defaults.
+            ("docker.io/bitnami/redis:7.2.4", None),
+            ("docker.io/bitnami/redis-exporter:1.0.0", None),
+        ],
+        "{:#?}",
+        cache.possible
+    );
+    assert!(cache.possible[0].reason.contains("metrics.enabled"), "{}", cache.possible[0].reason);
+    assert_eq!(cache.possible[1].reason, "listed in bitnamiish/Chart.yaml annotation \"images\" entry 0, not in the rendered manifests");
+
+    // Without release values: the chart default, named by the annotation too.
+    let plain = release(&d, "plain");
+    let redis = image(plain, "docker.io/bitnami/redis:7.2.4");
+    assert_eq!(redis.value_path(), Some("image"));
+    let annotated = redis.provenance.iter().find(|p| p.strategy == Strategy::ChartAnnotation).unwrap();
+    assert_eq!(annotated.detail.as_deref(), Some("bitnamiish/Chart.yaml annotation \"images\" entry 0"));
+
+    // istio style: the hub controls both images.
+    let mesh = release(&d, "mesh");
+    assert_eq!(images(mesh), ["docker.io/istio/pilot:1.22.0", "docker.io/istio/proxyv2:1.22.0"].iter().map(|s| s.to_string()).collect());
+    for i in &mesh.images {
+        assert_eq!(i.value_path(), Some("global.hub"), "{i:#?}");
+    }
+
+    // The text report says it per image.
+    let text = kod::image::discover::text_report(&d, false);
+    assert!(text.contains("  quay.io/team/hardcoded:2.0\n      value path: none — needs a hint or post-render\n"), "{text}");
+    assert!(text.contains("  docker.io/istio/pilot:1.22.0\n      value path: global.hub (hub/tag: global.hub, image, global.tag)\n"), "{text}");
+    assert!(text.contains("  possible (not bundled): registry.example.org/bitnami/redis-exporter:1.0.0 (values metrics.image)\n"), "{text}");
+}
+
+#[test]
+fn hints_files_add_and_exclude_images_and_bad_ones_are_refused() {
+    let (_src, _repo, project) = value_path_charts();
+    let hints = project.path().join("kod-hints.yaml");
+    std::fs::write(
+        &hints,
+        "charts:\n  - chart: bitnamiish\n    images:\n      - image: \"quay.io/team/extra:{appVersion}\"\n        reason: started by the operator at runtime\n    exclude:\n      - quay.io/team/hardcoded\n",
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kod"))
+            .args(["helmfile", "images", "--no-registry-check", "-l", "name=plain", "--workdir"])
+            .arg(work.path())
+            .args(extra)
+            .current_dir(project.path())
+            .env("KOD_HELM", Tools::find().unwrap().helm)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--hints", "kod-hints.yaml", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rel = &json["releases"][0];
+    assert_eq!(rel["release"]["name"], "plain");
+    let listed: Vec<&str> = rel["images"].as_array().unwrap().iter().map(|i| i["image"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec!["docker.io/bitnami/redis:7.2.4", "quay.io/team/extra:7.2.4"]);
+    let extra = &rel["images"][1]["provenance"][0];
+    assert_eq!(extra["strategy"], "hint");
+    assert!(extra["detail"].as_str().unwrap().contains("started by the operator at runtime"), "{extra}");
+    assert!(extra["detail"].as_str().unwrap().contains("kod-hints.yaml"), "{extra}");
+    let excluded = &rel["excluded_by_hint"][0];
+    assert_eq!(excluded["image"], "quay.io/team/hardcoded:2.0");
+    assert_eq!(excluded["pattern"], "quay.io/team/hardcoded");
+    assert_eq!(excluded["provenance"][0]["strategy"], "render");
+
+    // The text report shows both.
+    let out = run(&["--hints", "kod-hints.yaml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  quay.io/team/extra:7.2.4\n      value path: none (added by a hint)\n"), "{text}");
+    assert!(text.contains("  excluded by hint (not bundled): quay.io/team/hardcoded:2.0\n"), "{text}");
+
+    // A malformed hints file: refused with file:line, before anything is rendered.
+    std::fs::write(project.path().join("bad-hints.yaml"), "charts:\n  - chart: bitnamiish\n    imagez: []\n").unwrap();
+    let out = run(&["--hints", "kod-hints.yaml", "--hints", "bad-hints.yaml"]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad-hints.yaml:3:") && stderr.contains("unknown field `imagez`"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&["--hints", "missing.yaml"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read hints file missing.yaml"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -37,6 +37,8 @@ pub struct PackageOptions {
     /// A complete `registries.conf` for the source side (instead of mirrors).
     pub source_registries_conf: Option<PathBuf>,
     pub include_test_images: bool,
+    /// Image hints: built-in and the `--hints` files.
+    pub hints: crate::image::hints::Hints,
     pub concurrency: usize,
     pub cleanup: bool,
     /// Record that the offline side should reference images by digest.
@@ -157,6 +159,7 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
             registry_check: true,
             source_registries_conf: source_conf.clone(),
             concurrency: opts.concurrency,
+            hints: opts.hints.clone(),
         };
         let found = discover(runner, &workdir, &states, &dopts).await?;
         require_complete(&found).with_context(|| format!("environment {env}: discovery failed; nothing was packaged"))?;

@@ -94,7 +94,7 @@ pub enum Verb {
     /// Discover the container images of every release (renders with helm template)
     Images(ImagesArgs),
     /// Package charts, images and the helmfile into one bundle for the offline site
-    Package(PackageArgs),
+    Package(Box<PackageArgs>),
     /// Offline: verify a bundle and push its images and charts to the private registry
     Push(PushArgs),
 }
@@ -197,6 +197,9 @@ pub struct PackageArgs {
     /// Record in the bundle that the offline side references images by digest (repo@sha256:…)
     #[arg(long)]
     pub pin_digests: bool,
+    /// Image hints file (kod-hints.yaml format, see docs/hints.md); repeatable, later files win over earlier ones and over the built-in hints
+    #[arg(long = "hints", value_name = "FILE")]
+    pub hints: Vec<PathBuf>,
     /// Output format of the summary
     #[arg(long = "summary", value_enum, default_value_t = OutputFormat::Text)]
     pub summary: OutputFormat,
@@ -259,6 +262,9 @@ pub struct ImagesArgs {
     /// Keep images used only by Helm test hooks
     #[arg(long)]
     pub include_test_images: bool,
+    /// Image hints file (kod-hints.yaml format, see docs/hints.md); repeatable, later files win over earlier ones and over the built-in hints
+    #[arg(long = "hints", value_name = "FILE")]
+    pub hints: Vec<PathBuf>,
     /// registries.conf for skopeo when confirming candidate images in the source registries
     #[arg(long, value_name = "FILE")]
     pub source_registries_conf: Option<PathBuf>,
@@ -276,7 +282,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
         Verb::List(args) => list(ctx, &cmd.flags, args),
         Verb::Plan(args) => plan_cmd(ctx, &cmd.flags, args),
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
-        Verb::Package(args) => package(ctx, &cmd.flags, args).await,
+        Verb::Package(args) => package(ctx, &cmd.flags, *args).await,
         Verb::Push(args) => push(ctx, args).await,
     }
 }
@@ -337,6 +343,7 @@ async fn package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Res
         mirrors,
         source_registries_conf: args.source_registries_conf.clone(),
         include_test_images: args.include_test_images,
+        hints: crate::image::hints::Hints::load(&args.hints)?,
         concurrency: ctx.concurrency,
         cleanup: args.cleanup,
         pin_digests: args.pin_digests,
@@ -369,6 +376,7 @@ async fn images(ctx: &Context, flags: &HelmfileFlags, args: ImagesArgs) -> Resul
         registry_check: !args.no_registry_check,
         source_registries_conf: args.source_registries_conf.clone(),
         concurrency: ctx.concurrency,
+        hints: crate::image::hints::Hints::load(&args.hints)?,
     };
     let found = discover(&ctx.runner, &workdir, &states, &opts).await?;
     match args.output {

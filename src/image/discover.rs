@@ -35,8 +35,12 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use super::annotations::annotation_images;
+use super::effective::ChartDefaults;
 use super::extract::{extract_images, Found, PlaceKind};
-use super::reference::Reference;
+use super::hints::{chart_value_images, ChartMeta, Hints};
+use super::values::{match_value_paths, possible_images, ValueImage};
+use super::reference::{parse_normalized_named, Reference};
 use super::render::{render, render_job, RenderJob};
 use crate::chart::archive::{read_archive, ChartArchive};
 use crate::chart::{chart_request, ChartFetcher, FetchedChart, WorkDir};
@@ -55,11 +59,20 @@ pub struct DiscoverOptions {
     pub source_registries_conf: Option<PathBuf>,
     /// At most this many external commands at once.
     pub concurrency: usize,
+    /// Hints (strategy 5): the built-in ones and the user's `--hints` files.
+    pub hints: Hints,
 }
 
 impl Default for DiscoverOptions {
+    /// Registry check on, four commands at once, the built-in hints.
     fn default() -> Self {
-        DiscoverOptions { include_test_images: false, registry_check: true, source_registries_conf: None, concurrency: 4 }
+        DiscoverOptions {
+            include_test_images: false,
+            registry_check: true,
+            source_registries_conf: None,
+            concurrency: 4,
+            hints: Hints::builtin().expect("the built-in hints parse (checked by their unit tests)"),
+        }
     }
 }
 
@@ -223,6 +236,13 @@ pub struct DiscoveredImage {
     pub provenance: Vec<Provenance>,
 }
 
+impl DiscoveredImage {
+    /// The value path that controls the image (strategy 3, or a hint), if any.
+    pub fn value_path(&self) -> Option<&str> {
+        self.provenance.iter().find_map(|p| p.value_path.as_deref())
+    }
+}
+
 /// A candidate that could not be confirmed: reported, not bundled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Unconfirmed {
@@ -263,8 +283,43 @@ pub struct ReleaseImages {
     pub placeholders: Vec<Provenance>,
     /// Rendered documents that are not valid YAML.
     pub document_errors: Vec<String>,
+    /// Images a hint excludes (found, but not bundled).
+    pub excluded_by_hint: Vec<HintExcluded>,
+    /// Images the chart's values or `Chart.yaml` annotations name but the rendered
+    /// manifests do not use: reported, not bundled.
+    pub possible: Vec<PossibleImage>,
+    /// Remarks of the value-path and hint strategies (hints that do not fit the values,
+    /// unreadable annotations, defaults applied).
+    pub notes: Vec<String>,
     /// The render's cache key.
     pub render_key: String,
+}
+
+/// An image a hint excludes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HintExcluded {
+    /// The normalised reference.
+    pub image: String,
+    /// The hint's pattern.
+    pub pattern: String,
+    /// Which hint (`global` or the chart, and the hints file).
+    pub hint: String,
+    /// Where the image was found.
+    pub provenance: Vec<Provenance>,
+}
+
+/// An image the chart describes (values, `Chart.yaml` annotations) that the release's
+/// rendered manifests do not use: it may be pulled in another configuration or at
+/// runtime. Reported, not bundled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PossibleImage {
+    /// The reference (normalised when it parses, else as written).
+    pub image: String,
+    /// The value path describing it, if it comes from the values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_path: Option<String>,
+    /// Why it is only possible.
+    pub reason: String,
 }
 
 /// A release that could not be processed.
@@ -406,6 +461,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     // 5. Extraction and classification.
     let mut archives: HashMap<String, Arc<ChartArchive>> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
+    let mut defaults_by_digest: HashMap<String, Arc<ChartDefaults>> = HashMap::new();
     for (_, item, result) in done {
         let (chart, job, text, requested_version) = match result {
             Ok(r) => r,
@@ -447,6 +503,9 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             excluded_test_images: Vec::new(),
             placeholders: Vec::new(),
             document_errors: extraction.errors.iter().map(|e| e.to_string()).collect(),
+            excluded_by_hint: Vec::new(),
+            possible: Vec::new(),
+            notes: Vec::new(),
             render_key: p.job.key.clone(),
         };
         let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
@@ -477,14 +536,28 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             }
         }
         rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
-        pending.push((rel, candidates, archive, p.job.values_texts));
+        let defaults = match defaults_by_digest.get(&p.chart.digest) {
+            Some(d) => d.clone(),
+            None => match ChartDefaults::read(&p.chart.path) {
+                Ok(d) => {
+                    let d = Arc::new(d);
+                    defaults_by_digest.insert(p.chart.digest.clone(), d.clone());
+                    d
+                }
+                Err(e) => {
+                    out.failures.push(ReleaseFailure { release: rel.release, error: format!("{e:#}") });
+                    continue;
+                }
+            },
+        };
+        pending.push(Pending { rel, candidates, archive, texts: p.job.values_texts, defaults, user_values: p.job.user_values });
     }
 
     // 6. Confirmation of candidates: by values first, then (each distinct image once) by
     //    the source registry.
     let mut to_inspect: BTreeSet<String> = BTreeSet::new();
     let mut decided: Vec<Vec<(Found, Reference, Option<Confirmation>)>> = Vec::new();
-    for (_, candidates, archive, texts) in &pending {
+    for Pending { candidates, archive, texts, .. } in &pending {
         let mut list = Vec::new();
         for (f, r) in candidates {
             let by_values = confirm_by_values(r, archive, texts);
@@ -503,7 +576,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    for ((mut rel, _, _, _), list) in pending.into_iter().zip(decided) {
+    for (Pending { mut rel, archive, defaults, user_values, .. }, list) in pending.into_iter().zip(decided) {
         for (f, r, by_values) in list {
             let image = r.to_string();
             let mut prov = provenance(&f, Strategy::Candidate);
@@ -526,10 +599,152 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 Err(reason) => rel.unconfirmed.push(Unconfirmed { image, provenance: prov, reason }),
             }
         }
+        apply_chart_knowledge(&mut rel, &archive, &defaults, &user_values, &opts.hints);
         rel.images.sort_by(|a, b| a.image.cmp(&b.image));
         out.releases.push(rel);
     }
     Ok(out)
+}
+
+/// Strategies 3–5 for one release, after rendering and confirmation: hint extra images are
+/// added, hint exclusions applied, every image matched to the value path that controls it
+/// (in the release's effective values), `Chart.yaml` annotation images matched, and the
+/// images the chart describes but the render does not use listed as possible.
+fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaults: &ChartDefaults, user_values: &[serde_json::Value], hints: &Hints) {
+    let effective = defaults.effective_values(user_values);
+    let meta = ChartMeta { name: defaults.name.clone(), version: defaults.version.clone(), app_version: defaults.app_version.clone() };
+    let described = chart_value_images(&effective.values, &meta, &effective.subcharts, hints);
+    for (at, resolved) in &described.hints {
+        let whose = if at.is_empty() { String::new() } else { format!("subchart {at}: ") };
+        rel.notes.extend(resolved.notes.iter().map(|n| format!("{whose}{n}")));
+        rel.notes.extend(resolved.unresolved.iter().map(|n| format!("{whose}hint does not fit the values: {n}")));
+    }
+
+    // Strategy 5: extra images.
+    for extra in described.extra_images() {
+        let prov = Provenance {
+            strategy: Strategy::Hint,
+            written: extra.written.clone(),
+            object: None,
+            field_path: None,
+            place: None,
+            value_path: None,
+            confirmed_by: None,
+            detail: Some(format!("{}: {}", extra.provenance, extra.reason)),
+        };
+        match &extra.reference {
+            Ok(r) => {
+                let image = r.to_string();
+                match rel.images.iter_mut().find(|i| i.image == image) {
+                    Some(i) => i.provenance.push(prov),
+                    None => rel.images.push(DiscoveredImage { image, provenance: vec![prov] }),
+                }
+            }
+            Err(e) => rel.invalid.push(InvalidImage { provenance: prov, error: e.clone() }),
+        }
+    }
+
+    // Strategy 5: exclusions (reported, never silent).
+    let mut kept = Vec::new();
+    for image in std::mem::take(&mut rel.images) {
+        let exclusion = parse_normalized_named(&image.image)
+            .ok()
+            .and_then(|r| described.hints.iter().find_map(|(_, h)| h.excluded(&r).cloned()));
+        match exclusion {
+            Some(e) => rel.excluded_by_hint.push(HintExcluded {
+                image: image.image,
+                pattern: e.pattern.text.clone(),
+                hint: e.provenance.clone(),
+                provenance: image.provenance,
+            }),
+            None => kept.push(image),
+        }
+    }
+    rel.images = kept;
+
+    // Strategy 3: value paths.
+    let found: Vec<Reference> = rel.images.iter().filter_map(|i| parse_normalized_named(&i.image).ok()).collect();
+    for (reference, value_image) in match_value_paths(&found, &described.value_images) {
+        let Some(v) = value_image else { continue };
+        let image = reference.to_string();
+        if let Some(i) = rel.images.iter_mut().find(|i| i.image == image) {
+            i.provenance.push(Provenance {
+                strategy: Strategy::ValuePath,
+                written: v.written.clone(),
+                object: None,
+                field_path: None,
+                place: None,
+                value_path: Some(value_path_of(&v)),
+                confirmed_by: None,
+                detail: Some(value_detail(&v)),
+            });
+        }
+    }
+    let excluded = |r: &Reference| described.hints.iter().any(|(_, h)| h.excluded(r).is_some());
+    for p in possible_images(&found, &described.value_images) {
+        let v = &p.value_image;
+        if v.reference.as_ref().is_ok_and(&excluded) {
+            continue;
+        }
+        let image = v.reference.as_ref().map(|r| r.to_string()).unwrap_or_else(|_| v.written.clone());
+        if !rel.possible.iter().any(|q| q.image == image) {
+            rel.possible.push(PossibleImage { image, value_path: Some(value_path_of(v)), reason: p.reason });
+        }
+    }
+
+    // Strategy 4: Chart.yaml annotations.
+    for (file, chart_meta) in &archive.all_meta {
+        let listed = annotation_images(&chart_meta.annotations);
+        rel.notes.extend(listed.errors.iter().map(|e| format!("{file}: {e}")));
+        for a in listed.images {
+            let image = a.reference.to_string();
+            let detail = format!("{file} annotation {:?} entry {}", a.key, a.index);
+            if let Some(i) = rel.images.iter_mut().find(|i| i.image == image) {
+                i.provenance.push(Provenance {
+                    strategy: Strategy::ChartAnnotation,
+                    written: a.image.clone(),
+                    object: None,
+                    field_path: None,
+                    place: None,
+                    value_path: None,
+                    confirmed_by: None,
+                    detail: Some(detail),
+                });
+            } else if !excluded(&a.reference) && !rel.possible.iter().any(|q| q.image == image) {
+                let value_path = match_value_paths(std::slice::from_ref(&a.reference), &described.value_images)
+                    .pop()
+                    .and_then(|(_, v)| v)
+                    .map(|v| value_path_of(&v));
+                rel.possible.push(PossibleImage {
+                    image,
+                    value_path,
+                    reason: format!("listed in {detail}, not in the rendered manifests"),
+                });
+            }
+        }
+    }
+}
+
+/// The value path reported for a value image: istio's hub for hub/tag images (it is what
+/// relocates them), else the map holding its fields, or (for fields at the values root) its
+/// image or repository field.
+fn value_path_of(v: &ValueImage) -> String {
+    if let Some(hub) = &v.hub_path {
+        return hub.clone();
+    }
+    if !v.path.is_empty() {
+        return v.path.clone();
+    }
+    v.image_path.clone().or_else(|| v.repository_path.clone()).unwrap_or_else(|| "(values root)".to_string())
+}
+
+/// `registry/repository/tag: global.imageRegistry, image.registry, …` (style and fields).
+fn value_detail(v: &ValueImage) -> String {
+    let mut d = format!("{}: {}", v.style, v.controlling_paths().join(", "));
+    if let Some(by) = &v.disabled_by {
+        d.push_str(&format!("; disabled: {by}"));
+    }
+    d
 }
 
 /// istio's gateway charts render `image: auto`; the injector replaces it at admission.
@@ -540,9 +755,21 @@ type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
 /// A release's chart, render job, rendered text and requested version.
 type Rendered = (FetchedChart, RenderJob, Arc<String>, String);
 
-/// A release between extraction and confirmation: its result so far, its candidates, its
-/// chart archive and the texts of its values.
-type Pending = (ReleaseImages, Vec<(Found, Reference)>, Arc<ChartArchive>, Vec<String>);
+/// A release between extraction and confirmation.
+struct Pending {
+    /// Its result so far.
+    rel: ReleaseImages,
+    /// Its candidates.
+    candidates: Vec<(Found, Reference)>,
+    /// Its chart archive.
+    archive: Arc<ChartArchive>,
+    /// The texts of its values.
+    texts: Vec<String>,
+    /// Its chart's default values.
+    defaults: Arc<ChartDefaults>,
+    /// Its values as trees.
+    user_values: Vec<serde_json::Value>,
+}
 
 /// The once-cell of `key` in `map` (created empty on first use).
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: String) -> Cell<T> {
@@ -597,7 +824,6 @@ fn provenance(f: &Found, strategy: Strategy) -> Provenance {
 /// ([`PlaceKind::ConfigMap`]) and go through confirmation like the others.
 fn configmap_image_lines(rendered: &str) -> Vec<Found> {
     use super::extract::ObjectRef;
-    use super::reference::parse_normalized_named;
     static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"^\s*(?:-\s+)?image:\s*["']?([A-Za-z0-9][A-Za-z0-9._/:@-]*)["']?\s*$"#).expect("static regex")
     });
@@ -735,7 +961,7 @@ pub fn text_report(d: &Discovery, why: bool) -> String {
             s.push_str("  (no images)\n");
         }
         for i in &r.images {
-            s.push_str(&format!("  {}\n", i.image));
+            s.push_str(&format!("  {}\n      value path: {}\n", i.image, controlled_by(i)));
             if why {
                 for p in &i.provenance {
                     s.push_str(&format!("      <- {}\n", p.describe()));
@@ -754,6 +980,16 @@ pub fn text_report(d: &Discovery, why: bool) -> String {
         for p in &r.placeholders {
             s.push_str(&format!("  placeholder {:?} (istio injection, not an image)\n      <- {}\n", p.written, p.describe()));
         }
+        for e in &r.excluded_by_hint {
+            s.push_str(&format!("  excluded by hint (not bundled): {}\n      <- {} ({})\n", e.image, e.pattern, e.hint));
+        }
+        for p in &r.possible {
+            let at = p.value_path.as_deref().map(|v| format!(" (values {v})")).unwrap_or_default();
+            s.push_str(&format!("  possible (not bundled): {}{at}\n      {}\n", p.image, p.reason));
+        }
+        for n in &r.notes {
+            s.push_str(&format!("  note: {n}\n"));
+        }
         if !r.excluded_test_images.is_empty() {
             s.push_str(&format!("  test hook images left out: {}\n", r.excluded_test_images.join(", ")));
         }
@@ -765,6 +1001,22 @@ pub fn text_report(d: &Discovery, why: bool) -> String {
         s.push_str(&format!("{}  FAILED: {}\n", f.release.id, f.error));
     }
     s
+}
+
+/// What `text_report` says controls an image: its value path (with the style and fields),
+/// or that a hint adds it, or that nothing does.
+fn controlled_by(i: &DiscoveredImage) -> String {
+    if let Some(p) = i.provenance.iter().find(|p| p.value_path.is_some()) {
+        let path = p.value_path.as_deref().unwrap_or_default();
+        return match &p.detail {
+            Some(d) => format!("{path} ({d})"),
+            None => path.to_string(),
+        };
+    }
+    if i.provenance.iter().any(|p| p.strategy == Strategy::Hint) {
+        return "none (added by a hint)".to_string();
+    }
+    "none — needs a hint or post-render".to_string()
 }
 
 /// Fail with every failure listed (for callers that need a complete result).

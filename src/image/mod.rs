@@ -10,6 +10,8 @@
 //!   the hash of every input).
 //! - [`discover`]: discovery for a whole helmfile (strategies 1 and 2: render, confirmed
 //!   candidates) with provenance per image.
+//! - [`effective`]: a release's effective values (chart defaults, subcharts, the release's
+//!   values) for the value-path strategy.
 //! - [`values`]: images described by a chart's values, with the value paths
 //!   that control them, and matching of rendered images to those paths.
 //! - [`annotations`]: images listed in `Chart.yaml` annotations (`images`,
@@ -21,6 +23,7 @@
 
 pub mod annotations;
 pub mod discover;
+pub mod effective;
 pub mod extract;
 pub mod fetch;
 pub mod hints;

@@ -28,6 +28,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 
+use super::effective::set_value;
 use crate::chart::workdir::{sha256_digest, WorkDir};
 use crate::chart::FetchedChart;
 use crate::exec::redact::is_secret_env_name;
@@ -65,6 +66,10 @@ pub struct RenderJob {
     /// The text of every values file and `--set` value given to helm (for confirming
     /// candidate images that the user configured).
     pub values_texts: Vec<String>,
+    /// The release's values as trees, in helm's precedence order (values files, then
+    /// `--set`/`--set-file`/`env` pairs; later wins), for computing its effective values
+    /// ([`super::effective`]). `--set` names with list indexes are not modelled.
+    pub user_values: Vec<serde_json::Value>,
 }
 
 impl RenderJob {
@@ -113,6 +118,7 @@ pub fn render_job(
     }
     let mut args = Vec::new();
     let mut texts = Vec::new();
+    let mut user_values = Vec::new();
     let api_versions = if release.api_versions.is_empty() { &state.spec.api_versions } else { &release.api_versions };
     for a in api_versions {
         args.push(Arg::Plain("--api-versions".into()));
@@ -158,6 +164,9 @@ pub fn render_job(
             Yaml::Null => continue,
             other => bail!("{}: values entry {i} is neither a file nor a map: {other:?}", what()),
         };
+        let tree: serde_json::Value =
+            serde_yaml::from_str(&text).with_context(|| format!("{}: values entry {i} is not valid YAML", what()))?;
+        user_values.push(tree);
         let (path, digest) = workdir.store_values(&text)?;
         args.push(Arg::Plain("--values".into()));
         args.push(Arg::File { path, digest });
@@ -169,10 +178,13 @@ pub fn render_job(
             let pair = format!("{}={}", escape_set(&s.name), escape_set(&s.value));
             args.push(if is_secret_env_name(&s.name) { Arg::Secret(pair) } else { Arg::Plain(pair) });
             texts.push(s.value.clone());
+            user_values.extend(set_value(&s.name, &s.value));
         } else if !s.file.is_empty() {
             let path = if Path::new(&s.file).is_absolute() { PathBuf::from(&s.file) } else { state.base_dir.join(&s.file) };
             let bytes = std::fs::read(&path).with_context(|| format!("{}: set[{}].file {}", what(), s.name, path.display()))?;
-            texts.push(String::from_utf8_lossy(&bytes).to_string());
+            let content = String::from_utf8_lossy(&bytes).to_string();
+            user_values.extend(set_value(&s.name, &content).map(|v| string_leaves(v, &content)));
+            texts.push(content);
             args.push(Arg::Plain("--set-file".into()));
             args.push(Arg::SetFile { name: escape_set(&s.name), path, digest: sha256_digest(&bytes) });
         } else if !s.values.is_empty() {
@@ -180,6 +192,8 @@ pub fn render_job(
             args.push(Arg::Plain("--set".into()));
             args.push(Arg::Plain(format!("{}={{{}}}", escape_set(&s.name), items.join(","))));
             texts.extend(s.values.iter().cloned());
+            let list = serde_json::Value::Array(s.values.iter().map(|v| serde_json::Value::String(v.clone())).collect());
+            user_values.extend(set_value(&s.name, "").map(|v| replace_leaf(v, list)));
         }
     }
     if !release.env_values.is_empty() {
@@ -189,6 +203,7 @@ pub fn render_job(
             match env(&e.value) {
                 Some(v) => {
                     texts.push(v.clone());
+                    user_values.extend(set_value(&e.name, &v));
                     pairs.push(format!("{}={}", escape_set(&e.name), escape_set(&v)));
                 }
                 None => missing.push(e.value.clone()),
@@ -210,7 +225,25 @@ pub fn render_job(
         .collect();
     let key_input = json!({"v": 1, "helm": helm_version, "chart": chart.digest, "release": release.name, "args": key_args});
     let key = sha256_digest(key_input.to_string().as_bytes()).trim_start_matches("sha256:").to_string();
-    Ok(RenderJob { key, release: release.name.clone(), chart: chart.path.clone(), args, values_texts: texts })
+    Ok(RenderJob { key, release: release.name.clone(), chart: chart.path.clone(), args, values_texts: texts, user_values })
+}
+
+/// `tree` (a single chain of one-key maps) with its leaf replaced by `leaf`.
+fn replace_leaf(tree: serde_json::Value, leaf: serde_json::Value) -> serde_json::Value {
+    match tree {
+        serde_json::Value::Object(m) if m.len() == 1 => {
+            let (k, v) = m.into_iter().next().expect("one key");
+            let mut out = serde_json::Map::new();
+            out.insert(k, replace_leaf(v, leaf));
+            serde_json::Value::Object(out)
+        }
+        _ => leaf,
+    }
+}
+
+/// `--set-file` values are strings, never typed.
+fn string_leaves(tree: serde_json::Value, content: &str) -> serde_json::Value {
+    replace_leaf(tree, serde_json::Value::String(content.to_string()))
 }
 
 /// Render a `.gotmpl` values file with the release's data, as helmfile does.
