@@ -68,14 +68,16 @@ spec:
 EOF
     helm package --destination "$work/charts" "$dir" >/dev/null
 }
-chart istiod 1.27.1 docker.io/istio/pilot:1.27.1
+chart istiod 1.27.1 docker.io/istio/pilot:1.27.1 docker.io/istio/proxyv2:1.27.1
 chart gateway 1.27.1 docker.io/istio/proxyv2:1.27.1
 chart redis 19.0.0 docker.io/bitnami/redis:7.2.4
 chart postgresql 15.5.0 docker.io/bitnami/postgresql:16.3.0
 chart app 1.0.0 ghcr.io/example/app:1.0.0 gcr.io/distroless/static:nonroot
 
 say "starting the lab (public stand-in registry, chart repository, private TLS registry)"
-"$bin/kod-lab" up --env-file "$work/lab.env" --charts "$work/charts" --ignore-stdin >"$work/lab.log" 2>&1 &
+# istiod 1.27's injector also offers busybox:1.28 (kod's built-in istio hint bundles it).
+"$bin/kod-lab" up --env-file "$work/lab.env" --charts "$work/charts" --extra-image docker.io/library/busybox:1.28 \
+    --ignore-stdin >"$work/lab.log" 2>&1 &
 lab_pid=$!
 for _ in $(seq 1 120); do
     [ -f "$work/lab.env" ] && break

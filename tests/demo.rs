@@ -27,9 +27,10 @@ fn demo_script_packages_and_pushes_the_embedded_example() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("demo: packaged and pushed 6 images and 5 charts"), "{stdout}");
+    // pilot, proxyv2, redis, postgresql, app, distroless, and busybox from the istiod hint.
+    assert!(stdout.contains("demo: packaged and pushed 7 images and 5 charts"), "{stdout}");
     assert!(stdout.contains("/platform/istio/pilot:1.27.1"), "{stdout}");
-    assert!(stdout.contains("IMAGES (6)"), "inspect output missing: {stdout}");
+    assert!(stdout.contains("IMAGES (7)"), "inspect output missing: {stdout}");
     // The plan shows the waves: istiod before the gateway before the app.
     let wave_of = |name: &str| {
         stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).and_then(|l| l.split_whitespace().next()).map(str::to_string)

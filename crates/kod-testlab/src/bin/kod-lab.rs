@@ -38,9 +38,10 @@ struct Args {
     watch_stdin: bool,
     bench_images: usize,
     layer_mib: usize,
+    extra_images: Vec<String>,
 }
 
-const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M]";
+const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M] [--extra-image NAME]...";
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
@@ -61,6 +62,7 @@ fn parse_args() -> Result<Args> {
         watch_stdin: true,
         bench_images: 0,
         layer_mib: 8,
+        extra_images: Vec::new(),
     };
     let mut env_file = None;
     while let Some(arg) = it.next() {
@@ -77,6 +79,7 @@ fn parse_args() -> Result<Args> {
             "--ignore-stdin" => a.watch_stdin = false,
             "--bench-images" => a.bench_images = val("--bench-images")?.parse().context("--bench-images N")?,
             "--layer-mib" => a.layer_mib = val("--layer-mib")?.parse().context("--layer-mib M")?,
+            "--extra-image" => a.extra_images.push(val("--extra-image")?),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -147,7 +150,8 @@ fn run() -> Result<()> {
 
     eprintln!("kod-lab: starting public registry …");
     let public = PublicRegistry::start()?;
-    let images = if args.bench_images > 0 { bench_images(args.bench_images, args.layer_mib) } else { catalog::default_images() };
+    let mut images = if args.bench_images > 0 { bench_images(args.bench_images, args.layer_mib) } else { catalog::default_images() };
+    images.extend(args.extra_images.iter().map(|n| catalog::tiny(n)));
     if args.images {
         let digests = public.push_images(&images)?;
         for (n, d) in &digests {
