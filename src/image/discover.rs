@@ -1,8 +1,7 @@
 //! Image discovery for a helmfile: which images every release will pull, and why kod thinks
 //! so (provenance).
 //!
-//! Strategies (numbered as in the design; 3–5 are filled in by `values`, `annotations` and
-//! `hints` and merged into the same model):
+//! Strategies (numbered as in the design):
 //!
 //! 1. **render** — each release is rendered with `helm template` exactly as helmfile would
 //!    ([`super::render`]); every document is parsed and images in pod templates and custom
@@ -15,6 +14,17 @@
 //!    resolves in the source registry (`skopeo inspect --raw docker://REF`, read-only,
 //!    optionally with `--registries-conf`). Unconfirmed candidates are reported, never
 //!    silently dropped and never bundled.
+//!
+//! 3. **value path** — the release's effective values ([`super::effective`]: chart
+//!    defaults, subcharts, the release's values) are walked ([`super::values`], with the
+//!    hints' value images) and every image is paired with the value path that controls it
+//!    ([`Provenance::value_path`]); images none controls say so in the report. Value
+//!    images that match no rendered image are listed as [`PossibleImage`]s.
+//! 4. **chart annotation** — images listed in `Chart.yaml` annotations
+//!    ([`super::annotations`]) get a provenance entry when rendered, else are possible.
+//! 5. **hint** — [`DiscoverOptions::hints`] ([`super::hints`]) add extra images (and
+//!    confirm candidates they name) and exclude images; exclusions are listed in
+//!    [`ReleaseImages::excluded_by_hint`].
 //!
 //! Images in Helm test hooks (`helm.sh/hook: test…`) are left out unless asked for, and
 //! listed as excluded. A pod-spec `image: auto` is istio's injection placeholder (the
