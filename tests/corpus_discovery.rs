@@ -112,6 +112,12 @@ async fn corpus_images_match_images_txt() {
                 uncontrolled.push(format!("{chart}: {}", i.image));
             }
         }
+        for p in &r.possible {
+            println!("    possible (not bundled): {} at {} — {}", p.image, p.value_path.as_deref().unwrap_or("-"), p.reason);
+        }
+        for n in &r.notes {
+            println!("    note: {n}");
+        }
         for e in &r.excluded_by_hint {
             println!("    excluded by hint {} ({}): {}", e.pattern, e.hint, e.image);
         }
