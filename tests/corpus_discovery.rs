@@ -3,7 +3,9 @@
 //! rendered with default values (release `test`, namespace `demo`, as `images.txt` was
 //! produced), and the result is compared with `images.txt`. Recall and precision are
 //! printed per chart; recall must be 100% for `podspec` images; missed non-podspec images
-//! are listed (not a failure).
+//! are listed (not a failure). Each image is printed with the value path that controls it
+//! (strategy 3) or the hint that adds it (strategy 5); every `images.txt` image must have
+//! one of the two, and images left out by a hint are listed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,7 +14,7 @@ use kod::chart::archive::read_archive;
 use kod::chart::WorkDir;
 use kod::exec::{Runner, RunnerOptions, ToolOverrides};
 use kod::helmfile::{self, LoadOptions};
-use kod::image::discover::{discover, DiscoverOptions};
+use kod::image::discover::{discover, DiscoverOptions, Strategy};
 use kod::ui::Ui;
 use kod_testlab::{ChartRepo, Tools};
 
@@ -78,6 +80,7 @@ async fn corpus_images_match_images_txt() {
     assert!(charts.iter().any(|(n, _)| n == "common") == (d.failures.len() == 1));
 
     let mut podspec_missed = Vec::new();
+    let mut uncontrolled = Vec::new();
     let (mut tp_all, mut found_all, mut expected_all) = (0, 0, 0);
     println!("\n{:<24} {:>5} {:>5} {:>5}  {:>8} {:>9}", "chart", "exp", "found", "hit", "recall", "precision");
     for r in &d.releases {
@@ -96,6 +99,27 @@ async fn corpus_images_match_images_txt() {
                     println!("    missed ({place}): {img}");
                 }
             }
+        }
+        for i in &r.images {
+            let hinted = i.provenance.iter().any(|p| p.strategy == Strategy::Hint);
+            let how = match (i.value_path(), hinted) {
+                (Some(v), _) => format!("value path {v}"),
+                (None, true) => "added by a hint".to_string(),
+                (None, false) => "none — needs a hint or post-render".to_string(),
+            };
+            println!("    {} -> {how}", i.image);
+            if want.contains_key(&i.image) && i.value_path().is_none() && !hinted {
+                uncontrolled.push(format!("{chart}: {}", i.image));
+            }
+        }
+        for p in &r.possible {
+            println!("    possible (not bundled): {} at {} — {}", p.image, p.value_path.as_deref().unwrap_or("-"), p.reason);
+        }
+        for n in &r.notes {
+            println!("    note: {n}");
+        }
+        for e in &r.excluded_by_hint {
+            println!("    excluded by hint {} ({}): {}", e.pattern, e.hint, e.image);
         }
         for img in got.iter().filter(|i| !want.contains_key(*i)) {
             println!("    extra (not in images.txt): {img}");
@@ -119,6 +143,7 @@ async fn corpus_images_match_images_txt() {
         100.0 * tp_all as f64 / found_all.max(1) as f64
     );
     assert!(podspec_missed.is_empty(), "podspec images missed: {podspec_missed:#?}");
+    assert!(uncontrolled.is_empty(), "images.txt images without value path or hint: {uncontrolled:#?}");
     // istio's gateway renders `image: auto` (injection placeholder): never an image.
     assert!(!d.all_images().iter().any(|i| i == "docker.io/library/auto:latest"));
     // Every chart of images.txt was rendered.

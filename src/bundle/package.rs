@@ -170,6 +170,9 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
             for i in &r.invalid {
                 ui.warn(format!("{}: {:?} is not an image reference ({}); not bundled", r.release.id, i.provenance.written, i.error));
             }
+            for e in &r.excluded_by_hint {
+                ui.info(format!("{}: {} not bundled: excluded by hint {} ({})", r.release.id, e.image, e.pattern, e.hint));
+            }
             let chart_path = workdir.chart_path(&r.chart.digest);
             let file = format!("charts/{}-{}.tgz", r.chart.name, r.chart.version);
             charts.entry(file.clone()).or_insert_with(|| ChartFile {

@@ -1,8 +1,7 @@
 //! Image discovery for a helmfile: which images every release will pull, and why kod thinks
 //! so (provenance).
 //!
-//! Strategies (numbered as in the design; 3–5 are filled in by `values`, `annotations` and
-//! `hints` and merged into the same model):
+//! Strategies (numbered as in the design):
 //!
 //! 1. **render** — each release is rendered with `helm template` exactly as helmfile would
 //!    ([`super::render`]); every document is parsed and images in pod templates and custom
@@ -15,6 +14,17 @@
 //!    resolves in the source registry (`skopeo inspect --raw docker://REF`, read-only,
 //!    optionally with `--registries-conf`). Unconfirmed candidates are reported, never
 //!    silently dropped and never bundled.
+//!
+//! 3. **value path** — the release's effective values ([`super::effective`]: chart
+//!    defaults, subcharts, the release's values) are walked ([`super::values`], with the
+//!    hints' value images) and every image is paired with the value path that controls it
+//!    ([`Provenance::value_path`]); images none controls say so in the report. Value
+//!    images that match no rendered image are listed as [`PossibleImage`]s.
+//! 4. **chart annotation** — images listed in `Chart.yaml` annotations
+//!    ([`super::annotations`]) get a provenance entry when rendered, else are possible.
+//! 5. **hint** — [`DiscoverOptions::hints`] ([`super::hints`]) add extra images (and
+//!    confirm candidates they name) and exclude images; exclusions are listed in
+//!    [`ReleaseImages::excluded_by_hint`].
 //!
 //! Images in Helm test hooks (`helm.sh/hook: test…`) are left out unless asked for, and
 //! listed as excluded. A pod-spec `image: auto` is istio's injection placeholder (the
@@ -142,6 +152,11 @@ pub enum Confirmation {
     ReleaseValues,
     /// `skopeo inspect --raw` found it in the source registry.
     Registry,
+    /// A hint lists it as an extra image of the chart.
+    Hint {
+        /// Which hint (chart and hints file).
+        hint: String,
+    },
 }
 
 /// The Kubernetes object an image was found in.
@@ -215,6 +230,7 @@ impl Provenance {
                 Confirmation::ChartAnnotation { file } => format!(", confirmed by annotations in {file}"),
                 Confirmation::ReleaseValues => ", confirmed by the release's values".to_string(),
                 Confirmation::Registry => ", confirmed in the source registry".to_string(),
+                Confirmation::Hint { hint } => format!(", confirmed by a hint ({hint})"),
             });
         }
         if let Some(d) = &self.detail {
@@ -635,9 +651,18 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
         match &extra.reference {
             Ok(r) => {
                 let image = r.to_string();
+                // Unconfirmed candidates the hint names are confirmed by it.
+                let (named, rest): (Vec<Unconfirmed>, Vec<Unconfirmed>) =
+                    std::mem::take(&mut rel.unconfirmed).into_iter().partition(|u| u.image == image);
+                rel.unconfirmed = rest;
+                let mut provenance: Vec<Provenance> = named
+                    .into_iter()
+                    .map(|u| Provenance { confirmed_by: Some(Confirmation::Hint { hint: extra.provenance.clone() }), ..u.provenance })
+                    .collect();
+                provenance.push(prov);
                 match rel.images.iter_mut().find(|i| i.image == image) {
-                    Some(i) => i.provenance.push(prov),
-                    None => rel.images.push(DiscoveredImage { image, provenance: vec![prov] }),
+                    Some(i) => i.provenance.extend(provenance),
+                    None => rel.images.push(DiscoveredImage { image, provenance }),
                 }
             }
             Err(e) => rel.invalid.push(InvalidImage { provenance: prov, error: e.clone() }),
@@ -1094,6 +1119,80 @@ mod tests {
         assert_eq!(found[0].field_path, "data[\"config\"] line 4");
         assert_eq!(found[0].object.name, "inj");
         assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
+    }
+
+    #[test]
+    fn hints_confirm_candidates_add_and_exclude_images() {
+        use crate::image::hints::parse_hints;
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let enc = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(enc);
+        for (name, text) in [("c/Chart.yaml", "name: c\nversion: 1.0.0\nappVersion: '2.0'\n"), ("c/values.yaml", "image: {repository: team/app, tag: '2.0'}\n")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+        let defaults = ChartDefaults::read(f.path()).unwrap();
+        let mut hints = Hints::empty();
+        let file = "charts:\n- chart: c\n  images:\n  - {image: 'busybox:1.28', reason: init container}\n  - {image: 'quay.io/x/extra:{appVersion}', reason: runtime}\n  exclude: [quay.io/x/unused]\n";
+        hints.push("h.yaml", parse_hints(file, "h.yaml").unwrap());
+        let seen = |image: &str, strategy| Provenance {
+            strategy,
+            written: image.into(),
+            object: None,
+            field_path: None,
+            place: None,
+            value_path: None,
+            confirmed_by: None,
+            detail: None,
+        };
+        let mut rel = ReleaseImages {
+            release: ReleaseRef { name: "r".into(), namespace: String::new(), kube_context: String::new(), id: "r".into(), file: "helmfile.yaml".into() },
+            chart: ChartInfo {
+                requested: "lab/c".into(),
+                requested_version: String::new(),
+                name: "c".into(),
+                version: "1.0.0".into(),
+                digest: String::new(),
+                source: String::new(),
+            },
+            images: ["docker.io/team/app:2.0", "quay.io/x/unused:1"]
+                .iter()
+                .map(|i| DiscoveredImage { image: i.to_string(), provenance: vec![seen(i, Strategy::Render)] })
+                .collect(),
+            unconfirmed: vec![Unconfirmed {
+                image: "docker.io/library/busybox:1.28".into(),
+                provenance: seen("busybox:1.28", Strategy::Candidate),
+                reason: "not named".into(),
+            }],
+            invalid: vec![],
+            excluded_test_images: vec![],
+            placeholders: vec![],
+            document_errors: vec![],
+            excluded_by_hint: vec![],
+            possible: vec![],
+            notes: vec![],
+            render_key: String::new(),
+        };
+        let archive = archive("image: {repository: team/app, tag: '2.0'}\n", "2.0", &[]);
+        apply_chart_knowledge(&mut rel, &archive, &defaults, &[], &hints);
+        rel.images.sort_by(|a, b| a.image.cmp(&b.image));
+        let listed: Vec<(&str, Option<&str>)> = rel.images.iter().map(|i| (i.image.as_str(), i.value_path())).collect();
+        assert_eq!(listed, vec![("docker.io/library/busybox:1.28", None), ("docker.io/team/app:2.0", Some("image")), ("quay.io/x/extra:2.0", None)]);
+        // The candidate is confirmed by the hint, not left unconfirmed.
+        assert!(rel.unconfirmed.is_empty());
+        let busybox = &rel.images[0].provenance;
+        assert!(matches!(&busybox[0].confirmed_by, Some(Confirmation::Hint { hint }) if hint.contains("h.yaml")), "{busybox:?}");
+        assert_eq!(busybox[0].strategy, Strategy::Candidate);
+        assert_eq!(busybox[1].strategy, Strategy::Hint);
+        assert!(busybox[1].detail.as_deref().unwrap().ends_with(": init container"), "{busybox:?}");
+        assert_eq!(rel.excluded_by_hint.len(), 1);
+        assert_eq!((rel.excluded_by_hint[0].image.as_str(), rel.excluded_by_hint[0].pattern.as_str()), ("quay.io/x/unused:1", "quay.io/x/unused"));
+        assert!(rel.excluded_by_hint[0].hint.contains("h.yaml"), "{:?}", rel.excluded_by_hint[0].hint);
+        assert!(rel.possible.is_empty(), "{:?}", rel.possible);
     }
 
     #[test]

@@ -180,9 +180,10 @@ fn load(files: &Files, dir: &str) -> Result<Option<ChartDefaults>> {
     Ok(Some(ChartDefaults { name, version: text(&meta, "version"), app_version: text(&meta, "appVersion"), values, subcharts }))
 }
 
-/// `--set NAME=VALUE` as a values tree: `NAME` split on unescaped `.`, `VALUE` typed like
-/// helm does (`true`/`false`/`null`, integers) with `\,` unescaped. Names with list
-/// indexes (`a[0].b`) are not modelled: `None`.
+/// A `set:` pair of the helmfile (as written there, before kod escapes it for `--set`) as
+/// a values tree: `NAME` split on unescaped `.`, `VALUE` typed like helm does
+/// (`true`/`false`/`null`, integers). Names with list indexes (`a[0].b`) are not
+/// modelled: `None`.
 pub fn set_value(name: &str, value: &str) -> Option<Value> {
     if name.contains('[') || name.is_empty() {
         return None;
@@ -198,12 +199,11 @@ pub fn set_value(name: &str, value: &str) -> Option<Value> {
         }
     }
     keys.push(current);
-    let value = value.replace("\\,", ",");
-    let mut leaf = match value.as_str() {
+    let mut leaf = match value {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         "null" => Value::Null,
-        v => v.parse::<i64>().map(Value::from).unwrap_or(Value::String(value.clone())),
+        v => v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.to_string())),
     };
     for key in keys.into_iter().rev() {
         let mut m = Map::new();
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(set_value("image.tag", "1.2"), Some(json!({"image": {"tag": "1.2"}})));
         assert_eq!(set_value("a\\.b.c", "true"), Some(json!({"a.b": {"c": true}})));
         assert_eq!(set_value("n", "3"), Some(json!({"n": 3})));
-        assert_eq!(set_value("l", "x\\,y"), Some(json!({"l": "x,y"})));
+        assert_eq!(set_value("l", "x,y"), Some(json!({"l": "x,y"})));
         assert_eq!(set_value("a[0].b", "1"), None);
     }
 

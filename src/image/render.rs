@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 
@@ -164,9 +165,11 @@ pub fn render_job(
             Yaml::Null => continue,
             other => bail!("{}: values entry {i} is neither a file nor a map: {other:?}", what()),
         };
-        let tree: serde_json::Value =
-            serde_yaml::from_str(&text).with_context(|| format!("{}: values entry {i} is not valid YAML", what()))?;
-        user_values.push(tree);
+        // helm reads the first YAML document of a values file.
+        if let Some(doc) = serde_yaml::Deserializer::from_str(&text).next() {
+            let tree = serde_json::Value::deserialize(doc).with_context(|| format!("{}: values entry {i} is not valid YAML", what()))?;
+            user_values.push(tree);
+        }
         let (path, digest) = workdir.store_values(&text)?;
         args.push(Arg::Plain("--values".into()));
         args.push(Arg::File { path, digest });
@@ -317,6 +320,17 @@ mod tests {
         assert_eq!(vals.len(), 2, "{args:?}");
         assert_eq!(std::fs::read_to_string(vals[0]).unwrap(), "b: 2\na: 1\n");
         assert_eq!(std::fs::read_to_string(vals[1]).unwrap(), "name: r-from-state\n");
+        assert_eq!(
+            job.user_values,
+            vec![
+                json!({"b": 2, "a": 1}),
+                json!({"name": "r-from-state"}),
+                json!({"s": {"x": "a,b"}}),
+                json!({"l": ["p", "q"]}),
+                json!({"f": "content"}),
+                json!({"e": "ev"}),
+            ]
+        );
         let shown: Vec<String> = args.iter().map(|a| if a.contains("/values/sha256/") { "VALUES".into() } else { a.clone() }).collect();
         let f = t.path().join("f.txt").display().to_string();
         assert_eq!(
