@@ -93,10 +93,25 @@ fn lab(big: usize) -> Lab {
     app.dependencies = vec![ChartDependency { name: "lib".into(), version: "1.0.0".into(), repository: "file://../lib".into() }];
     app.write_to(&charts).unwrap();
     let helmfile = format!(
-        r#"repositories:
+        r#"environments:
+  default:
+    values:
+    - canary:
+        enabled: false
+  staging:
+    values:
+    - canary:
+        enabled: true
+---
+repositories:
 - name: lab
   url: {repo}
 releases:
+- name: canary
+  namespace: staging-only
+  chart: lab/db
+  version: 1.0.0
+  condition: canary.enabled
 - name: cache
   namespace: data
   chart: lab/cache
@@ -131,7 +146,7 @@ releases:
         repo = repo.url(),
         oci = oci.host()
     );
-    std::fs::write(project.path().join("helmfile.yaml"), helmfile).unwrap();
+    std::fs::write(project.path().join("helmfile.yaml.gotmpl"), helmfile).unwrap();
     Lab { public, _repo: repo, _oci: oci, project }
 }
 
@@ -179,10 +194,12 @@ fn package_a_platform_into_one_verified_bundle_then_resume_without_transfers() {
     let wd = work.path().join("work");
     let first = kod(&lab).args(package_args(&lab, &wd, &out)).assert().success().get_output().clone();
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(stdout.contains("7 releases, 7 charts, 12 images"), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains("8 releases, 7 charts, 12 images"), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
 
     let manifest = kod::bundle::read::read_manifest(&out).unwrap();
-    assert_eq!(manifest.releases.len(), 7);
+    assert_eq!(manifest.releases.len(), 8);
+    let canary = manifest.releases.iter().find(|r| r.name == "canary").unwrap();
+    assert!(!canary.installed, "a release whose condition is off is recorded as not installed");
     let namespaces: std::collections::BTreeSet<&str> = manifest.releases.iter().map(|r| r.namespace.as_str()).collect();
     assert!(namespaces.len() >= 3);
     assert_eq!(manifest.images.len(), 12);
@@ -191,7 +208,7 @@ fn package_a_platform_into_one_verified_bundle_then_resume_without_transfers() {
     assert_eq!(distinct.len() as u64, manifest.totals.unique_blobs);
     assert!(manifest.charts.iter().any(|c| c.name == "monitor"), "the OCI chart is bundled");
     assert!(manifest.charts.iter().any(|c| c.name == "app"), "the local chart is bundled");
-    assert!(manifest.files.iter().any(|f| f.path == "helmfile/helmfile.yaml"));
+    assert!(manifest.files.iter().any(|f| f.path == "helmfile/helmfile.yaml.gotmpl"));
     assert!(manifest.files.iter().any(|f| f.path == "helmfile/charts/app/Chart.yaml"));
     assert!(manifest.files.iter().any(|f| f.path == "rendered/default/state.yaml"));
     let app = manifest.releases.iter().find(|r| r.name == "app").unwrap();
@@ -212,6 +229,19 @@ fn package_a_platform_into_one_verified_bundle_then_resume_without_transfers() {
     assert!(transfers.is_empty(), "second run transferred: {transfers:?}");
     let m2 = kod::bundle::read::read_manifest(&out2).unwrap();
     assert_eq!(m2.images, manifest.images);
+
+    // Two environments: their union, one plan each; then --cleanup removes the work dir.
+    let out3 = work.path().join("both.kod.tar");
+    let mut args = package_args(&lab, &wd, &out3);
+    args.extend(["-e".to_string(), "default".to_string(), "-e".to_string(), "staging".to_string(), "--cleanup".to_string()]);
+    kod(&lab).args(args).assert().success();
+    let m3 = kod::bundle::read::read_manifest(&out3).unwrap();
+    assert_eq!(m3.environments, vec!["default", "staging"]);
+    assert_eq!(m3.plans.len(), 2);
+    assert!(m3.releases.iter().any(|r| r.environment == "staging" && r.name == "canary" && r.installed));
+    assert!(m3.releases.iter().any(|r| r.environment == "default" && r.name == "canary" && !r.installed));
+    assert!(!wd.exists(), "--cleanup removes the work directory");
+    kod(&lab).args(["bundle", "verify"]).arg(&out3).assert().success();
 }
 
 #[test]
