@@ -289,3 +289,41 @@ fn a_package_killed_midway_leaves_no_bundle_and_the_next_run_completes() {
     let leftovers: Vec<PathBuf> = std::fs::read_dir(work.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("kod-partial")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Source mirrors from the command line and from a hints file's `global.mirrors`: images are
+/// pulled from the mirrors, the bundle keeps their public names and records where they came
+/// from.
+#[test]
+fn source_mirrors_from_flags_and_hints_keep_public_names() {
+    let lab = lab(4 * 1024);
+    let host = lab.public.host();
+    let work = tempfile::tempdir().unwrap();
+    let hints = work.path().join("kod-hints.yaml");
+    std::fs::write(
+        &hints,
+        format!(
+            "global:\n  mirrors:\n    quay.io: {host}/quay.io\n    registry.k8s.io: {host}/registry.k8s.io\n    gcr.io: {host}/gcr.io\n    ghcr.io: {host}/ghcr.io\n    docker.io: 127.0.0.1:1/unused\n"
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("m.kod.tar");
+    kod(&lab)
+        .args(["--no-progress", "helmfile", "package", "--workdir"])
+        .arg(work.path().join("w"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--hints")
+        .arg(&hints)
+        // The flag wins over the hints file for docker.io.
+        .args(["--source-registry-mirror", &format!("docker.io={host}/docker.io")])
+        .assert()
+        .success();
+    let m = kod::bundle::read::read_manifest(&out).unwrap();
+    assert_eq!(m.images.len(), 12);
+    for img in &m.images {
+        assert!(!img.source.starts_with("127.0.0.1"), "public names are kept: {}", img.source);
+        let from = img.pulled_from.as_deref().unwrap_or_else(|| panic!("{} has no pulledFrom", img.source));
+        assert!(from.starts_with(&host), "{} pulled from {from}", img.source);
+    }
+    kod(&lab).args(["bundle", "verify"]).arg(&out).assert().success();
+}

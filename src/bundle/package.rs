@@ -125,12 +125,23 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
     let mut rendered = Vec::new();
     let rendered_dir = workdir.root().join("rendered");
 
-    let source_conf = match (&opts.source_registries_conf, opts.mirrors.is_empty()) {
-        (Some(_), false) => bail!("give either --source-registries-conf or --source-registry-mirror, not both"),
-        (Some(c), true) => Some(c.clone()),
+    // Mirrors: the hints' `global.mirrors`, then --source-registry-mirror (which wins).
+    let mut mirror_map = opts.hints.global_mirrors();
+    for (reg, m) in &opts.mirrors {
+        mirror_map.insert(reg.clone(), m.clone());
+    }
+    let mirrors: Vec<(String, String)> = mirror_map.into_iter().collect();
+    let source_conf = match (&opts.source_registries_conf, mirrors.is_empty()) {
+        (Some(_), false) if !opts.mirrors.is_empty() => bail!("give either --source-registries-conf or --source-registry-mirror, not both"),
+        (Some(c), _) => {
+            if !mirrors.is_empty() {
+                ui.warn("the hints' global.mirrors are ignored: --source-registries-conf decides where images are pulled from");
+            }
+            Some(c.clone())
+        }
         (None, false) => {
             let p = workdir.root().join("source-registries.conf");
-            mirrors_registries_conf(&p, &opts.mirrors)?;
+            mirrors_registries_conf(&p, &mirrors)?;
             Some(p)
         }
         (None, true) => None,
@@ -240,12 +251,12 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
 
     let skip = vec![opts.workdir.clone(), opts.output.clone()];
     let helmfile_files = project_files(&root, &skip, ui)?;
-    let pulled_from = match &source_conf {
-        Some(_) if !opts.mirrors.is_empty() => fetched
+    let pulled_from = match &opts.source_registries_conf {
+        None if !mirrors.is_empty() => fetched
             .iter()
             .filter_map(|f| {
                 let r = parse_normalized_named(&f.source).ok()?;
-                opts.mirrors.iter().find(|(reg, _)| reg == r.domain()).map(|(_, m)| (f.source.clone(), m.clone()))
+                mirrors.iter().find(|(reg, _)| reg == r.domain()).map(|(_, m)| (f.source.clone(), m.clone()))
             })
             .collect(),
         _ => BTreeMap::new(),

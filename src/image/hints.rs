@@ -559,6 +559,21 @@ pub struct Hints {
     sources: Vec<(String, HintsFile)>,
 }
 
+impl Hints {
+    /// The `global.mirrors` of every source, later sources winning: where the connected
+    /// side pulls each source registry's images from (`kod helmfile package` uses them like
+    /// `--source-registry-mirror`, which wins over them).
+    pub fn global_mirrors(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (_, file) in &self.sources {
+            for (registry, mirror) in &file.global.mirrors {
+                out.insert(registry.0.clone(), mirror.0.clone());
+            }
+        }
+        out
+    }
+}
+
 /// A chart entry with the source it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourcedEntry {
