@@ -28,6 +28,19 @@ fn fake_tools(helm: &str, helmfile: &str, skopeo: &str) -> tempfile::TempDir {
     d
 }
 
+/// The first word of each line between `Commands:` and `Options:` of a help text.
+fn listed_commands(help: &str) -> Vec<&str> {
+    help.split("Commands:")
+        .nth(1)
+        .expect("a Commands: section")
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
 #[test]
 fn version_flag() {
     kod().arg("--version").assert().success().stdout(format!("kod {}\n", env!("CARGO_PKG_VERSION")));
@@ -37,16 +50,7 @@ fn version_flag() {
 fn help_lists_only_working_commands() {
     let out = kod().arg("--help").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
-    let commands: Vec<&str> = text
-        .split("Commands:")
-        .nth(1)
-        .unwrap()
-        .split("Options:")
-        .next()
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let commands = listed_commands(&text);
     assert_eq!(commands, vec!["helmfile", "bundle", "post-render", "doctor", "help"], "{text}");
 }
 
@@ -54,16 +58,7 @@ fn help_lists_only_working_commands() {
 fn helmfile_help_lists_only_working_verbs() {
     let out = kod().args(["helmfile", "--help"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
-    let verbs: Vec<&str> = text
-        .split("Commands:")
-        .nth(1)
-        .unwrap()
-        .split("Options:")
-        .next()
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let verbs = listed_commands(&text);
     assert_eq!(verbs, vec!["build", "list", "plan", "images", "package", "push", "help"], "{text}");
     for flag in ["--file", "--environment", "--state-values-set", "--state-values-file", "--selector", "--kube-context", "--namespace"] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");

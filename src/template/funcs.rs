@@ -64,7 +64,7 @@ type R = Result<Value, Error>;
 
 // ------------------------------------------------------------ arg helpers
 
-fn nargs(name: &str, args: &[Value], want: usize) -> Result<(), Error> {
+pub(crate) fn nargs(name: &str, args: &[Value], want: usize) -> Result<(), Error> {
     if args.len() != want {
         return Err(err(format!("wrong number of args for {}: want {} got {}", name, want, args.len())));
     }
@@ -79,7 +79,7 @@ fn nargs_min(name: &str, args: &[Value], want: usize) -> Result<(), Error> {
 }
 
 /// A Go `string` parameter: must be a string.
-fn s_arg(v: &Value) -> Result<String, Error> {
+pub(crate) fn s_arg(v: &Value) -> Result<String, Error> {
     match classify(v) {
         G::Str(s) => Ok(s),
         G::Nil => Err(super::value::nil_arg_error(v, "string")),
@@ -88,7 +88,7 @@ fn s_arg(v: &Value) -> Result<String, Error> {
 }
 
 /// A Go `int` parameter.
-fn i_arg(v: &Value) -> Result<i64, Error> {
+pub(crate) fn i_arg(v: &Value) -> Result<i64, Error> {
     // a Go `int` parameter: int64 values (sprig math results) don't fit
     if super::value::is_int64(v) {
         return Err(err("wrong type for value; expected int; got int64"));
@@ -180,7 +180,7 @@ fn strslice(v: &Value) -> Vec<String> {
     }
 }
 
-fn vstr(s: impl Into<String>) -> Value {
+pub(crate) fn vstr(s: impl Into<String>) -> Value {
     Value::from(s.into())
 }
 

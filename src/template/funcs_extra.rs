@@ -7,41 +7,10 @@ use std::collections::BTreeMap;
 use minijinja::value::Value;
 use minijinja::{Error, State};
 
-use super::funcs::{err, to_f64, Ctx, Func};
+use super::funcs::{err, i_arg, nargs, s_arg, to_f64, vstr, Ctx, Func};
 use super::value::{classify, type_name, GoMap, G};
 
 type R = Result<Value, Error>;
-
-fn vstr(s: impl Into<String>) -> Value {
-    Value::from(s.into())
-}
-
-fn nargs(name: &str, a: &[Value], n: usize) -> Result<(), Error> {
-    if a.len() != n {
-        return Err(err(format!("wrong number of args for {}: want {} got {}", name, n, a.len())));
-    }
-    Ok(())
-}
-
-fn s_arg(v: &Value) -> Result<String, Error> {
-    match classify(v) {
-        G::Str(s) => Ok(s),
-        G::Nil => Err(super::value::nil_arg_error(v, "string")),
-        _ => Err(err(format!("wrong type for value; expected string; got {}", type_name(v)))),
-    }
-}
-
-fn i_arg(v: &Value) -> Result<i64, Error> {
-    // a Go `int` parameter: int64 values (sprig math results) don't fit
-    if super::value::is_int64(v) {
-        return Err(err("wrong type for value; expected int; got int64"));
-    }
-    match classify(v) {
-        G::Int(i) => Ok(i),
-        G::Nil => Err(super::value::nil_arg_error(v, "int")),
-        _ => Err(err(format!("wrong type for value; expected int; got {}", type_name(v)))),
-    }
-}
 
 // ------------------------------------------------------------ paths (Go's path package)
 
