@@ -51,7 +51,7 @@ fn help_lists_only_working_commands() {
     let out = kod().arg("--help").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     let commands = listed_commands(&text);
-    assert_eq!(commands, vec!["helmfile", "bundle", "post-render", "doctor", "help"], "{text}");
+    assert_eq!(commands, vec!["helmfile", "bundle", "post-render", "completion", "doctor", "help"], "{text}");
 }
 
 #[test]
@@ -231,4 +231,15 @@ fn post_render_rewrites_stdin_with_a_map() {
         .success()
         .stdout("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: reg.local:5000/p/library/busybox:1.36\n");
     kod().args(["post-render", "--map", "/nonexistent/map.json"]).write_stdin("").assert().code(1).stderr(predicate::str::contains("reading the image map /nonexistent/map.json"));
+}
+
+#[test]
+fn shell_completions() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef kod"), ("fish", "complete -c kod")] {
+        let out = kod().args(["completion", shell]).assert().success().get_output().stdout.clone();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(marker), "{shell}: {}", &text[..text.len().min(200)]);
+        assert!(text.contains("package") && text.contains("verify"), "{shell} completes the verbs");
+    }
+    kod().args(["completion", "powershell-of-doom"]).assert().code(2);
 }

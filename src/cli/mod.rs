@@ -5,6 +5,7 @@
 //! 3 a required tool is missing or unsupported, 4 an external command failed.
 
 pub mod bundle;
+pub mod completion;
 pub mod doctor;
 pub mod helmfile;
 pub mod post_render;
@@ -79,6 +80,8 @@ pub enum Command {
     Bundle(bundle::BundleCmd),
     /// Redirect images in manifests on stdin (a helm post-renderer)
     PostRender(post_render::PostRenderArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::CompletionArgs),
     /// Check the tools kod wraps (and, with --registry, a registry's credentials)
     Doctor(doctor::DoctorArgs),
 }
@@ -166,6 +169,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Helmfile(cmd) => helmfile::exec(ctx, cmd).await,
         Command::Bundle(cmd) => bundle::exec(ctx, cmd).await,
         Command::PostRender(args) => post_render::exec(ctx, args).await,
+        Command::Completion(args) => completion::exec(ctx, args).await,
     }
 }
 
