@@ -57,6 +57,9 @@ pub struct ChartArchive {
     pub all_meta: Vec<(String, ChartMeta)>,
     /// Every `values.yaml`/`values*.yaml` at a chart root, as `(path in archive, text)`.
     pub values: Vec<(String, String)>,
+    /// The text of every `Chart.yaml` at a chart root, as `(path in archive, text)` (for
+    /// what [`ChartMeta`] does not keep: dependency aliases, conditions, chart type).
+    pub chart_yaml: Vec<(String, String)>,
 }
 
 /// Read `Chart.yaml` and values files from a chart archive.
@@ -103,6 +106,7 @@ fn read_into(reader: impl Read, prefix: &str, path: &Path, out: &mut ChartArchiv
             if top.as_ref().map_or(true, |(depth, _)| parts.len() < *depth) {
                 *top = Some((parts.len(), meta.clone()));
             }
+            out.chart_yaml.push((name.clone(), text));
             out.all_meta.push((name, meta));
         } else {
             out.values.push((name, text));
@@ -111,28 +115,30 @@ fn read_into(reader: impl Read, prefix: &str, path: &Path, out: &mut ChartArchiv
     Ok(())
 }
 
+/// A `.tgz` with the given files, for tests.
+#[cfg(test)]
+pub(crate) fn test_tgz(files: &[(&str, &str)]) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let enc = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(enc);
+    for (name, text) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, text.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tgz(files: &[(&str, &str)]) -> tempfile::NamedTempFile {
-        let f = tempfile::NamedTempFile::new().unwrap();
-        let enc = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(enc);
-        for (name, text) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(text.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, text.as_bytes()).unwrap();
-        }
-        b.into_inner().unwrap().finish().unwrap();
-        f
-    }
-
     #[test]
     fn reads_top_and_subchart_metadata_and_values() {
-        let f = tgz(&[
+        let f = test_tgz(&[
             ("app/charts/sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"),
             ("app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: 4.5\nannotations:\n  images: x\n"),
             ("app/values.yaml", "image: a\n"),
@@ -150,7 +156,7 @@ mod tests {
 
     #[test]
     fn not_a_chart() {
-        let f = tgz(&[("x/readme", "hi")]);
+        let f = test_tgz(&[("x/readme", "hi")]);
         assert!(read_archive(f.path()).unwrap_err().to_string().contains("no Chart.yaml"));
     }
 }

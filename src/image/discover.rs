@@ -554,7 +554,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
         let defaults = match defaults_by_digest.get(&p.chart.digest) {
             Some(d) => d.clone(),
-            None => match ChartDefaults::read(&p.chart.path) {
+            None => match ChartDefaults::from_archive(&archive, &p.chart.path) {
                 Ok(d) => {
                     let d = Arc::new(d);
                     defaults_by_digest.insert(p.chart.digest.clone(), d.clone());
@@ -1070,7 +1070,13 @@ mod tests {
             annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             dependencies: vec![],
         };
-        ChartArchive { meta: meta.clone(), all_meta: vec![("c/Chart.yaml".into(), meta)], values: vec![("c/values.yaml".into(), values.into())] }
+        let chart_yaml = format!("name: c\nversion: 1.0.0\nappVersion: \"{app_version}\"\n");
+        ChartArchive {
+            meta: meta.clone(),
+            all_meta: vec![("c/Chart.yaml".into(), meta)],
+            values: vec![("c/values.yaml".into(), values.into())],
+            chart_yaml: vec![("c/Chart.yaml".into(), chart_yaml)],
+        }
     }
 
     fn r(s: &str) -> Reference {

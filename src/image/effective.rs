@@ -1,8 +1,8 @@
 //! A release's effective values, as Helm computes them, for the value-path strategy
 //! ([`super::values`], [`super::hints`]).
 //!
-//! [`ChartDefaults::read`] reads a packaged chart (nested subchart archives included) and
-//! builds its default values: the chart's `values.yaml`, each subchart's defaults under its
+//! [`ChartDefaults::from_archive`] takes a chart read by [`crate::chart::archive`] (nested
+//! subchart archives included) and builds its default values: the chart's `values.yaml`, each subchart's defaults under its
 //! name or alias (the parent's values for that key winning), subchart `global`s merged into
 //! the parent's `global` (the parent winning). [`ChartDefaults::effective_values`] then
 //! merges the release's values over them, in order, and evaluates the subcharts'
@@ -10,13 +10,13 @@
 //! Helm). Library charts are left out: they have no images of their own.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{Map, Value};
 
 use super::values::{deep_merge, lookup, Subchart};
+use crate::chart::archive::{read_archive, ChartArchive};
 
 /// The files of a chart archive that matter here, by path inside it.
 type Files = BTreeMap<String, String>;
@@ -49,9 +49,20 @@ pub struct EffectiveValues {
 impl ChartDefaults {
     /// Reads the chart archive at `path`.
     pub fn read(path: &Path) -> Result<ChartDefaults> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening the chart archive {}", path.display()))?;
+        ChartDefaults::from_archive(&read_archive(path)?, path)
+    }
+
+    /// Builds the defaults from an archive already read (`path` names it in errors).
+    pub fn from_archive(archive: &ChartArchive, path: &Path) -> Result<ChartDefaults> {
         let mut files = Files::new();
-        read_files(file, "", &mut files).with_context(|| format!("reading the chart archive {}", path.display()))?;
+        for (name, text) in &archive.chart_yaml {
+            files.insert(name.clone(), text.clone());
+        }
+        for (name, text) in &archive.values {
+            if name.rsplit('/').next() == Some("values.yaml") {
+                files.insert(name.clone(), text.clone());
+            }
+        }
         let top = files
             .keys()
             .filter(|k| k.ends_with("/Chart.yaml"))
@@ -88,32 +99,6 @@ impl ChartDefaults {
             .collect();
         EffectiveValues { values, subcharts }
     }
-}
-
-/// Collects `Chart.yaml` and `values.yaml` files, recursing into `charts/*.tgz`.
-fn read_files(reader: impl Read, prefix: &str, out: &mut Files) -> Result<()> {
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
-    for entry in tar.entries()? {
-        let mut entry = entry?;
-        let name = format!("{prefix}{}", entry.path()?.to_string_lossy());
-        let parts: Vec<&str> = name.split('/').collect();
-        let file_name = *parts.last().unwrap_or(&"");
-        if parts.len() >= 3 && parts[parts.len() - 2] == "charts" && file_name.ends_with(".tgz") {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            let dir = parts[..parts.len() - 1].join("/");
-            read_files(std::io::Cursor::new(bytes), &format!("{dir}/"), out).with_context(|| format!("reading {name}"))?;
-            continue;
-        }
-        if file_name != "Chart.yaml" && file_name != "values.yaml" {
-            continue;
-        }
-        let mut text = String::new();
-        if entry.read_to_string(&mut text).is_ok() {
-            out.insert(name, text);
-        }
-    }
-    Ok(())
 }
 
 fn yaml_at(files: &Files, path: &str) -> Result<Option<Value>> {
@@ -218,20 +203,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn tgz(files: &[(&str, &str)]) -> tempfile::NamedTempFile {
-        let f = tempfile::NamedTempFile::new().unwrap();
-        let enc = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(enc);
-        for (name, text) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(text.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, text.as_bytes()).unwrap();
-        }
-        b.into_inner().unwrap().finish().unwrap();
-        f
-    }
+    use crate::chart::archive::test_tgz as tgz;
 
     #[test]
     fn subcharts_globals_and_conditions() {
