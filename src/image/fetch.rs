@@ -98,11 +98,7 @@ impl FetchOptions {
 /// Copy every image (each once) into the work directory; results in input order.
 pub async fn fetch_all(runner: &Runner, images: &[Reference], opts: &FetchOptions, on_done: &(dyn Fn(&FetchedImage) + Sync)) -> Result<Vec<FetchedImage>> {
     std::fs::create_dir_all(opts.blobs_dir().join("sha256")).with_context(|| format!("creating {}", opts.dir.display()))?;
-    let policy = opts.dir.join("policy.json");
-    if !policy.exists() {
-        // kod verifies digests itself; signature policy is the user's registry's business.
-        std::fs::write(&policy, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#)?;
-    }
+    skopeo_policy(&opts.dir)?;
     let results = bounded(images.iter().cloned(), opts.concurrency, |r| async move {
         let out = fetch_one(runner, &r, opts).await.with_context(|| format!("image {r}"));
         if let Ok(img) = &out {
@@ -112,6 +108,17 @@ pub async fn fetch_all(runner: &Runner, images: &[Reference], opts: &FetchOption
     })
     .await;
     results.into_iter().collect()
+}
+
+/// The containers signature policy kod passes to skopeo (`--policy DIR/policy.json`):
+/// accept anything — kod checks digests itself; signature policy is the site's business.
+/// Written once per directory.
+pub fn skopeo_policy(dir: &Path) -> Result<PathBuf> {
+    let p = dir.join("policy.json");
+    if !p.exists() {
+        std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(p)
 }
 
 fn skopeo_base(opts: &FetchOptions) -> Cmd {

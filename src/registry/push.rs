@@ -148,12 +148,14 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     };
     let blobs = opts.bundle_dir.join("images/blobs");
     let views = opts.work_dir.join("views");
+    let policy = crate::image::fetch::skopeo_policy(&opts.work_dir)?;
     let results = bounded(manifest.images.iter(), opts.concurrency, |image| {
         let names = &names;
         let auth = auth.as_deref();
         let cert = cert_dir.as_ref().map(|c| c.path().to_path_buf());
         let blobs = &blobs;
         let views = &views;
+        let policy = &policy;
         async move {
             let dest = names[&image.source].clone();
             let view = views.join(&sha256_hex(image.source.as_bytes())[..32]);
@@ -161,7 +163,7 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
             let mut cmd = Cmd::new(Tool::Skopeo)
                 .args(["copy", "--all", "--preserve-digests", "--retry-times", "3"])
                 .arg("--policy")
-                .arg(policy_file(&opts.work_dir)?.display().to_string());
+                .arg(policy.display().to_string());
             if let Some(a) = auth {
                 cmd = cmd.arg("--dest-authfile").arg(a.display().to_string());
             }
@@ -194,14 +196,6 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     })
     .await;
     results.into_iter().collect()
-}
-
-fn policy_file(work: &Path) -> Result<PathBuf> {
-    let p = work.join("policy.json");
-    if !p.exists() {
-        std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#)?;
-    }
-    Ok(p)
 }
 
 /// The digest the registry serves for `dest` (sha256 of the raw manifest).
