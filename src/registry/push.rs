@@ -132,9 +132,10 @@ fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
 
 fn transient(e: &ExecError) -> bool {
     let t = e.stderr_tail().join("\n").to_ascii_lowercase();
-    ["500 internal", "502 bad gateway", "503 service", "504 gateway", "connection reset", "i/o timeout", "eof", "timeout", "too many requests", "429"]
+    ["500 internal", "502 bad gateway", "503 service", "504 gateway", "connection reset", "i/o timeout", "eof", "timeout", "too many requests"]
         .iter()
         .any(|p| t.contains(p))
+        || super::target::has_status(&t, 429)
 }
 
 /// Push every image of the bundle; results in the bundle's order.

@@ -152,6 +152,17 @@ impl RegistryError {
     }
 }
 
+/// Whether `text` mentions the HTTP status `code` as a number of its own (a port such as
+/// `:40183` must not read as 401).
+pub fn has_status(text: &str, code: u16) -> bool {
+    let code = code.to_string();
+    text.match_indices(&code).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// Turn a failed login/push into a [`RegistryError`] by reading the tool's stderr.
 pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
     let tail = err.stderr_tail().join("\n");
@@ -159,14 +170,15 @@ pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
     let host = target.host.clone();
     let user = target.username.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_default();
     let last = err.stderr_tail().last().cloned().unwrap_or_default();
-    if lower.contains("unauthorized")
-        || lower.contains("401")
+    // The TLS cause first: an untrusted certificate also fails "authenticating creds".
+    if lower.contains("x509") || lower.contains("certificate") {
+        RegistryError::Untrusted { host, reason: last, source: err }
+    } else if lower.contains("unauthorized")
+        || has_status(&lower, 401)
         || lower.contains("authentication required")
         || lower.contains("invalid username/password")
     {
         RegistryError::Unauthorized { host, user, source: err }
-    } else if lower.contains("x509") || lower.contains("certificate") {
-        RegistryError::Untrusted { host, reason: last, source: err }
     } else if lower.contains("connection refused")
         || lower.contains("no such host")
         || lower.contains("i/o timeout")
@@ -277,6 +289,22 @@ mod tests {
     fn secrets_do_not_debug_print() {
         let t = RegistryTarget { password: Some(Secret::new("hunter22")), ..Default::default() };
         assert!(!format!("{t:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn status_codes_are_whole_numbers() {
+        assert!(has_status("received unexpected http status: 401 unauthorized", 401));
+        assert!(has_status("status 401", 401));
+        assert!(!has_status("pinging kod-registry.test:40183: x509: certificate signed by unknown authority", 401));
+        assert!(!has_status("port 34290", 429));
+        let t = RegistryTarget::parse("kod-registry.test:40183").unwrap();
+        let err = ExecError::Failed {
+            command: "skopeo login".into(),
+            status: "exit code 1".into(),
+            code: Some(1),
+            stderr_tail: vec!["pinging container registry kod-registry.test:40183: Get \"https://kod-registry.test:40183/v2/\": x509: certificate signed by unknown authority".into()],
+        };
+        assert!(matches!(classify(&t, err), RegistryError::Untrusted { .. }));
     }
 
     #[test]
