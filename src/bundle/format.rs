@@ -97,6 +97,9 @@ pub struct ReleaseImage {
     /// The value path that controls it, when one does (`image`, `global.hub`).
     #[serde(rename = "valuePath", default, skip_serializing_if = "Option::is_none")]
     pub value_path: Option<String>,
+    /// The fields at `valuePath` the offline rewrite sets (style and field paths).
+    #[serde(rename = "valueShape", default, skip_serializing_if = "Option::is_none")]
+    pub value_shape: Option<crate::image::values::ValueShape>,
     /// Why kod believes the release pulls it (strategy, object, field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provenance: Vec<String>,

@@ -199,6 +199,7 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
                 rel_images.push(ReleaseImage {
                     source: img.image.clone(),
                     value_path: img.provenance.iter().find_map(|p| p.value_path.clone()),
+                    value_shape: img.provenance.iter().find_map(|p| p.value_shape.clone()),
                     provenance: img.provenance.iter().map(|p| p.describe()).collect(),
                 });
             }

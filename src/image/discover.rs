@@ -193,6 +193,9 @@ pub struct Provenance {
     /// A values path (strategy 3), e.g. `controller.image`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_path: Option<String>,
+    /// The fields at `value_path` the rewrite sets to redirect the image (strategy 3).
+    #[serde(rename = "valueShape", skip_serializing_if = "Option::is_none")]
+    pub value_shape: Option<super::values::ValueShape>,
     /// What confirmed it (strategy 2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirmed_by: Option<Confirmation>,
@@ -645,6 +648,7 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
             field_path: None,
             place: None,
             value_path: None,
+            value_shape: None,
             confirmed_by: None,
             detail: Some(format!("{}: {}", extra.provenance, extra.reason)),
         };
@@ -700,6 +704,7 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
                 field_path: None,
                 place: None,
                 value_path: Some(value_path_of(&v)),
+                value_shape: Some(v.shape()),
                 confirmed_by: None,
                 detail: Some(value_detail(&v)),
             });
@@ -732,6 +737,7 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
                     field_path: None,
                     place: None,
                     value_path: None,
+                    value_shape: None,
                     confirmed_by: None,
                     detail: Some(detail),
                 });
@@ -838,6 +844,7 @@ fn provenance(f: &Found, strategy: Strategy) -> Provenance {
         field_path: Some(f.field_path.clone()),
         place: Some(f.kind_of_place),
         value_path: None,
+        value_shape: None,
         confirmed_by: None,
         detail: None,
     }
@@ -1152,6 +1159,7 @@ mod tests {
             field_path: None,
             place: None,
             value_path: None,
+            value_shape: None,
             confirmed_by: None,
             detail: None,
         };

@@ -931,6 +931,7 @@ fn evaluate(
         global_registry_path: None,
         namespace_path: first_path(prefix, &hint.namespace),
         repository_path: None,
+        repository_is_name: false,
         tag_path: first_path(prefix, &hint.tag),
         digest_path: first_path(prefix, &hint.digest),
         image_path: first_path(prefix, &hint.image),
@@ -1021,10 +1022,16 @@ fn evaluate(
             format!("{}/{name}", hub.trim_end_matches('/'))
         }
     } else if let Some((p, full)) = first_set(values, prefix, &hint.full_repository) {
+        // The full repository replaces the registry and namespace fields.
         image.repository_path = Some(p);
+        image.registry_path = None;
+        image.global_registry_path = None;
+        image.namespace_path = None;
         full
     } else {
-        let (last_path, last) = first_set(values, prefix, &hint.repository)
+        let from_repository = first_set(values, prefix, &hint.repository);
+        image.repository_is_name = from_repository.is_none();
+        let (last_path, last) = from_repository
             .or_else(|| first_set(values, prefix, &hint.name))
             .ok_or_else(|| {
                 let fields: Vec<&str> = [
@@ -1511,9 +1518,8 @@ mod tests {
                     (
                         "defaultBackend.image",
                         "other.reg/defaultbackend:1.5".to_owned(),
+                        // A set repository replaces the registry fields.
                         vec![
-                            "global.image.registry",
-                            "defaultBackend.image.registry",
                             "defaultBackend.image.repository",
                             "defaultBackend.image.tag",
                             "defaultBackend.image.digest",

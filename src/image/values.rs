@@ -54,14 +54,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::extract::{child, hub_tag_sources_json, HubTagSource};
 use super::reference::{is_explicit_domain, parse_normalized_named, Reference};
 
 /// How an image is written in the values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ImageStyle {
     /// `{registry, repository, tag, digest|sha}` (Bitnami, kube-prometheus-stack, grafana).
     RegistryRepository,
@@ -111,8 +111,11 @@ pub struct ValueImage {
     /// (cert-manager's `imageNamespace`); only set by hints.
     pub namespace_path: Option<String>,
     /// The field giving the repository (or image name, for hint-declared
-    /// `name` fields).
+    /// `name` fields: see `repository_is_name`).
     pub repository_path: Option<String>,
+    /// True when `repository_path` holds only the image's last path component
+    /// (a hint's `name` field), joined after the registry and namespace fields.
+    pub repository_is_name: bool,
     pub tag_path: Option<String>,
     /// The field giving the digest (`digest`, or kube-prometheus-stack's `sha`).
     pub digest_path: Option<String>,
@@ -142,6 +145,59 @@ pub struct ValueImage {
     pub rewrite_requires: Vec<(String, Value)>,
     /// Human-readable remarks: defaults applied, overrides in effect, hint reasons.
     pub notes: Vec<String>,
+}
+
+/// The part of a [`ValueImage`] the offline side needs to redirect the image: its style
+/// and the paths of its fields. Recorded per release image in the bundle manifest
+/// (`valueShape`), so the rewrite needs neither the hints nor a values walk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ValueShape {
+    pub style: ImageStyle,
+    /// The map holding the fields (empty for the values root).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_registry_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_path: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repository_is_name: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_path: Option<String>,
+    /// Values a relocation must also set (`global.security.allowInsecureImages: true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite_requires: Vec<(String, Value)>,
+}
+
+impl ValueImage {
+    /// What the rewrite needs of this image.
+    pub fn shape(&self) -> ValueShape {
+        ValueShape {
+            style: self.style,
+            path: self.path.clone(),
+            registry_path: self.registry_path.clone(),
+            global_registry_path: self.global_registry_path.clone(),
+            namespace_path: self.namespace_path.clone(),
+            repository_path: self.repository_path.clone(),
+            repository_is_name: self.repository_is_name,
+            tag_path: self.tag_path.clone(),
+            digest_path: self.digest_path.clone(),
+            image_path: self.image_path.clone(),
+            hub_path: self.hub_path.clone(),
+            rewrite_requires: self.rewrite_requires.clone(),
+        }
+    }
 }
 
 impl ValueImage {
@@ -401,6 +457,7 @@ impl Walker<'_> {
             global_registry_path: None,
             namespace_path: None,
             repository_path: None,
+            repository_is_name: false,
             tag_path: None,
             digest_path: None,
             image_path: None,

@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
 use crate::image::reference::Reference;
-use crate::image::values::{ImageStyle, ValueImage};
+use crate::image::values::{ImageStyle, ValueShape};
 
 /// Set `path` (dotted) to `value` in `root`, creating maps; a conflicting earlier setting is
 /// an error naming both values.
@@ -72,7 +72,7 @@ impl Destination<'_> {
     }
 }
 
-/// Add the overrides that redirect `image` (whose values shape is `vi`) to `dest` into
+/// Add the overrides that redirect `image` (whose values shape is `shape`) to `dest` into
 /// `values`. `target_path` is the repository path the image is pushed to (without host or
 /// prefix; usually the source path, see `registry::push::target_names`). `pin` replaces
 /// the tag with a digest when given.
@@ -80,7 +80,7 @@ pub fn redirect(
     values: &mut Value,
     owners: &mut BTreeMap<String, String>,
     image: &Reference,
-    vi: &ValueImage,
+    shape: &ValueShape,
     dest: &Destination,
     target_path: &str,
     pin: Option<&str>,
@@ -88,66 +88,76 @@ pub fn redirect(
     let owner = image.to_string();
     let repo = dest.repo_path(target_path);
     let digest = pin.map(str::to_string).or_else(|| image.digest().map(str::to_string));
-    let set_tag_digest = |values: &mut Value, owners: &mut BTreeMap<String, String>| -> Result<()> {
-        if let (Some(p), Some(d)) = (&vi.digest_path, &digest) {
-            set_path(values, p, Value::String(d.clone()), &owner, owners)?;
-        }
-        Ok(())
+    // `HOST/PREFIX/dir` and `name` of the target repository.
+    let (dir, name) = match repo.rsplit_once('/') {
+        Some((d, n)) => (format!("{}/{d}", dest.host), n.to_string()),
+        None => (dest.host.to_string(), repo.clone()),
     };
-    match vi.style {
-        ImageStyle::HubTag => {
-            let hub_path = vi.hub_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: hub/tag image without a hub path"))?;
-            // The hub is the repository without its last component (the image name).
-            let hub = match target_path.rsplit_once('/') {
-                Some((h, _)) => format!("{}/{}", dest.host, dest.repo_path(h)),
-                None => match dest.prefix {
-                    Some(p) => format!("{}/{p}", dest.host),
-                    None => dest.host.to_string(),
-                },
-            };
-            set_path(values, hub_path, Value::String(hub), &owner, owners)?;
+    let full_reference = || {
+        let mut full = format!("{}/{repo}", dest.host);
+        match (image.tag(), &digest) {
+            (_, Some(d)) if pin.is_some() => full.push_str(&format!("@{d}")),
+            (Some(t), Some(d)) => full.push_str(&format!(":{t}@{d}")),
+            (Some(t), None) => full.push_str(&format!(":{t}")),
+            (None, Some(d)) => full.push_str(&format!("@{d}")),
+            (None, None) => {}
         }
-        ImageStyle::ImageString => {
-            let path = vi.image_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: image string without a path"))?;
-            let mut full = format!("{}/{repo}", dest.host);
-            match (image.tag(), &digest) {
-                (_, Some(d)) if pin.is_some() => full.push_str(&format!("@{d}")),
-                (Some(t), Some(d)) => full.push_str(&format!(":{t}@{d}")),
-                (Some(t), None) => full.push_str(&format!(":{t}")),
-                (None, Some(d)) => full.push_str(&format!("@{d}")),
-                (None, None) => {}
+        full
+    };
+    let mut set = |path: &str, v: String, values: &mut Value| set_path(values, path, Value::String(v), &owner, owners);
+    let hub_like = shape.style == ImageStyle::HubTag || (shape.style == ImageStyle::Hint && shape.hub_path.is_some());
+    let string_like = shape.style == ImageStyle::ImageString
+        || (shape.style == ImageStyle::Hint && shape.image_path.is_some() && shape.hub_path.is_none());
+    if hub_like {
+        // The hub is the repository without its last component (the image name).
+        let hub_path = shape.hub_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: hub/tag image without a hub path"))?;
+        set(hub_path, dir.clone(), values)?;
+    } else if string_like {
+        let path = shape.image_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: image string without a path"))?;
+        set(path, full_reference(), values)?;
+    } else if shape.style == ImageStyle::Repository {
+        let path = shape.repository_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: no repository path"))?;
+        set(path, format!("{}/{repo}", dest.host), values)?;
+    } else {
+        match (&shape.registry_path, &shape.namespace_path, &shape.repository_path) {
+            // registry / namespace / name (cert-manager's imageRegistry/imageNamespace).
+            (Some(reg), Some(ns), Some(rp)) => {
+                set(reg, dest.host.to_string(), values)?;
+                let ns_value = dir.strip_prefix(dest.host).unwrap_or(&dir).trim_start_matches('/').to_string();
+                set(ns, ns_value, values)?;
+                set(rp, name.clone(), values)?;
             }
-            set_path(values, path, Value::String(full), &owner, owners)?;
+            // registry / name: the registry field carries the whole directory.
+            (Some(reg), None, Some(rp)) if shape.repository_is_name => {
+                set(reg, dir.clone(), values)?;
+                set(rp, name.clone(), values)?;
+            }
+            (Some(reg), None, Some(rp)) => {
+                set(reg, dest.host.to_string(), values)?;
+                set(rp, repo.clone(), values)?;
+            }
+            (None, _, Some(rp)) => match &shape.global_registry_path {
+                Some(g) if shape.repository_is_name => {
+                    set(g, dir.clone(), values)?;
+                    set(rp, name.clone(), values)?;
+                }
+                _ => set(rp, format!("{}/{repo}", dest.host), values)?,
+            },
+            (_, _, None) => bail!("{owner}: the value shape at {} has no repository field to redirect", shape.path),
         }
-        ImageStyle::Repository => {
-            let path = vi.repository_path.as_deref().ok_or_else(|| anyhow::anyhow!("{owner}: no repository path"))?;
-            set_path(values, path, Value::String(format!("{}/{repo}", dest.host)), &owner, owners)?;
-            set_tag_digest(values, owners)?;
-        }
-        ImageStyle::RegistryRepository | ImageStyle::ImageAndTag | ImageStyle::Hint => {
-            match (&vi.registry_path, &vi.repository_path) {
-                (Some(reg), Some(rp)) => {
-                    set_path(values, reg, Value::String(dest.host.to_string()), &owner, owners)?;
-                    set_path(values, rp, Value::String(repo.clone()), &owner, owners)?;
-                }
-                (None, Some(rp)) => {
-                    set_path(values, rp, Value::String(format!("{}/{repo}", dest.host)), &owner, owners)?;
-                }
-                (_, None) => {
-                    if let Some(path) = &vi.image_path {
-                        set_path(values, path, Value::String(format!("{}/{repo}", dest.host)), &owner, owners)?;
-                    } else {
-                        bail!("{owner}: the value shape at {} has no repository field to redirect", vi.path);
-                    }
-                }
+        // A chart-wide registry field wins over the image's own: point it at the host too.
+        if let Some(g) = &shape.global_registry_path {
+            if shape.registry_path.is_some() || !shape.repository_is_name {
+                set(g, dest.host.to_string(), values)?;
             }
-            if let Some(g) = &vi.global_registry_path {
-                set_path(values, g, Value::String(dest.host.to_string()), &owner, owners)?;
-            }
-            set_tag_digest(values, owners)?;
         }
     }
-    for (path, v) in &vi.rewrite_requires {
+    if let (Some(p), Some(d)) = (&shape.digest_path, &digest) {
+        if !string_like {
+            set(p, d.clone(), values)?;
+        }
+    }
+    for (path, v) in &shape.rewrite_requires {
         set_path(values, path, v.clone(), &owner, owners)?;
     }
     Ok(())
@@ -160,8 +170,8 @@ mod tests {
     use crate::image::values::find_value_images;
     use serde_json::json;
 
-    fn first(values: Value, app: Option<&str>) -> ValueImage {
-        find_value_images(&values, app).into_iter().next().expect("an image shape")
+    fn first(values: Value, app: Option<&str>) -> ValueShape {
+        find_value_images(&values, app).into_iter().next().expect("an image shape").shape()
     }
 
     fn apply(values: Value, image: &str, target_path: &str, pin: Option<&str>) -> Value {
@@ -201,7 +211,7 @@ mod tests {
     #[test]
     fn istio_hub_is_moved_under_the_prefix() {
         let values = json!({"global": {"hub": "docker.io/istio", "tag": "1.27.1"}, "pilot": {"image": "pilot"}});
-        let vi = find_value_images(&values, Some("1.27.1")).into_iter().find(|v| v.style == ImageStyle::HubTag).expect("hub/tag image");
+        let vi = find_value_images(&values, Some("1.27.1")).into_iter().find(|v| v.style == ImageStyle::HubTag).expect("hub/tag image").shape();
         let mut out = json!({});
         let mut owners = BTreeMap::new();
         let r = parse_normalized_named("docker.io/istio/pilot:1.27.1").unwrap();
@@ -217,5 +227,49 @@ mod tests {
         set_path(&mut out, "global.hub", json!("a"), "img2", &mut owners).unwrap();
         let err = set_path(&mut out, "global.hub", json!("b"), "img3", &mut owners).unwrap_err().to_string();
         assert!(err.contains("value path global.hub would need \"a\" for img1 and \"b\" for img3"), "{err}");
+    }
+
+    fn hint_shape(registry: Option<&str>, namespace: Option<&str>, repository: Option<&str>, is_name: bool, image: Option<&str>) -> ValueShape {
+        ValueShape {
+            style: ImageStyle::Hint,
+            path: "image".into(),
+            registry_path: registry.map(str::to_string),
+            global_registry_path: None,
+            namespace_path: namespace.map(str::to_string),
+            repository_path: repository.map(str::to_string),
+            repository_is_name: is_name,
+            tag_path: Some("image.tag".into()),
+            digest_path: None,
+            image_path: image.map(str::to_string),
+            hub_path: None,
+            rewrite_requires: Vec::new(),
+        }
+    }
+
+    fn apply_shape(shape: &ValueShape, image: &str, target_path: &str) -> Value {
+        let mut out = json!({});
+        let mut owners = BTreeMap::new();
+        let r = parse_normalized_named(image).unwrap();
+        redirect(&mut out, &mut owners, &r, shape, &Destination { host: "reg.local:5000", prefix: Some("platform") }, target_path, None).unwrap();
+        out
+    }
+
+    #[test]
+    fn hint_registry_namespace_and_name_fields() {
+        // cert-manager: imageRegistry / imageNamespace / image.name.
+        let shape = hint_shape(Some("imageRegistry"), Some("imageNamespace"), Some("image.name"), true, None);
+        let out = apply_shape(&shape, "quay.io/jetstack/cert-manager-controller:v1.21.1", "jetstack/cert-manager-controller");
+        assert_eq!(out, json!({"imageRegistry": "reg.local:5000", "imageNamespace": "platform/jetstack", "image": {"name": "cert-manager-controller"}}));
+        // registry + name only: the registry field carries the directory.
+        let shape = hint_shape(Some("image.registry"), None, Some("image.name"), true, None);
+        let out = apply_shape(&shape, "quay.io/jetstack/cert-manager-controller:v1.21.1", "jetstack/cert-manager-controller");
+        assert_eq!(out, json!({"image": {"registry": "reg.local:5000/platform/jetstack", "name": "cert-manager-controller"}}));
+    }
+
+    #[test]
+    fn hint_whole_image_string_keeps_the_tag() {
+        let shape = hint_shape(None, None, None, false, Some("proxy.image"));
+        let out = apply_shape(&shape, "docker.io/istio/proxyv2:1.27.1", "istio/proxyv2");
+        assert_eq!(out, json!({"proxy": {"image": "reg.local:5000/platform/istio/proxyv2:1.27.1"}}));
     }
 }
