@@ -7,11 +7,12 @@
 #     charts, and a private TLS + htpasswd registry (the "air-gapped site");
 #  3. connected side: `kod helmfile plan` and `kod helmfile package` of
 #     examples/helmfiles/demo into one bundle, then `kod bundle inspect` and `verify`;
-#  4. offline side: `kod helmfile push` of the bundle into the private registry;
+#  4. offline side: `kod helmfile sync` of the bundle: verify, push images and charts to the
+#     private registry, rewrite the helmfile (the diff is printed), prove nothing public is
+#     left, and `helmfile sync` in waves — into the cluster of KUBECONFIG when one answers,
+#     otherwise into the lab's Kubernetes API test double (a stand-in HTTP server, not a
+#     cluster), saying which;
 #  5. prints where everything went, and stops the lab (the temporary directory is removed).
-#
-# The last steps of the offline side (rewrite, prove, helmfile sync in waves) are being
-# built (issue 7); the demo says so at the end.
 #
 #   scripts/demo.sh            (KOD_BIN_DIR=DIR reuses already built kod and kod-lab binaries)
 set -euo pipefail
@@ -100,20 +101,34 @@ say "connected side: package"
 "$kod" bundle inspect "$bundle"
 "$kod" --quiet bundle verify "$bundle"
 
-say "offline side: push to the private registry $KOD_LAB_PRIVATE_REGISTRY_HELM/platform"
-printf '%s' "$KOD_LAB_PRIVATE_PASSWORD" | "$kod" --no-progress helmfile push "$bundle" \
-    --registry "$KOD_LAB_PRIVATE_REGISTRY_HELM/platform" --username "$KOD_LAB_PRIVATE_USER" --password-stdin \
-    --ca-file "$KOD_LAB_CA_FILE" --workdir "$work/kod-offline" -o json > "$work/push.json"
+# The cluster: KUBECONFIG's when one answers, else the lab's Kubernetes API test double.
+kubeconfig="$KOD_LAB_KUBECONFIG"
+cluster="the Kubernetes API test double (no cluster was reachable through KUBECONFIG)"
+if [ -n "${KUBECONFIG:-}" ] && timeout 15 helm list -A --kubeconfig "$KUBECONFIG" >/dev/null 2>&1; then
+    kubeconfig="$KUBECONFIG"
+    cluster="the cluster of KUBECONFIG=$KUBECONFIG"
+fi
+export KUBECONFIG="$kubeconfig"
 
-python3 - "$work/push.json" <<'PY'
+say "offline side: kod helmfile sync into $KOD_LAB_PRIVATE_REGISTRY_HELM/platform and $cluster"
+printf '%s' "$KOD_LAB_PRIVATE_PASSWORD" | "$kod" --no-progress helmfile sync "$bundle" \
+    --registry "$KOD_LAB_PRIVATE_REGISTRY_HELM/platform" --username "$KOD_LAB_PRIVATE_USER" --password-stdin \
+    --ca-file "$KOD_LAB_CA_FILE" --workdir "$work/kod-offline" -o json > "$work/sync.json"
+
+python3 - "$work/sync.json" "$cluster" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+push, rw, sync = r["push"], r["rewrite"], r["sync"]
 print("\ndemo summary")
-print(f"  registry: {r['registry']}")
-for i in r["images"]:
+print(f"  registry: {push['registry']}")
+for i in push["images"]:
     print(f"  image  {i['source']:<45} -> {i['target']}  ({i['digest'][:19]})")
-for c in r["charts"]:
+for c in push["charts"]:
     print(f"  chart  {c['name'] + ' ' + c['version']:<45} -> {c['target']}")
-print(f"  demo: packaged and pushed {len(r['images'])} images and {len(r['charts'])} charts")
-print("  next on site (being built, issue 7): rewrite the helmfile to the private registry, prove nothing public is left, helmfile sync in waves")
+print(f"  rewritten helmfile: {rw['helmfile']}")
+print(f"  offline-ready: {len(r['verify']['images'])} private images in {r['verify']['objects']} rendered objects, nothing public left")
+for w in sync["waves"]:
+    print(f"  wave {w['index'] + 1}: {w['action']} {', '.join(w['releases'])}: {w['status']}")
+print(f"  installed into: {sys.argv[2]}")
+print(f"  demo: packaged, pushed {len(push['images'])} images and {len(push['charts'])} charts, and synced {len(sync['waves'])} waves")
 PY

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod cli;
 pub mod registry;
 pub mod rewrite;
+pub mod sync;
 pub mod ui;
 pub mod exec;
 pub mod helmfile;

@@ -97,6 +97,12 @@ pub enum Verb {
     Package(Box<PackageArgs>),
     /// Offline: verify a bundle and push its images and charts to the private registry
     Push(PushArgs),
+    /// Offline: write the helmfile that installs from the private registry, and show the diff
+    Rewrite(RewriteArgs),
+    /// Offline: render the rewritten helmfile and prove every image is private and present
+    VerifyOffline(OfflineArgs),
+    /// Offline: verify, push, rewrite, prove, then `helmfile sync` in waves
+    Sync(RewriteArgs),
 }
 
 /// The private registry, as the offline commands take it.
@@ -166,6 +172,39 @@ pub struct PushArgs {
     /// Output format of the report
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// The bundle, the registry and the work directory, as every offline step takes them.
+#[derive(Args, Debug)]
+pub struct OfflineArgs {
+    /// The bundle
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// kod's work directory (the verified, unpacked bundle and the rewritten helmfile; resumable) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Output format of the report
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct RewriteArgs {
+    #[command(flatten)]
+    pub offline: OfflineArgs,
+    /// Reference images by digest (repo@sha256:…) instead of by tag
+    #[arg(long)]
+    pub pin_digests: bool,
+    /// Also redirect every image with the post-renderer (for charts that ignore their value paths)
+    #[arg(long)]
+    pub post_render_all: bool,
+    /// Do not print the diff between the original and the rewritten helmfile
+    #[arg(long)]
+    pub no_diff: bool,
+    /// Remove the work directory when the sync finished (sync only)
+    #[arg(long)]
+    pub cleanup: bool,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +323,9 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
         Verb::Package(args) => package(ctx, &cmd.flags, *args).await,
         Verb::Push(args) => push(ctx, args).await,
+        Verb::Rewrite(args) => super::offline::rewrite(ctx, &cmd.flags, args).await,
+        Verb::VerifyOffline(args) => super::offline::verify_offline(ctx, &cmd.flags, args).await,
+        Verb::Sync(args) => super::offline::sync(ctx, &cmd.flags, args).await,
     }
 }
 

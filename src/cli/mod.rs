@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod completion;
 pub mod doctor;
 pub mod helmfile;
+pub mod offline;
 pub mod post_render;
 
 use std::ffi::OsString;

@@ -86,7 +86,7 @@ pub struct PushOptions {
 }
 
 /// Credentials for skopeo in a private auth file (0600), or none.
-fn auth_file(target: &RegistryTarget, work: &Path) -> Result<Option<PathBuf>> {
+pub(crate) fn auth_file(target: &RegistryTarget, work: &Path) -> Result<Option<PathBuf>> {
     if let Some(f) = &target.auth_file {
         return Ok(Some(f.clone()));
     }
@@ -223,12 +223,16 @@ pub fn charts_repository(target: &RegistryTarget) -> String {
     format!("oci://{}/charts", target.base())
 }
 
-/// Push every chart of the bundle with `helm push`.
-pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedChart>> {
-    let registry_config = opts.work_dir.join("helm-registry.json");
-    let helm_env = |cmd: Cmd| cmd.env("HELM_REGISTRY_CONFIG", registry_config.display().to_string());
+/// A helm registry config (`HELM_REGISTRY_CONFIG`) in `work_dir` holding the target's
+/// credentials: `helm registry login` with the user and password (password on stdin), or a
+/// copy of `--registry-auth-file`; without credentials an empty config.
+pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work_dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    let registry_config = work_dir.join("helm-registry.json");
     if let (Some(user), Some(pass)) = (&target.username, &target.password) {
-        let mut login = helm_env(Cmd::new(Tool::Helm)).args(["registry", "login", &target.host, "--username", user, "--password-stdin"]);
+        let mut login = Cmd::new(Tool::Helm)
+            .env("HELM_REGISTRY_CONFIG", registry_config.display().to_string())
+            .args(["registry", "login", &target.host, "--username", user, "--password-stdin"]);
         if let Some(ca) = &target.ca_file {
             login = login.arg("--ca-file").arg(ca.display().to_string());
         }
@@ -241,7 +245,16 @@ pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &Registry
             .map_err(|e| anyhow::Error::new(classify(target, e)))?;
     } else if let Some(auth) = &target.auth_file {
         std::fs::copy(auth, &registry_config).with_context(|| format!("reading --registry-auth-file {}", auth.display()))?;
+    } else if !registry_config.exists() {
+        write_private(&registry_config, b"{\"auths\":{}}")?;
     }
+    Ok(registry_config)
+}
+
+/// Push every chart of the bundle with `helm push`.
+pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedChart>> {
+    let registry_config = helm_registry_config(runner, target, &opts.work_dir).await?;
+    let helm_env = |cmd: Cmd| cmd.env("HELM_REGISTRY_CONFIG", registry_config.display().to_string());
     let repo = charts_repository(target);
     let mut out = Vec::new();
     for chart in &manifest.charts {
@@ -312,15 +325,9 @@ pub struct PushReport {
     pub charts: Vec<PushedChart>,
 }
 
-/// Verify and unpack `bundle` into the work directory (reusing a previous verified unpack
-/// of the same bundle), then push every image and chart to `target`.
-pub async fn push_bundle(
-    runner: &Runner,
-    bundle: &Path,
-    target: &RegistryTarget,
-    work_dir: &Path,
-    concurrency: usize,
-) -> Result<(Manifest, PushReport)> {
+/// Verify and unpack `bundle` into `work_dir/bundles/` once (a later run reuses the
+/// verified copy of the same bundle). Returns the manifest and the unpacked directory.
+pub fn open_bundle(runner: &Runner, bundle: &Path, work_dir: &Path) -> Result<(Manifest, PathBuf)> {
     let ui = runner.ui();
     let manifest = crate::bundle::read::read_manifest(bundle)?;
     let key = sha256_hex(serde_json::to_string(&manifest)?.as_bytes());
@@ -343,6 +350,20 @@ pub async fn push_bundle(
         }
         std::fs::write(&marker, "verified\n")?;
     }
+    Ok((manifest, unpacked))
+}
+
+/// Verify and unpack `bundle` (see [`open_bundle`]), then push every image and chart to
+/// `target`.
+pub async fn push_bundle(
+    runner: &Runner,
+    bundle: &Path,
+    target: &RegistryTarget,
+    work_dir: &Path,
+    concurrency: usize,
+) -> Result<(Manifest, PushReport)> {
+    let ui = runner.ui();
+    let (manifest, unpacked) = open_bundle(runner, bundle, work_dir)?;
     let opts = PushOptions { bundle_dir: unpacked, work_dir: work_dir.join("push"), concurrency, attempts: 3 };
     ui.info(format!("pushing {} image(s) to {}", manifest.images.len(), target.base()));
     let images = push_images(runner, &manifest, target, &opts).await?;

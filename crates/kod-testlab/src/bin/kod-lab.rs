@@ -9,7 +9,8 @@
 //! * a public stand-in registry with the default synthetic image catalogue and a
 //!   `registries.conf` redirecting docker.io, quay.io, ghcr.io, registry.k8s.io, gcr.io … to it,
 //! * a private TLS + htpasswd registry (the "air-gapped" target),
-//! * a chart repository serving `--charts DIR` (or two generated demo charts).
+//! * a chart repository serving `--charts DIR` (or two generated demo charts),
+//! * the Kubernetes API test double (`KOD_LAB_KUBECONFIG`), for helm and helmfile to install into.
 //!
 //! Then writes shell-sourceable `export KOD_LAB_…=…` lines to FILE (atomically,
 //! so a script can wait for the file to appear) and runs until SIGTERM/SIGINT,
@@ -166,6 +167,9 @@ fn run() -> Result<()> {
         None => ChartRepo::from_charts(&demo_charts())?,
     };
 
+    eprintln!("kod-lab: starting the Kubernetes API test double …");
+    let kube = kod_testlab::KubeApiDouble::start()?;
+
     let mut vars: Vec<(&str, String)> = vec![
         ("KOD_LAB_PID", std::process::id().to_string()),
         ("KOD_LAB_PUBLIC_REGISTRY", public.host()),
@@ -188,6 +192,9 @@ fn run() -> Result<()> {
         ),
         ("KOD_LAB_CHART_REPO_URL", repo.url()),
         ("KOD_LAB_CHART_REPO_DIR", repo.dir().display().to_string()),
+        // A kubeconfig for the Kubernetes API test double (not a cluster: it stores
+        // objects so that helm and helmfile can install releases against it).
+        ("KOD_LAB_KUBECONFIG", kube.kubeconfig().display().to_string()),
     ];
     if args.images {
         let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();

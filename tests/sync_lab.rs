@@ -1,0 +1,490 @@
+//! The offline side end to end, with no route to any public registry: a platform shaped
+//! like an Istio install (base → istiod → an ingress and an egress gateway from one chart in
+//! two namespaces), a Bitnami-style chart with `global.imageRegistry`, a chart whose image
+//! no value path controls, and an OCI chart are packaged from the lab's public stand-ins;
+//! then the public side is stopped and `kod helmfile sync` pushes to a TLS + htpasswd
+//! registry, rewrites the helmfile, proves it offline-ready and installs it in waves into
+//! the Kubernetes API test double (a loopback HTTP stand-in, not a cluster).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use kod_testlab::{push_chart_oci, ChartRepo, ChartSpec, Helm, ImageSpec, KubeApiDouble, LayerSpec, PublicRegistry, Registry, RegistryOptions, Tools};
+
+const USER: &str = "site-ops";
+const PASSWORD: &str = "Offline-Sync-2026";
+
+const ISTIOD_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istiod
+spec:
+  selector:
+    matchLabels: {app: istiod}
+  template:
+    metadata:
+      labels: {app: istiod}
+    spec:
+      containers:
+      - name: discovery
+        image: "{{ .Values.global.hub }}/{{ .Values.pilot.image }}:{{ .Values.global.tag }}"
+"#;
+
+/// The injector template: the proxy image only appears in ConfigMap text.
+const ISTIOD_INJECTOR: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio-sidecar-injector
+data:
+  config: |
+    template: |
+      containers:
+      - name: istio-proxy
+        image: "{{ .Values.global.hub }}/{{ .Values.global.proxy.image }}:{{ .Values.global.tag }}"
+"#;
+
+const GATEWAY: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+      - name: istio-proxy
+        image: "{{ .Values.global.hub }}/{{ .Values.global.proxy.image }}:{{ .Values.global.tag }}"
+"#;
+
+const BASE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: mesh-base
+data:
+  mesh: "on"
+"#;
+
+/// Bitnami's image helper in small: global.imageRegistry wins over image.registry, and a
+/// relocated image needs global.security.allowInsecureImages.
+const BITNAMI: &str = r#"{{- $registry := .Values.image.registry -}}
+{{- if .Values.global.imageRegistry }}{{ $registry = .Values.global.imageRegistry }}{{ end -}}
+{{- if and (ne $registry "docker.io") (not .Values.global.security.allowInsecureImages) }}
+{{- fail "Original containers have been substituted: set global.security.allowInsecureImages" }}
+{{- end -}}
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .Release.Name }}-redis
+spec:
+  selector:
+    matchLabels: {app: redis}
+  template:
+    metadata:
+      labels: {app: redis}
+    spec:
+      containers:
+      - name: redis
+        image: {{ $registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}
+"#;
+
+/// No value controls this image: only the post-renderer can redirect it.
+const HARDCODED: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-setup
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: setup
+        image: gcr.io/distroless/static:nonroot
+"#;
+
+const MONITOR: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-prometheus
+spec:
+  selector:
+    matchLabels: {app: prometheus}
+  template:
+    metadata:
+      labels: {app: prometheus}
+    spec:
+      containers:
+      - name: prometheus
+        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+"#;
+
+fn chart(name: &str, version: &str, values: &str, templates: &[(&str, &str)]) -> ChartSpec {
+    let mut c = ChartSpec::new(name, version);
+    c.values_yaml = values.into();
+    c.templates = templates.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    c
+}
+
+const ISTIO_VALUES: &str = "global:\n  hub: docker.io/istio\n  tag: 1.27.1\n  proxy:\n    image: proxyv2\npilot:\n  image: pilot\n";
+
+fn images() -> Vec<ImageSpec> {
+    vec![
+        ImageSpec::new("docker.io/istio/pilot:1.27.1").layers(vec![LayerSpec::base("istio-base"), LayerSpec::own(4096)]),
+        ImageSpec::new("docker.io/istio/proxyv2:1.27.1").layers(vec![LayerSpec::base("istio-base"), LayerSpec::own(4096)]),
+        ImageSpec::new("docker.io/bitnami/redis:7.2.4").layers(vec![LayerSpec::base("debian-12"), LayerSpec::own(4096)]),
+        ImageSpec::new("gcr.io/distroless/static:nonroot").layers(vec![LayerSpec::base("distroless")]),
+        ImageSpec::new("quay.io/prometheus/prometheus:v3.0.0").layers(vec![LayerSpec::base("busybox"), LayerSpec::own(4096)]),
+    ]
+}
+
+/// The connected side: public registry, chart repository, OCI chart registry, project.
+struct Connected {
+    public: PublicRegistry,
+    _repo: ChartRepo,
+    _oci: Registry,
+    project: tempfile::TempDir,
+}
+
+fn connected(hints: Option<&str>) -> Connected {
+    let public = PublicRegistry::start_with_images(&images()).unwrap();
+    let repo = ChartRepo::from_charts(&[
+        chart("mesh-base", "1.27.1", "global: {}\n", &[("base.yaml", BASE)]),
+        chart("mesh-control", "1.27.1", ISTIO_VALUES, &[("deployment.yaml", ISTIOD_DEPLOYMENT), ("injector.yaml", ISTIOD_INJECTOR)]),
+        chart("mesh-gateway", "1.27.1", ISTIO_VALUES, &[("deployment.yaml", GATEWAY)]),
+        chart(
+            "cache",
+            "19.0.0",
+            "global:\n  imageRegistry: \"\"\n  security:\n    allowInsecureImages: false\nimage:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: 7.2.4\n  digest: \"\"\n",
+            &[("statefulset.yaml", BITNAMI)],
+        ),
+        chart("setup", "0.1.0", "replicas: 1\n", &[("job.yaml", HARDCODED)]),
+    ])
+    .unwrap();
+    let oci = Registry::start(RegistryOptions::plain()).unwrap();
+    let helm = Helm::new().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let tgz = chart("monitor", "2.0.0", "image:\n  repository: quay.io/prometheus/prometheus\n  tag: v3.0.0\n", &[("deployment.yaml", MONITOR)])
+        .package(&helm, &scratch.path().join("src"), &scratch.path().join("out"))
+        .unwrap();
+    push_chart_oci(&oci, &tgz, "charts").unwrap();
+
+    let project = tempfile::tempdir().unwrap();
+    let helmfile = format!(
+        r#"repositories:
+- name: lab
+  url: {repo}
+environments:
+  default:
+    values:
+    - gatewayReplicas: 1
+---
+releases:
+- name: istio-base
+  namespace: istio-system
+  chart: lab/mesh-base
+  version: 1.27.1
+- name: istiod
+  namespace: istio-system
+  chart: lab/mesh-control
+  version: 1.27.1
+  needs: [istio-system/istio-base]
+- name: ingress
+  namespace: istio-ingress
+  chart: lab/mesh-gateway
+  version: 1.27.1
+  needs: [istio-system/istiod]
+  values:
+  - values/gateway.yaml.gotmpl
+- name: egress
+  namespace: istio-egress
+  chart: lab/mesh-gateway
+  version: 1.27.1
+  needs: [istio-system/istiod]
+  hooks:
+  - events: [postsync]
+    command: "true"
+    args: ["{{{{`{{{{ .Release.Name }}}}`}}}}"]
+- name: cache
+  namespace: data
+  chart: lab/cache
+  version: 19.0.0
+  set:
+  - name: image.registry
+    value: docker.io
+- name: setup
+  namespace: data
+  chart: lab/setup
+  version: 0.1.0
+  needs: [data/cache]
+- name: monitoring
+  namespace: monitoring
+  chart: oci://{oci}/charts/monitor
+  version: 2.0.0
+"#,
+        repo = repo.url(),
+        oci = oci.host()
+    );
+    std::fs::create_dir_all(project.path().join("values")).unwrap();
+    std::fs::write(project.path().join("values/gateway.yaml.gotmpl"), "replicas: {{ .Values.gatewayReplicas }}\nannotations:\n  note: \"{{`{{ not a template }}`}}\"\n").unwrap();
+    std::fs::write(project.path().join("helmfile.yaml.gotmpl"), helmfile).unwrap();
+    if let Some(h) = hints {
+        std::fs::write(project.path().join("kod-hints.yaml"), h).unwrap();
+    }
+    Connected { public, _repo: repo, _oci: oci, project }
+}
+
+fn kod_cmd(dir: &Path, home: &Path) -> Command {
+    let tools = Tools::find().unwrap();
+    let mut c = Command::cargo_bin("kod").unwrap();
+    c.current_dir(dir)
+        .env("KOD_HELM", &tools.helm)
+        .env("KOD_SKOPEO", &tools.skopeo)
+        .env("KOD_HELMFILE", Tools::helmfile().unwrap())
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KOD_REGISTRY_PASSWORD");
+    c
+}
+
+/// `kod helmfile package` on the connected side; returns the bundle.
+fn package(c: &Connected, work: &Path, extra: &[&str]) -> PathBuf {
+    let bundle = work.join("platform.kod.tar");
+    let out = kod_cmd(c.project.path(), &work.join("home-connected"))
+        .args(["--no-progress", "helmfile", "package", "--workdir"])
+        .arg(work.join("connected"))
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--source-registries-conf")
+        .arg(c.public.registries_conf())
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "package failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    bundle
+}
+
+fn sync_args(bundle: &Path, private: &Registry, work: &Path) -> Vec<String> {
+    vec![
+        "--no-progress".into(),
+        "helmfile".into(),
+        "sync".into(),
+        bundle.display().to_string(),
+        "--registry".into(),
+        format!("{}/platform", private.helm_host()),
+        "--username".into(),
+        USER.into(),
+        "--password-stdin".into(),
+        "--ca-file".into(),
+        private.ca_file().unwrap().display().to_string(),
+        "--workdir".into(),
+        work.join("offline").display().to_string(),
+    ]
+}
+
+fn public_names(text: &str) -> Vec<String> {
+    ["docker.io", "quay.io", "gcr.io", "ghcr.io", "registry.k8s.io"]
+        .iter()
+        .filter(|p| text.contains(*p))
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(None);
+    let bundle = package(&c, work.path(), &[]);
+    let manifest = kod::bundle::read::read_manifest(&bundle).unwrap();
+    assert_eq!(manifest.images.len(), 5, "{:#?}", manifest.images);
+    // The offline side has no route to the public side: stop all of it.
+    drop(c);
+
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    let home = work.path().join("home-offline");
+    let out = kod_cmd(work.path(), &home)
+        .envs(kube.env_vars())
+        .args(sync_args(&bundle, &private, work.path()))
+        .args(["-o", "json"])
+        .write_stdin(PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "sync failed:\n{stderr}");
+    assert!(!stderr.contains(PASSWORD) && !String::from_utf8_lossy(&out.stdout).contains(PASSWORD), "the password leaked");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // Every image and chart is in the private registry with the bundle's digest.
+    let host = private.helm_host();
+    for img in &manifest.images {
+        let pushed = report["push"]["images"].as_array().unwrap().iter().find(|p| p["source"] == img.source.as_str()).unwrap();
+        let target = pushed["target"].as_str().unwrap();
+        let (repo, tag) = target.strip_prefix(&format!("{host}/")).unwrap().rsplit_once(':').unwrap();
+        assert_eq!(private.manifest_digest(repo, tag).unwrap(), img.digest, "{target}");
+    }
+    let catalog = private.catalog().unwrap();
+    for chart in &manifest.charts {
+        assert!(catalog.contains(&format!("platform/charts/{}", chart.name)), "chart {} missing from {catalog:?}", chart.name);
+    }
+
+    // The diff was shown: charts and images now point at the private registry.
+    assert!(stderr.contains("-- chart: lab/mesh-control") && stderr.contains("+- chart: kod-private/mesh-control"), "{stderr}");
+    assert!(stderr.contains("-    value: docker.io\n") && stderr.contains(&format!("+      hub: {host}/platform/istio")), "{stderr}");
+    assert!(stderr.contains(&format!("url: {host}/platform/charts")), "{stderr}");
+
+    // How each image was redirected.
+    let how: BTreeMap<(String, String), String> = report["rewrite"]["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["images"].as_array().unwrap().iter().map(move |i| ((r["name"].as_str().unwrap().to_string(), i["source"].as_str().unwrap().to_string()), i["how"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(how[&("cache".into(), "docker.io/bitnami/redis:7.2.4".into())], "values image");
+    assert!(how[&("istiod".into(), "docker.io/istio/pilot:1.27.1".into())].starts_with("values global.hub"), "{how:?}");
+    assert!(how[&("setup".into(), "gcr.io/distroless/static:nonroot".into())].starts_with("post-render"), "{how:?}");
+    assert!(how[&("monitoring".into(), "quay.io/prometheus/prometheus:v3.0.0".into())].starts_with("values image"), "{how:?}");
+
+    // Releases installed in wave order, each wave by its own helmfile sync.
+    let waves: Vec<Vec<String>> = report["sync"]["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["releases"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect())
+        .collect();
+    let wave_of = |id: &str| waves.iter().position(|w| w.iter().any(|r| r == id)).unwrap_or_else(|| panic!("{id} in no wave: {waves:?}"));
+    assert!(wave_of("istio-system/istio-base") < wave_of("istio-system/istiod"));
+    assert!(wave_of("istio-system/istiod") < wave_of("istio-ingress/ingress"));
+    assert_eq!(wave_of("istio-ingress/ingress"), wave_of("istio-egress/egress"));
+    assert!(wave_of("data/cache") < wave_of("data/setup"));
+    let order = kube.release_install_order();
+    let pos = |ns: &str, n: &str| order.iter().position(|(a, b)| a == ns && b == n).unwrap_or_else(|| panic!("{ns}/{n} not installed: {order:?}"));
+    assert!(pos("istio-system", "istio-base") < pos("istio-system", "istiod"));
+    assert!(pos("istio-system", "istiod") < pos("istio-ingress", "ingress"));
+    assert!(pos("istio-system", "istiod") < pos("istio-egress", "egress"));
+    assert!(pos("data", "cache") < pos("data", "setup"));
+    assert_eq!(order.len(), 7, "{order:?}");
+
+    // Every applied pod template runs a private image; the injector ConfigMap too.
+    let pods = kube.pod_images();
+    assert_eq!(pods.len(), 6, "{pods:?}");
+    for (what, image) in &pods {
+        assert!(image.starts_with(&format!("{host}/platform/")), "{what} runs {image}");
+    }
+    let injector = kube.object("ConfigMap", "istio-system", "istio-sidecar-injector").unwrap();
+    let text = injector.body["data"]["config"].as_str().unwrap();
+    assert!(text.contains(&format!("{host}/platform/istio/proxyv2:1.27.1")), "{text}");
+    // A literal `{{` in values and a run-time hook template survive the rewrite.
+    let ingress = kube.helm_release("istio-ingress", "ingress", 1).unwrap();
+    assert_eq!(ingress["config"]["annotations"]["note"], "{{ not a template }}", "{}", ingress["config"]);
+
+    // The acid test: plain helmfile renders the rewritten helmfile with zero public references.
+    let rewritten = PathBuf::from(report["rewrite"]["helmfile"].as_str().unwrap());
+    let tools = Tools::find().unwrap();
+    let helm = Helm::new().unwrap();
+    let login = helm.registry_login_with(&private, USER, PASSWORD).unwrap();
+    assert!(login.status.success());
+    let rendered = std::process::Command::new(Tools::helmfile().unwrap())
+        .envs(helm.env_vars())
+        .env("HELMFILE_UPGRADE_NOTICE_DISABLED", "1")
+        .arg("--helm-binary")
+        .arg(&tools.helm)
+        .arg("-f")
+        .arg(&rewritten)
+        .args(["template", "--skip-deps"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(rendered.status.success(), "plain helmfile template failed:\n{}", String::from_utf8_lossy(&rendered.stderr));
+    let found = kod::image::extract::extract_images(&text);
+    assert!(found.found.len() >= 6, "{text}");
+    for f in &found.found {
+        assert!(f.image.starts_with(&format!("{host}/platform/")), "{} in {:?}", f.image, f.object);
+    }
+    assert_eq!(public_names(&text), Vec::<String>::new(), "public references left:\n{text}");
+    // The helmfile and its values name no public source (the post-renderer's map and
+    // rewrite.json name them as what is replaced).
+    let files: String = walk(rewritten.parent().unwrap())
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "gotmpl" || e == "yaml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(files.contains("kod-private/monitor"));
+    assert_eq!(public_names(&files), Vec::<String>::new(), "the rewritten files name a public source:\n{files}");
+
+    // A second sync changes nothing in the registry and upgrades in place.
+    let again = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(kube.helm_releases().iter().any(|(ns, n, rev, _)| ns == "data" && n == "cache" && *rev == 2));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn dry_run_prints_every_step_and_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(None);
+    let bundle = package(&c, work.path(), &[]);
+    drop(c);
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    let out = kod_cmd(work.path(), &work.path().join("home"))
+        .envs(kube.env_vars())
+        .arg("--dry-run")
+        .args(sync_args(&bundle, &private, work.path()))
+        .write_stdin(PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for expected in ["skopeo copy", "helm push", "helm registry login", " template --skip-deps", " sync --skip-deps", "--selector name=istiod,namespace=istio-system"] {
+        assert!(stderr.contains(expected), "dry run did not print {expected:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains(PASSWORD));
+    assert_eq!(private.catalog().unwrap(), Vec::<String>::new(), "the registry changed");
+    assert!(kube.helm_releases().is_empty(), "something was installed");
+}
+
+#[test]
+fn a_public_image_left_over_fails_the_proof_with_its_hint_and_installs_nothing() {
+    // A hint wrongly excludes the hard-coded image: it is not bundled, and the rewritten
+    // helmfile would still pull it from the public registry.
+    let hints = "charts:\n- chart: setup\n  exclude:\n  - \"gcr.io/distroless/static:*\"\n  note: wrongly excluded\n";
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(Some(hints));
+    let bundle = package(&c, work.path(), &["--hints", "kod-hints.yaml"]);
+    drop(c);
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    let out = kod_cmd(work.path(), &work.path().join("home"))
+        .envs(kube.env_vars())
+        .args(sync_args(&bundle, &private, work.path()))
+        .write_stdin(PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not offline-ready"), "{stderr}");
+    assert!(stderr.contains("gcr.io/distroless/static:nonroot (Job/setup-setup"), "{stderr}");
+    assert!(stderr.contains("add `gcr.io/distroless/static:nonroot` to a hints file"), "{stderr}");
+    assert!(stderr.contains("nothing was installed"), "{stderr}");
+    assert!(kube.helm_releases().is_empty(), "installed despite the leftover");
+}
