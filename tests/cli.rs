@@ -41,6 +41,25 @@ fn listed_commands(help: &str) -> Vec<&str> {
         .collect()
 }
 
+/// clap's own consistency checks over every command (duplicate flags, ids, …).
+#[test]
+fn every_command_definition_is_consistent() {
+    use clap::CommandFactory;
+    kod::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn helm_help_lists_single_chart_verbs() {
+    let out = kod().args(["helm", "--help"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(listed_commands(&text), vec!["package", "sync", "help"], "{text}");
+    let out = kod().args(["helm", "package", "--help"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for flag in ["--version", "--repo", "--values", "--set", "--namespace", "--release", "--output", "--platform", "--hints"] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+}
+
 #[test]
 fn version_flag() {
     kod().arg("--version").assert().success().stdout(format!("kod {}\n", env!("CARGO_PKG_VERSION")));
@@ -51,7 +70,7 @@ fn help_lists_only_working_commands() {
     let out = kod().arg("--help").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     let commands = listed_commands(&text);
-    assert_eq!(commands, vec!["helmfile", "bundle", "post-render", "completion", "doctor", "help"], "{text}");
+    assert_eq!(commands, vec!["helmfile", "helm", "bundle", "post-render", "completion", "doctor", "help"], "{text}");
 }
 
 #[test]
@@ -59,7 +78,7 @@ fn helmfile_help_lists_only_working_verbs() {
     let out = kod().args(["helmfile", "--help"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     let verbs = listed_commands(&text);
-    assert_eq!(verbs, vec!["build", "list", "plan", "images", "package", "push", "help"], "{text}");
+    assert_eq!(verbs, vec!["build", "list", "plan", "images", "package", "push", "rewrite", "verify-offline", "sync", "help"], "{text}");
     for flag in ["--file", "--environment", "--state-values-set", "--state-values-file", "--selector", "--kube-context", "--namespace"] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }

@@ -488,3 +488,47 @@ fn a_public_image_left_over_fails_the_proof_with_its_hint_and_installs_nothing()
     assert!(stderr.contains("nothing was installed"), "{stderr}");
     assert!(kube.helm_releases().is_empty(), "installed despite the leftover");
 }
+
+#[test]
+fn single_chart_mode_packages_and_syncs_one_chart_through_the_same_pipeline() {
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(None);
+    let values = work.path().join("my-values.yaml");
+    std::fs::write(&values, "image:\n  tag: 7.2.4\n").unwrap();
+    let bundle = work.path().join("cache.kod.tar");
+    let repo_url = c._repo.url();
+    let out = kod_cmd(work.path(), &work.path().join("home-connected"))
+        .args(["--no-progress", "helm", "package", "cache", "--repo", &repo_url, "--version", "19.0.0", "-n", "data", "--release", "session-cache"])
+        .arg("-f")
+        .arg(&values)
+        .args(["--set", "replicas=2,extra.note=a\\,b"])
+        .arg("--workdir")
+        .arg(work.path().join("connected"))
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--source-registries-conf")
+        .arg(c.public.registries_conf())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = kod::bundle::read::read_manifest(&bundle).unwrap();
+    assert_eq!(manifest.releases.len(), 1);
+    assert_eq!((manifest.releases[0].name.as_str(), manifest.releases[0].namespace.as_str()), ("session-cache", "data"));
+    assert_eq!(manifest.images.iter().map(|i| i.source.as_str()).collect::<Vec<_>>(), ["docker.io/bitnami/redis:7.2.4"]);
+    assert!(manifest.files.iter().any(|f| f.path == "helmfile/values/01-my-values.yaml"), "the values file is bundled");
+    drop(c);
+
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    let mut args = sync_args(&bundle, &private, work.path());
+    args[1] = "helm".into();
+    let out = kod_cmd(work.path(), &work.path().join("home")).envs(kube.env_vars()).args(args).write_stdin(PASSWORD).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(kube.release_install_order(), vec![("data".to_string(), "session-cache".to_string())]);
+    let pods = kube.pod_images();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].1, format!("{}/platform/bitnami/redis:7.2.4", private.helm_host()));
+    let release = kube.helm_release("data", "session-cache", 1).unwrap();
+    assert_eq!(release["config"]["replicas"], 2, "{}", release["config"]);
+    assert_eq!(release["config"]["extra"]["note"], "a,b", "helm's escaped comma is a literal comma");
+}

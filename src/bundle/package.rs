@@ -88,7 +88,9 @@ fn project_files(root: &Path, skip: &[PathBuf], ui: &Ui) -> Result<Vec<(String, 
         for e in entries {
             let p = e.path();
             let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || name.ends_with(".kod.tar") || skip.iter().any(|s| p.starts_with(s)) {
+            // A skipped directory that holds the root (single-chart mode writes its helmfile
+            // into the work directory) does not hide the root's own files.
+            if name.starts_with('.') || name.ends_with(".kod.tar") || skip.iter().any(|s| p.starts_with(s) && !root.starts_with(s)) {
                 continue;
             }
             let ft = e.file_type()?;

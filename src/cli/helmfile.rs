@@ -97,9 +97,9 @@ pub enum Verb {
     Package(Box<PackageArgs>),
     /// Offline: verify a bundle and push its images and charts to the private registry
     Push(PushArgs),
-    /// Offline: write the helmfile that installs from the private registry, and show the diff
+    /// Offline: write the helmfile that installs from the private registry (diff shown)
     Rewrite(RewriteArgs),
-    /// Offline: render the rewritten helmfile and prove every image is private and present
+    /// Offline: prove every image of the rewritten helmfile is private and present
     VerifyOffline(OfflineArgs),
     /// Offline: verify, push, rewrite, prove, then `helmfile sync` in waves
     Sync(RewriteArgs),
@@ -321,7 +321,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
         Verb::List(args) => list(ctx, &cmd.flags, args),
         Verb::Plan(args) => plan_cmd(ctx, &cmd.flags, args),
         Verb::Images(args) => images(ctx, &cmd.flags, args).await,
-        Verb::Package(args) => package(ctx, &cmd.flags, *args).await,
+        Verb::Package(args) => run_package(ctx, &cmd.flags, *args).await,
         Verb::Push(args) => push(ctx, args).await,
         Verb::Rewrite(args) => super::offline::rewrite(ctx, &cmd.flags, args).await,
         Verb::VerifyOffline(args) => super::offline::verify_offline(ctx, &cmd.flags, args).await,
@@ -350,7 +350,8 @@ async fn push(ctx: &Context, args: PushArgs) -> Result<i32> {
     Ok(super::exit::OK)
 }
 
-async fn package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Result<i32> {
+/// `kod helmfile package` (and `kod helm package`, on its generated one-release helmfile).
+pub(crate) async fn run_package(ctx: &Context, flags: &HelmfileFlags, args: PackageArgs) -> Result<i32> {
     use crate::bundle::package::{package, PackageOptions};
     use crate::image::fetch::{parse_mirror, parse_platform, Platforms};
     flags.selectors()?;

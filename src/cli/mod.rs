@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod completion;
 pub mod doctor;
+pub mod helm;
 pub mod helmfile;
 pub mod offline;
 pub mod post_render;
@@ -77,6 +78,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Work on a helmfile-defined platform
     Helmfile(helmfile::HelmfileCmd),
+    /// Single-chart mode: package one chart, or sync its bundle (a one-release helmfile)
+    Helm(helm::HelmCmd),
     /// Inspect, verify or unpack a bundle
     Bundle(bundle::BundleCmd),
     /// Redirect images in manifests on stdin (a helm post-renderer)
@@ -168,6 +171,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Doctor(args) => doctor::exec(ctx, args).await,
         Command::Helmfile(cmd) => helmfile::exec(ctx, cmd).await,
+        Command::Helm(cmd) => helm::exec(ctx, cmd).await,
         Command::Bundle(cmd) => bundle::exec(ctx, cmd).await,
         Command::PostRender(args) => post_render::exec(ctx, args).await,
         Command::Completion(args) => completion::exec(ctx, args).await,

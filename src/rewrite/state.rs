@@ -174,7 +174,7 @@ fn release_key(r: &Release) -> String {
 }
 
 /// Make the text survive helmfile's template pass unchanged.
-fn escape_template(text: &str) -> String {
+pub fn escape_template(text: &str) -> String {
     text.replace("{{", "{{`{{`}}")
 }
 
