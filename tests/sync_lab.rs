@@ -532,3 +532,34 @@ fn single_chart_mode_packages_and_syncs_one_chart_through_the_same_pipeline() {
     assert_eq!(release["config"]["replicas"], 2, "{}", release["config"]);
     assert_eq!(release["config"]["extra"]["note"], "a,b", "helm's escaped comma is a literal comma");
 }
+
+#[test]
+fn a_failed_wave_stops_the_sync_with_a_report_and_a_re_run_completes() {
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(None);
+    let bundle = package(&c, work.path(), &[]);
+    drop(c);
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    kube.fail_creates("Deployment", Some("istiod"), kod_testlab::Fault::InternalError("etcd is full".into()));
+    let home = work.path().join("home");
+    let out = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "helmfile failed: exit code 4 (docs/exit-codes.md)\n{stderr}");
+    assert!(stderr.contains("wave 2 failed (istio-system/istiod: failed, data/setup: deployed)"), "{stderr}");
+    assert!(stderr.contains("done before it: istio-system/istio-base, data/cache, monitoring/monitoring"), "{stderr}");
+    assert!(stderr.contains("not attempted: istio-ingress/ingress, istio-egress/egress."), "{stderr}");
+    assert!(stderr.contains("etcd is full"), "helm's reason is shown: {stderr}");
+    let installed: Vec<String> = kube.release_install_order().into_iter().map(|(_, n)| n).collect();
+    assert!(!installed.contains(&"ingress".to_string()) && !installed.contains(&"egress".to_string()), "{installed:?}");
+
+    // The cause is fixed; the same command finishes the job.
+    kube.clear_faults();
+    let out = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let releases = kube.helm_releases();
+    for name in ["istio-base", "istiod", "ingress", "egress", "cache", "setup", "monitoring"] {
+        let latest = releases.iter().filter(|(_, n, _, _)| n == name).max_by_key(|(_, _, rev, _)| *rev).unwrap_or_else(|| panic!("{name}: {releases:?}"));
+        assert_eq!(latest.3, "deployed", "{name}: {releases:?}");
+    }
+}

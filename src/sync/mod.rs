@@ -335,13 +335,21 @@ pub async fn sync_waves(runner: &Runner, env: &HelmfileEnv, rewrite: &RewriteRep
         report.waves.push(outcome);
     }
     if let Some(e) = failed {
+        // Which releases of the failed wave did get installed (helm status, read-only).
+        let mut statuses = Vec::new();
+        if let Some(w) = report.waves.iter().find(|w| w.status == "failed") {
+            for id in &w.releases {
+                let (ns, name) = id.rsplit_once('/').map(|(a, b)| (a.rsplit('/').next().unwrap_or(a), b)).unwrap_or(("", id.as_str()));
+                statuses.push(format!("{id}: {}", release_status(runner, env, ns, name).await));
+            }
+        }
         let done: Vec<String> = report.waves.iter().filter(|w| w.status == "done").flat_map(|w| w.releases.clone()).collect();
         let failed_wave = report.waves.iter().find(|w| w.status == "failed").expect("a failed wave");
         let not_run: Vec<String> = report.waves.iter().filter(|w| w.status == "not run").flat_map(|w| w.releases.clone()).collect();
         return Err(e.context(format!(
             "wave {} failed ({}); done before it: {}; not attempted: {}. Inspect with `helm status RELEASE -n NAMESPACE`, roll back with `helm rollback`, and re-run the sync (finished waves are upgraded in place)",
             failed_wave.index + 1,
-            failed_wave.releases.join(", "),
+            statuses.join(", "),
             if done.is_empty() { "none".to_string() } else { done.join(", ") },
             if not_run.is_empty() { "none".to_string() } else { not_run.join(", ") },
         )));
@@ -350,4 +358,23 @@ pub async fn sync_waves(runner: &Runner, env: &HelmfileEnv, rewrite: &RewriteRep
         bail!("no release of the plan is selected{}", if selectors.is_empty() { String::new() } else { " by -l".into() });
     }
     Ok(report)
+}
+
+/// helm's status of a release (`deployed`, `failed`, `pending-install`, …, or `not installed`).
+async fn release_status(runner: &Runner, env: &HelmfileEnv, namespace: &str, name: &str) -> String {
+    let mut cmd = Cmd::new(Tool::Helm).args(["status", name, "--output", "json"]);
+    if !namespace.is_empty() {
+        cmd = cmd.arg("--namespace").arg(namespace);
+    }
+    if let Some(c) = &env.kube_context {
+        cmd = cmd.arg("--kube-context").arg(c);
+    }
+    match runner.run(&cmd.read_only().capture().timeout(Duration::from_secs(120))).await {
+        Ok(out) => serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["info"]["status"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into()),
+        Err(e) if e.stderr_tail().iter().any(|l| l.contains("not found")) => "not installed".into(),
+        Err(_) => "unknown (helm status failed)".into(),
+    }
 }
