@@ -563,3 +563,74 @@ fn a_failed_wave_stops_the_sync_with_a_report_and_a_re_run_completes() {
         assert_eq!(latest.3, "deployed", "{name}: {releases:?}");
     }
 }
+
+/// kill -9 of kod and everything it started (helmfile, helm) in the middle of a wave —
+/// a release is left as helm had it — then the same command again finishes the job with
+/// every release deployed once.
+#[test]
+fn a_sync_killed_midway_is_completed_by_the_next_run() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let work = tempfile::tempdir().unwrap();
+    let c = connected(None);
+    let bundle = package(&c, work.path(), &[]);
+    drop(c);
+    let private = Registry::start(RegistryOptions::tls().with_auth(USER, PASSWORD)).unwrap();
+    let kube = KubeApiDouble::start().unwrap();
+    let home = work.path().join("home");
+    let tools = Tools::find().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kod"))
+        .current_dir(work.path())
+        .env("KOD_HELM", &tools.helm)
+        .env("KOD_SKOPEO", &tools.skopeo)
+        .env("KOD_HELMFILE", Tools::helmfile().unwrap())
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("KOD_REGISTRY_PASSWORD", PASSWORD)
+        .envs(kube.env_vars())
+        .args(sync_args(&bundle, &private, work.path()).into_iter().filter(|a| a != "--password-stdin"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Kill the whole process group as soon as helm has stored its first release.
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(300) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("sync finished ({status}) before it could be interrupted");
+        }
+        if !kube.release_install_order().is_empty() {
+            let _ = std::process::Command::new("kill").args(["-9", "--", &format!("-{}", child.id())]).status();
+            child.wait().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(killed, "the sync was not interrupted");
+    let before = kube.helm_releases();
+    assert!(before.len() < 7, "everything was installed before the kill: {before:?}");
+
+    let out = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the re-run failed (before it: {before:?}):\n{stderr}");
+    assert!(stderr.contains("did not finish; releases it left pending are put back"), "{stderr}");
+    if before.iter().any(|(_, _, _, status)| status.starts_with("pending-")) {
+        assert!(stderr.contains("putting it back before the sync"), "a pending release was not recovered:\n{stderr}");
+    }
+    let releases = kube.helm_releases();
+    for name in ["istio-base", "istiod", "ingress", "egress", "cache", "setup", "monitoring"] {
+        let revs: Vec<_> = releases.iter().filter(|(_, n, _, _)| n == name).collect();
+        let latest = revs.iter().max_by_key(|(_, _, rev, _)| *rev).unwrap_or_else(|| panic!("{name} missing: {releases:?}"));
+        assert_eq!(latest.3, "deployed", "{name}: {releases:?}");
+    }
+    // Nothing duplicated: one Deployment/StatefulSet/Job per workload.
+    let pods = kube.pod_images();
+    let mut names: Vec<&String> = pods.iter().map(|(w, _)| w).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 6, "{pods:?}");
+}

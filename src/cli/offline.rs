@@ -138,6 +138,13 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
     flags.selectors()?;
     let target = args.offline.registry.target(&ctx.ui)?;
     let workdir = workdir(&args.offline);
+    let lock = crate::sync::SyncLock::acquire(&workdir)?;
+    if let Some(pid) = lock.interrupted {
+        ctx.ui.warn(format!(
+            "the previous sync in {} (pid {pid}) did not finish; releases it left pending are put back before their wave",
+            workdir.display()
+        ));
+    }
     ctx.ui.info("step 1-3: verify the bundle, push images and charts");
     let (_, pushed) = push_bundle(&ctx.runner, &args.offline.bundle, &target, &workdir, ctx.concurrency).await?;
     let (manifest, unpacked) = open_bundle(&ctx.runner, &args.offline.bundle, &workdir)?;
@@ -158,7 +165,7 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
 
     ctx.ui.info("step 6: helmfile sync in waves");
     let plan = bundle_plan(&manifest, &env)?;
-    let report = sync_waves(&ctx.runner, &henv, &rw.report, &plan, &flags.selector).await?;
+    let report = sync_waves(&ctx.runner, &henv, &rw.report, &plan, &flags.selector, lock.interrupted.is_some()).await?;
     match args.offline.output {
         OutputFormat::Json => println!(
             "{}",
@@ -171,6 +178,7 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
     } else {
         ctx.ui.info(format!("synced {} wave(s); the rewritten helmfile is {}", report.waves.len(), rw.report.helmfile.display()));
     }
+    drop(lock);
     if args.cleanup {
         std::fs::remove_dir_all(&workdir).with_context(|| format!("removing the work directory {}", workdir.display()))?;
         ctx.ui.info(format!("removed the work directory {} (the rewritten helmfile with it)", workdir.display()));

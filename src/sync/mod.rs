@@ -283,8 +283,72 @@ pub fn bundle_plan(manifest: &Manifest, environment: &str) -> Result<Plan> {
     serde_json::from_value(p.plan.clone()).context("reading the bundle's release plan")
 }
 
-/// Run `helmfile sync` wave by wave; stops at the first failed wave.
-pub async fn sync_waves(runner: &Runner, env: &HelmfileEnv, rewrite: &RewriteReport, plan: &Plan, selectors: &[String]) -> Result<SyncReport> {
+/// A work directory's sync lock: one `kod … sync` at a time per work directory, and a way
+/// to tell that the previous one was killed (its lock is still there, its process gone).
+pub struct SyncLock {
+    path: PathBuf,
+    /// The pid of a previous sync that did not finish, if any.
+    pub interrupted: Option<u32>,
+}
+
+impl SyncLock {
+    pub fn acquire(work_dir: &Path) -> Result<SyncLock> {
+        std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+        let path = work_dir.join("sync.lock");
+        let mut interrupted = None;
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()) {
+                let alive = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("kod"));
+                if alive && pid != std::process::id() {
+                    bail!("another kod sync (pid {pid}) is running with the work directory {}; wait for it or give another --workdir", work_dir.display());
+                }
+                interrupted = Some(pid);
+            }
+        }
+        std::fs::write(&path, format!("{}\n", std::process::id())).with_context(|| format!("writing {}", path.display()))?;
+        Ok(SyncLock { path, interrupted })
+    }
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Release states an interrupted helm leaves behind; helm refuses to touch such a release.
+fn is_pending(status: &str) -> bool {
+    status.starts_with("pending-")
+}
+
+/// Put a release a killed sync left pending back into a state helm can work from:
+/// a first install that never finished is uninstalled (the sync installs it again), an
+/// interrupted upgrade or rollback is rolled back to the last good revision.
+async fn recover(runner: &Runner, env: &HelmfileEnv, namespace: &str, name: &str, status: &str) -> Result<()> {
+    let mut cmd = Cmd::new(Tool::Helm);
+    cmd = if status == "pending-install" { cmd.args(["uninstall", name]) } else { cmd.args(["rollback", name]) };
+    if !namespace.is_empty() {
+        cmd = cmd.arg("--namespace").arg(namespace);
+    }
+    if let Some(c) = &env.kube_context {
+        cmd = cmd.arg("--kube-context").arg(c);
+    }
+    runner.ui().warn(format!("{namespace}/{name} is {status}: the interrupted sync left it so; putting it back before the sync"));
+    runner.run(&cmd.timeout(Duration::from_secs(600))).await.with_context(|| format!("recovering {namespace}/{name} from {status}"))?;
+    Ok(())
+}
+
+/// Run `helmfile sync` wave by wave; stops at the first failed wave. With `recover_pending`
+/// (the previous sync in this work directory was killed), releases of a wave that helm left
+/// pending are put back first.
+pub async fn sync_waves(
+    runner: &Runner,
+    env: &HelmfileEnv,
+    rewrite: &RewriteReport,
+    plan: &Plan,
+    selectors: &[String],
+    recover_pending: bool,
+) -> Result<SyncReport> {
     let selectors = selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
     let rewritten: BTreeSet<(&str, &str)> = rewrite.releases.iter().map(|r| (r.name.as_str(), r.namespace.as_str())).collect();
     let mut report = SyncReport { waves: Vec::new(), ok: true };
@@ -315,6 +379,14 @@ pub async fn sync_waves(runner: &Runner, env: &HelmfileEnv, rewrite: &RewriteRep
             continue;
         }
         runner.ui().info(format!("wave {}: {} {}", outcome.index + 1, outcome.action, outcome.releases.join(", ")));
+        if recover_pending && !runner.dry_run() {
+            for r in &releases {
+                let status = release_status(runner, env, &r.namespace, &r.name).await;
+                if is_pending(&status) {
+                    recover(runner, env, &r.namespace, &r.name, &status).await?;
+                }
+            }
+        }
         let mut cmd = env.cmd(runner).await?;
         for r in &releases {
             let mut sel = format!("name={}", r.name);
@@ -346,12 +418,18 @@ pub async fn sync_waves(runner: &Runner, env: &HelmfileEnv, rewrite: &RewriteRep
         let done: Vec<String> = report.waves.iter().filter(|w| w.status == "done").flat_map(|w| w.releases.clone()).collect();
         let failed_wave = report.waves.iter().find(|w| w.status == "failed").expect("a failed wave");
         let not_run: Vec<String> = report.waves.iter().filter(|w| w.status == "not run").flat_map(|w| w.releases.clone()).collect();
+        let pending = statuses.iter().any(|s| s.contains(": pending-"));
         return Err(e.context(format!(
-            "wave {} failed ({}); done before it: {}; not attempted: {}. Inspect with `helm status RELEASE -n NAMESPACE`, roll back with `helm rollback`, and re-run the sync (finished waves are upgraded in place)",
+            "wave {} failed ({}); done before it: {}; not attempted: {}. Inspect with `helm status RELEASE -n NAMESPACE`, roll back with `helm rollback`, and re-run the sync (finished waves are upgraded in place){}",
             failed_wave.index + 1,
             statuses.join(", "),
             if done.is_empty() { "none".to_string() } else { done.join(", ") },
             if not_run.is_empty() { "none".to_string() } else { not_run.join(", ") },
+            if pending {
+                "; a pending release was left by an interrupted helm: `helm rollback` it (or `helm uninstall` a pending first install) before the re-run"
+            } else {
+                ""
+            },
         )));
     }
     if report.waves.is_empty() {
