@@ -1176,9 +1176,19 @@ pub fn chart_value_images(
         }
         resolved.push((sub.path.clone(), sub_hints));
     }
+    // A hint's `rewriteValues` go with every image it declares, so the rewrite sets them.
     let hinted = resolved
         .iter()
-        .flat_map(|(_, r)| r.value_images.iter().cloned())
+        .flat_map(|(_, r)| {
+            r.value_images.iter().cloned().map(|mut image| {
+                for (path, value) in &r.rewrite_values {
+                    if !image.rewrite_requires.iter().any(|(p, _)| p == path) {
+                        image.rewrite_requires.push((path.clone(), value.clone()));
+                    }
+                }
+                image
+            })
+        })
         .collect();
     ChartValueImages {
         value_images: merge_value_images(walked, hinted),
@@ -1189,11 +1199,22 @@ pub fn chart_value_images(
 /// Combines value images found by walking the values with those declared
 /// by hints: a hint replaces every walked image named by the same field
 /// (see [`ValueImage::identity_paths`]).
-pub fn merge_value_images(walked: Vec<ValueImage>, hinted: Vec<ValueImage>) -> Vec<ValueImage> {
+pub fn merge_value_images(walked: Vec<ValueImage>, mut hinted: Vec<ValueImage>) -> Vec<ValueImage> {
     let hinted_fields: std::collections::HashSet<String> = hinted
         .iter()
         .flat_map(|h| h.identity_paths().into_iter().map(str::to_owned))
         .collect();
+    // What a relocation needs (found by the walk) still applies when a hint describes the image.
+    for h in &mut hinted {
+        let ids: Vec<String> = h.identity_paths().into_iter().map(str::to_owned).collect();
+        for w in walked.iter().filter(|w| w.identity_paths().iter().any(|p| ids.iter().any(|i| i == p))) {
+            for (path, value) in &w.rewrite_requires {
+                if !h.rewrite_requires.iter().any(|(p, _)| p == path) {
+                    h.rewrite_requires.push((path.clone(), value.clone()));
+                }
+            }
+        }
+    }
     let mut out = hinted;
     out.extend(walked.into_iter().filter(|w| {
         !w.identity_paths()

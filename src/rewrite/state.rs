@@ -34,6 +34,7 @@ use super::post_render::ImageMap;
 use crate::bundle::format::{Manifest, Release};
 use crate::helmfile::values::json_to_yaml;
 use crate::image::reference::parse_normalized_named;
+use crate::image::values::ValueShape;
 use crate::registry::push::target_names;
 use crate::registry::RegistryTarget;
 
@@ -225,7 +226,6 @@ pub fn rewrite(manifest: &Manifest, target: &RegistryTarget, opts: &RewriteOptio
     let names = target_names(&sources, target)?;
     let digests: BTreeMap<&str, &str> = manifest.images.iter().map(|i| (i.source.as_str(), i.digest.as_str())).collect();
     let pin = opts.pin_digests || manifest.pin_digests;
-    let dest = Destination { host: &target.host, prefix: target.prefix.as_deref() };
 
     // Build everything in a sibling directory, then swap it in.
     let parent = opts.out_dir.parent().ok_or_else(|| anyhow!("{} has no parent directory", opts.out_dir.display()))?;
@@ -333,44 +333,13 @@ pub fn rewrite(manifest: &Manifest, target: &RegistryTarget, opts: &RewriteOptio
             }
 
             // Images: overrides through value shapes, the rest through the post-renderer.
-            let mut overrides = serde_json::json!({});
-            let mut owners = BTreeMap::new();
-            let mut map = ImageMap::default();
-            for img in &rel.images {
-                let target_name = names.get(&img.source).ok_or_else(|| anyhow!("{}: image {} is not in the bundle's image list", rel.id, img.source))?;
-                let digest = digests.get(img.source.as_str()).copied();
-                let private = match (pin, digest) {
-                    (true, Some(d)) => format!("{base}/{}@{d}", target_path(target_name, &base)),
-                    _ => target_name.clone(),
-                };
-                let reference = parse_normalized_named(&img.source).map_err(|e| anyhow!("{}: {e}", img.source))?;
-                let mut by_values = None;
-                if let Some(shape) = &img.value_shape {
-                    let mut trial = overrides.clone();
-                    let mut trial_owners = owners.clone();
-                    match redirect(&mut trial, &mut trial_owners, &reference, shape, &dest, &target_path(target_name, &base), if pin { digest } else { None }) {
-                        Ok(()) => {
-                            overrides = trial;
-                            owners = trial_owners;
-                            by_values = Some(img.value_path.clone().unwrap_or_else(|| shape.path.clone()));
-                        }
-                        Err(e) => warnings.push(format!("{}: {}: {e:#}; the post-renderer redirects it instead", rel.id, img.source)),
-                    }
-                }
-                let how = match &by_values {
-                    Some(p) => format!("values {p}"),
-                    None if img.value_shape.is_none() => "post-render (no value path controls it)".to_string(),
-                    None => "post-render (its value path is shared with another image)".to_string(),
-                };
-                if by_values.is_none() || opts.post_render_all {
-                    map.images.insert(img.source.clone(), private.clone());
-                }
-                out.images.push(Redirect {
-                    source: img.source.clone(),
-                    target: private,
-                    how: if by_values.is_some() && opts.post_render_all { format!("{how} + post-render") } else { how },
-                });
-            }
+            let images: Vec<(String, Option<String>, Option<ValueShape>)> =
+                rel.images.iter().map(|i| (i.source.clone(), i.value_path.clone(), i.value_shape.clone())).collect();
+            let plan = release_redirects(&images, &names, &digests, target, pin, opts.post_render_all)
+                .with_context(|| format!("release {}", rel.id))?;
+            warnings.extend(plan.warnings.iter().map(|w| format!("{}: {w}", rel.id)));
+            let (overrides, map) = (plan.overrides, plan.map);
+            out.images = plan.redirects;
 
             // values: each entry as a file, then the overrides.
             let mut files = Vec::new();
@@ -518,6 +487,71 @@ pub fn rewrite(manifest: &Manifest, target: &RegistryTarget, opts: &RewriteOptio
     std::fs::rename(&kept, final_dir).with_context(|| format!("moving the rewrite into {}", final_dir.display()))?;
     let view = view_docs.join("---\n");
     Ok(Rewritten { report, original, view })
+}
+
+/// How one release's images are redirected: the override values, the post-renderer's map,
+/// and a record per image.
+#[derive(Clone, Debug, Default)]
+pub struct ReleaseRedirects {
+    pub overrides: serde_json::Value,
+    pub map: ImageMap,
+    pub redirects: Vec<Redirect>,
+    pub warnings: Vec<String>,
+}
+
+/// Redirect a release's images `(source, value path, value shape)`: through their value
+/// shapes where they have one (two images needing different values in one field: the
+/// second goes to the post-renderer), through the post-renderer's map otherwise, or also
+/// through the map with `post_render_all`. `names` are the push targets
+/// ([`target_names`]), `digests` the bundle's digests (for `pin`).
+pub fn release_redirects(
+    images: &[(String, Option<String>, Option<ValueShape>)],
+    names: &BTreeMap<String, String>,
+    digests: &BTreeMap<&str, &str>,
+    target: &RegistryTarget,
+    pin: bool,
+    post_render_all: bool,
+) -> Result<ReleaseRedirects> {
+    let base = target.base();
+    let dest = Destination { host: &target.host, prefix: target.prefix.as_deref() };
+    let mut out = ReleaseRedirects { overrides: serde_json::json!({}), ..Default::default() };
+    let mut owners = BTreeMap::new();
+    for (source, value_path, shape) in images {
+        let target_name = names.get(source).ok_or_else(|| anyhow!("image {source} is not in the bundle's image list"))?;
+        let digest = digests.get(source.as_str()).copied();
+        let private = match (pin, digest) {
+            (true, Some(d)) => format!("{base}/{}@{d}", target_path(target_name, &base)),
+            _ => target_name.clone(),
+        };
+        let reference = parse_normalized_named(source).map_err(|e| anyhow!("{source}: {e}"))?;
+        let mut by_values = None;
+        if let Some(shape) = shape {
+            let mut trial = out.overrides.clone();
+            let mut trial_owners = owners.clone();
+            match redirect(&mut trial, &mut trial_owners, &reference, shape, &dest, &target_path(target_name, &base), if pin { digest } else { None }) {
+                Ok(()) => {
+                    out.overrides = trial;
+                    owners = trial_owners;
+                    by_values = Some(value_path.clone().unwrap_or_else(|| shape.path.clone()));
+                }
+                Err(e) => out.warnings.push(format!("{source}: {e:#}; the post-renderer redirects it instead")),
+            }
+        }
+        let how = match &by_values {
+            Some(p) => format!("values {p}"),
+            None if shape.is_none() => "post-render (no value path controls it)".to_string(),
+            None => "post-render (its value path is shared with another image)".to_string(),
+        };
+        if by_values.is_none() || post_render_all {
+            out.map.images.insert(source.clone(), private.clone());
+        }
+        out.redirects.push(Redirect {
+            source: source.clone(),
+            target: private,
+            how: if by_values.is_some() && post_render_all { format!("{how} + post-render") } else { how },
+        });
+    }
+    Ok(out)
 }
 
 /// Paths in a state file are relative to it: the top file sits in the rewrite directory,
