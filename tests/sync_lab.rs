@@ -531,6 +531,23 @@ fn single_chart_mode_packages_and_syncs_one_chart_through_the_same_pipeline() {
     let release = kube.helm_release("data", "session-cache", 1).unwrap();
     assert_eq!(release["config"]["replicas"], 2, "{}", release["config"]);
     assert_eq!(release["config"]["extra"]["note"], "a,b", "helm's escaped comma is a literal comma");
+
+    // The same bundle into a plain-HTTP registry without credentials (on a loopback name,
+    // where helm uses HTTP by itself): a warning, and the same result.
+    let plain = Registry::start(RegistryOptions::plain()).unwrap();
+    let kube2 = KubeApiDouble::start().unwrap();
+    let out = kod_cmd(work.path(), &work.path().join("home"))
+        .envs(kube2.env_vars())
+        .args(["--no-progress", "helm", "sync"])
+        .arg(&bundle)
+        .args(["--registry", &format!("{}/mirror", plain.host()), "--plain-http", "--workdir"])
+        .arg(work.path().join("offline-plain"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("TLS verification is off"), "{stderr}");
+    assert_eq!(kube2.pod_images()[0].1, format!("{}/mirror/bitnami/redis:7.2.4", plain.host()));
 }
 
 #[test]
