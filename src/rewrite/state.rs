@@ -587,4 +587,33 @@ mod tests {
     fn template_delimiters_are_escaped_for_helmfile() {
         assert_eq!(escape_template("args: [\"{{ .Release.Name }}\"]"), "args: [\"{{`{{`}} .Release.Name }}\"]");
     }
+
+    fn shape_of(values: serde_json::Value) -> ValueShape {
+        crate::image::values::find_value_images(&values, Some("1.0")).into_iter().next().unwrap().shape()
+    }
+
+    #[test]
+    fn redirects_pin_fall_back_and_post_render_all() {
+        let target = RegistryTarget::parse("reg.local:5000/site").unwrap();
+        let d = format!("sha256:{}", "c".repeat(64));
+        let sources = vec!["docker.io/library/busybox:1.36".to_string(), "quay.io/org/app:2".to_string(), "quay.io/other/tool:3".to_string()];
+        let names = target_names(&sources, &target).unwrap();
+        let digests = BTreeMap::from([("docker.io/library/busybox:1.36", d.as_str())]);
+        let images = vec![
+            (sources[0].clone(), Some("sidecar.image".to_string()), Some(shape_of(serde_json::json!({"sidecar": {"image": "docker.io/library/busybox:1.36"}})))),
+            // Two images whose hub would need different values: the second goes to the post-renderer.
+            (sources[1].clone(), Some("global.hub".to_string()), Some(ValueShape { hub_path: Some("global.hub".into()), ..shape_of(serde_json::json!({"global": {"hub": "quay.io/org", "tag": "2"}, "app": {"image": "app"}})) })),
+            (sources[2].clone(), Some("global.hub".to_string()), Some(ValueShape { hub_path: Some("global.hub".into()), ..shape_of(serde_json::json!({"global": {"hub": "quay.io/other", "tag": "3"}, "tool": {"image": "tool"}})) })),
+        ];
+        let r = release_redirects(&images, &names, &digests, &target, true, false).unwrap();
+        assert_eq!(r.overrides["sidecar"]["image"], format!("reg.local:5000/site/library/busybox@{d}"));
+        assert_eq!(r.overrides["global"]["hub"], "reg.local:5000/site/org");
+        assert_eq!(r.map.images.keys().collect::<Vec<_>>(), vec!["quay.io/other/tool:3"], "{:?}", r.redirects);
+        assert!(r.warnings[0].contains("value path global.hub would need"), "{:?}", r.warnings);
+        assert_eq!(r.redirects[2].how, "post-render (its value path is shared with another image)");
+
+        let all = release_redirects(&images[..1], &names, &digests, &target, false, true).unwrap();
+        assert_eq!(all.map.images["docker.io/library/busybox:1.36"], "reg.local:5000/site/library/busybox:1.36");
+        assert_eq!(all.redirects[0].how, "values sidecar.image + post-render");
+    }
 }
