@@ -616,4 +616,164 @@ mod tests {
         assert_eq!(all.map.images["docker.io/library/busybox:1.36"], "reg.local:5000/site/library/busybox:1.36");
         assert_eq!(all.redirects[0].how, "values sidecar.image + post-render");
     }
+
+    /// Two state files (a sub-helmfile and its parent): the rewrite writes a `helmfiles:`
+    /// list, and kod's own loader and planner read it back like helmfile would.
+    #[test]
+    fn several_states_load_back_with_conditions_secrets_and_hooks() {
+        use crate::bundle::format::{Chart, ReleaseImage, Totals};
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(bundle.join("rendered/prod")).unwrap();
+        std::fs::create_dir_all(bundle.join("helmfile/apps")).unwrap();
+        std::fs::write(bundle.join("helmfile/apps/secrets.yaml"), "a: b\n").unwrap();
+        let rendered = r#"---
+#  Source: apps/helmfile.yaml
+filepath: helmfile.yaml
+helmBinary: helm
+kustomizeBinary: kustomize
+repositories:
+- name: bitnami
+  url: https://charts.example.org/bitnami
+releases:
+- chart: bitnami/redis
+  version: 19.0.0
+  name: cache
+  namespace: data
+  condition: cache.enabled
+  secrets:
+  - secrets.yaml
+  values:
+  - image:
+      registry: docker.io
+      repository: bitnami/redis
+      tag: 7.2.4
+templates: {}
+renderedvalues:
+  cache:
+    enabled: true
+---
+#  Source: helmfile.yaml
+filepath: helmfile.yaml
+helmBinary: helm
+kustomizeBinary: kustomize
+environments:
+  prod:
+    values:
+    - x: 1
+releases:
+- chart: oci://registry.example.org/charts/app
+  version: 1.0.0
+  name: app
+  namespace: apps
+  hooks:
+  - events: [postsync]
+    command: echo
+    args: ["{{ .Release.Name }}"]
+templates: {}
+renderedvalues:
+  x: 1
+"#;
+        std::fs::write(bundle.join("rendered/prod/state.yaml"), rendered).unwrap();
+        let shape = crate::image::values::find_value_images(&serde_json::json!({"image": {"registry": "docker.io", "repository": "bitnami/redis", "tag": "7.2.4"}}), None)
+            .into_iter()
+            .next()
+            .unwrap()
+            .shape();
+        let release = |name: &str, ns: &str, file: &str, chart: &str, images: Vec<ReleaseImage>| Release {
+            environment: "prod".into(),
+            id: format!("{ns}/{name}"),
+            name: name.into(),
+            namespace: ns.into(),
+            kube_context: String::new(),
+            state_file: file.into(),
+            chart_ref: String::new(),
+            chart_file: format!("charts/{chart}.tgz"),
+            installed: true,
+            images,
+        };
+        let chart = |name: &str, version: &str| Chart {
+            name: name.into(),
+            version: version.into(),
+            source: String::new(),
+            file: format!("charts/{name}-{version}.tgz"),
+            sha256: String::new(),
+            size: 0,
+        };
+        let image = |source: &str| crate::bundle::format::Image {
+            source: source.into(),
+            digest: format!("sha256:{}", "d".repeat(64)),
+            media_type: String::new(),
+            source_digest: String::new(),
+            platforms: Vec::new(),
+            size: 0,
+            blobs: 0,
+            pulled_from: None,
+        };
+        let manifest = Manifest {
+            schema_version: 1,
+            kind: "kod-bundle".into(),
+            kod_version: "t".into(),
+            created_at: String::new(),
+            environments: vec!["prod".into()],
+            platforms: Vec::new(),
+            pin_digests: false,
+            plans: Vec::new(),
+            releases: vec![
+                release("cache", "data", "apps/helmfile.yaml", "redis-19.0.0", vec![ReleaseImage { source: "docker.io/bitnami/redis:7.2.4".into(), value_path: Some("image".into()), value_shape: Some(shape), provenance: Vec::new() }]),
+                release("app", "apps", "helmfile.yaml", "app-1.0.0", vec![ReleaseImage { source: "ghcr.io/example/app:1.0.0".into(), value_path: None, value_shape: None, provenance: Vec::new() }]),
+            ],
+            charts: vec![chart("redis", "19.0.0"), chart("app", "1.0.0")],
+            images: vec![image("docker.io/bitnami/redis:7.2.4"), image("ghcr.io/example/app:1.0.0")],
+            files: Vec::new(),
+            totals: Totals::default(),
+        };
+        let target = RegistryTarget::parse("reg.local:5000/site").unwrap();
+        let out_dir = dir.path().join("work/rewrite/prod");
+        let opts = RewriteOptions {
+            bundle_dir: bundle.clone(),
+            environment: "prod".into(),
+            out_dir: out_dir.clone(),
+            pin_digests: false,
+            post_render_all: false,
+            kod_binary: PathBuf::from("/usr/local/bin/kod"),
+        };
+        let rw = rewrite(&manifest, &target, &opts).unwrap();
+        assert!(out_dir.join("states/01-helmfile.yaml.gotmpl").is_file());
+        assert!(out_dir.join("states/02-helmfile.yaml.gotmpl").is_file());
+        assert!(rw.diff().contains("+- chart: kod-private/app"), "{}", rw.diff());
+        // A second rewrite replaces the first as a whole.
+        rewrite(&manifest, &target, &opts).unwrap();
+
+        let states = crate::helmfile::load(&crate::helmfile::LoadOptions {
+            file: Some(out_dir.join(HELMFILE_NAME)),
+            cwd: Some(dir.path().to_path_buf()),
+            env_vars: Some(Default::default()),
+            ..Default::default()
+        })
+        .unwrap();
+        // The two states, then the top file that only lists them.
+        assert_eq!(states.len(), 3);
+        assert!(states[2].spec.releases.is_empty());
+        let cache = &states[0].spec.releases[0];
+        assert_eq!((cache.chart.as_str(), cache.version.as_str()), ("kod-private/redis", "19.0.0"));
+        assert_eq!(states[0].spec.repositories[0].url, "reg.local:5000/site/charts");
+        assert_eq!(states[0].rendered_values["cache"]["enabled"], true, "the state values are there for the condition");
+        assert_eq!(cache.secrets, vec![Yaml::String(bundle.join("helmfile/apps/secrets.yaml").display().to_string())]);
+        let app = &states[1].spec.releases[0];
+        assert_eq!(app.chart, "kod-private/app");
+        assert_eq!(app.post_renderer.as_deref(), Some("/usr/local/bin/kod"));
+        assert_eq!(app.hooks[0]["args"][0], Yaml::String("{{ .Release.Name }}".into()), "the hook template survives for helmfile to render at run time");
+        let plan = crate::plan::build(&crate::helmfile::load_all(&crate::helmfile::LoadOptions {
+            file: Some(out_dir.join(HELMFILE_NAME)),
+            cwd: Some(dir.path().to_path_buf()),
+            env_vars: Some(Default::default()),
+            ..Default::default()
+        })
+        .unwrap(), &Default::default())
+        .unwrap();
+        assert_eq!(plan.releases().count(), 2);
+        let overrides = std::fs::read_to_string(out_dir.join("values/data_cache/kod-images.yaml")).unwrap();
+        assert!(overrides.contains("registry: reg.local:5000") && overrides.contains("repository: site/bitnami/redis"), "{overrides}");
+    }
 }
