@@ -167,33 +167,79 @@ fn load(files: &Files, dir: &str) -> Result<Option<ChartDefaults>> {
 
 /// A `set:` pair of the helmfile (as written there, before kod escapes it for `--set`) as
 /// a values tree: `NAME` split on unescaped `.`, `VALUE` typed like helm does
-/// (`true`/`false`/`null`, integers). Names with list indexes (`a[0].b`) are not
-/// modelled: `None`.
+/// (`true`/`false`/`null`, integers). A list index (`containers[0].image`, `args[2]`)
+/// makes a list with the value at that index (`null` before it), which replaces a list of
+/// the same name in earlier values as helm's merge does (helm would change an element of a
+/// list set by an earlier `-f` file in place; kod replaces the list). `None` for a name
+/// it cannot read.
 pub fn set_value(name: &str, value: &str) -> Option<Value> {
-    if name.contains('[') || name.is_empty() {
+    if name.is_empty() {
         return None;
     }
-    let mut keys = Vec::new();
+    // Segments: a key, or a list index following a key.
+    enum Seg {
+        Key(String),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
     let mut current = String::new();
-    let mut chars = name.chars();
+    let mut chars = name.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' => current.extend(chars.next()),
-            '.' => keys.push(std::mem::take(&mut current)),
+            '.' => {
+                if !current.is_empty() {
+                    segs.push(Seg::Key(std::mem::take(&mut current)));
+                } else if !matches!(segs.last(), Some(Seg::Index(_))) {
+                    return None;
+                }
+            }
+            '[' => {
+                if !current.is_empty() {
+                    segs.push(Seg::Key(std::mem::take(&mut current)));
+                }
+                if segs.is_empty() {
+                    return None;
+                }
+                let mut digits = String::new();
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                    digits.push(d);
+                }
+                // helm refuses large indexes; so does kod.
+                let index: usize = digits.parse().ok().filter(|i| *i <= 65536)?;
+                segs.push(Seg::Index(index));
+            }
             c => current.push(c),
         }
     }
-    keys.push(current);
+    if !current.is_empty() {
+        segs.push(Seg::Key(current));
+    }
+    if segs.is_empty() {
+        return None;
+    }
     let mut leaf = match value {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         "null" => Value::Null,
         v => v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.to_string())),
     };
-    for key in keys.into_iter().rev() {
-        let mut m = Map::new();
-        m.insert(key, leaf);
-        leaf = Value::Object(m);
+    for seg in segs.into_iter().rev() {
+        leaf = match seg {
+            Seg::Key(k) => {
+                let mut m = Map::new();
+                m.insert(k, leaf);
+                Value::Object(m)
+            }
+            Seg::Index(i) => {
+                let mut list = vec![Value::Null; i];
+                list.push(leaf);
+                Value::Array(list)
+            }
+        };
     }
     Some(leaf)
 }
@@ -234,7 +280,13 @@ mod tests {
         assert_eq!(set_value("a\\.b.c", "true"), Some(json!({"a.b": {"c": true}})));
         assert_eq!(set_value("n", "3"), Some(json!({"n": 3})));
         assert_eq!(set_value("l", "x,y"), Some(json!({"l": "x,y"})));
-        assert_eq!(set_value("a[0].b", "1"), None);
+        assert_eq!(set_value("a[0].b", "1"), Some(json!({"a": [{"b": 1}]})));
+        assert_eq!(set_value("extraContainers[1].image", "busybox:1.36"), Some(json!({"extraContainers": [null, {"image": "busybox:1.36"}]})));
+        assert_eq!(set_value("args[0]", "--x"), Some(json!({"args": ["--x"]})));
+        assert_eq!(set_value("m[0][1]", "v"), Some(json!({"m": [[null, "v"]]})));
+        assert_eq!(set_value("[0]", "v"), None);
+        assert_eq!(set_value("a[x]", "v"), None);
+        assert_eq!(set_value("a[99999999]", "v"), None);
     }
 
     #[test]
