@@ -7,16 +7,16 @@
 //! (strategy 3) or the hint that adds it (strategy 5); every `images.txt` image must have
 //! one of the two, and images left out by a hint are listed.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use kod::chart::archive::read_archive;
 use kod::chart::WorkDir;
 use kod::exec::{Runner, RunnerOptions, ToolOverrides};
-use kod::helmfile::{self, LoadOptions};
 use kod::image::discover::{discover, DiscoverOptions, Strategy};
 use kod::ui::Ui;
-use kod_testlab::{ChartRepo, Tools};
+use kod_testlab::Tools;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corpus_images_match_images_txt() {
@@ -31,32 +31,8 @@ async fn corpus_images_match_images_txt() {
         expected.entry(f[0].to_string()).or_default().insert(f[1].to_string(), f[2].to_string());
     }
 
-    let served = tempfile::tempdir().unwrap();
-    let mut charts = Vec::new();
-    for e in std::fs::read_dir(corpus.join("charts")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "tgz") {
-            std::fs::copy(&p, served.path().join(p.file_name().unwrap())).unwrap();
-            let meta = read_archive(&p).unwrap().meta;
-            charts.push((meta.name, meta.version));
-        }
-    }
-    charts.sort();
-    let repo = ChartRepo::new(served.path()).unwrap();
-    let project = tempfile::tempdir().unwrap();
-    let mut hf = format!("repositories:\n- name: corpus\n  url: {}\nreleases:\n", repo.url());
-    for (name, version) in &charts {
-        // Release `test` everywhere (as images.txt was made); the kube context keeps IDs apart.
-        hf.push_str(&format!("- {{name: test, namespace: demo, kubeContext: {name}, chart: corpus/{name}, version: '{version}'}}\n"));
-    }
-    std::fs::write(project.path().join("helmfile.yaml"), hf).unwrap();
-    let states = helmfile::load(&LoadOptions {
-        file: Some(project.path().join("helmfile.yaml")),
-        cwd: Some(project.path().to_path_buf()),
-        ..Default::default()
-    })
-    .unwrap();
-
+    let corpus_charts = common::corpus_charts(&corpus);
+    let (charts, states) = (&corpus_charts.charts, &corpus_charts.states);
     let tools = Tools::find().unwrap();
     let (ui, _) = Ui::memory();
     let runner = Runner::new(RunnerOptions {
@@ -70,7 +46,7 @@ async fn corpus_images_match_images_txt() {
     // No registry check: the corpus images are not in any lab registry, and nothing may
     // reach a public registry from a test.
     let opts = DiscoverOptions { registry_check: false, concurrency: 4, ..Default::default() };
-    let d = discover(&runner, &wd, &states, &opts).await.unwrap();
+    let d = discover(&runner, &wd, states, &opts).await.unwrap();
 
     // `common` is a library chart: helm refuses to render it, and kod says so.
     for f in &d.failures {

@@ -7,20 +7,20 @@
 //! name a discovered public image. Printed per chart: images redirected by values and by the
 //! post-renderer.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use kod::chart::archive::read_archive;
 use kod::chart::WorkDir;
 use kod::exec::{Runner, RunnerOptions, ToolOverrides};
-use kod::helmfile::{self, LoadOptions};
 use kod::image::discover::{discover, DiscoverOptions};
 use kod::image::extract::extract_images;
 use kod::registry::push::target_names;
 use kod::registry::RegistryTarget;
 use kod::rewrite::state::release_redirects;
 use kod::ui::Ui;
-use kod_testlab::{ChartRepo, Tools};
+use kod_testlab::Tools;
 
 const PRIVATE: &str = "registry.site.example:5000/platform";
 
@@ -30,27 +30,8 @@ async fn corpus_charts_render_with_only_private_images_after_the_rewrite() {
         eprintln!("KOD_CORPUS not set: corpus rewrite test skipped");
         return;
     };
-    let served = tempfile::tempdir().unwrap();
-    let mut charts = Vec::new();
-    for e in std::fs::read_dir(corpus.join("charts")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "tgz") {
-            std::fs::copy(&p, served.path().join(p.file_name().unwrap())).unwrap();
-            let meta = read_archive(&p).unwrap().meta;
-            charts.push((meta.name, meta.version));
-        }
-    }
-    charts.sort();
-    let repo = ChartRepo::new(served.path()).unwrap();
-    let project = tempfile::tempdir().unwrap();
-    let mut hf = format!("repositories:\n- name: corpus\n  url: {}\nreleases:\n", repo.url());
-    for (name, version) in &charts {
-        hf.push_str(&format!("- {{name: test, namespace: demo, kubeContext: {name}, chart: corpus/{name}, version: '{version}'}}\n"));
-    }
-    std::fs::write(project.path().join("helmfile.yaml"), hf).unwrap();
-    let states =
-        helmfile::load(&LoadOptions { file: Some(project.path().join("helmfile.yaml")), cwd: Some(project.path().to_path_buf()), ..Default::default() })
-            .unwrap();
+    let corpus_charts = common::corpus_charts(&corpus);
+    let states = &corpus_charts.states;
     let tools = Tools::find().unwrap();
     let (ui, _) = Ui::memory();
     let runner = Runner::new(RunnerOptions {
@@ -62,7 +43,7 @@ async fn corpus_charts_render_with_only_private_images_after_the_rewrite() {
     let work = tempfile::tempdir().unwrap();
     let wd = WorkDir::open(work.path().join("work")).unwrap();
     let opts = DiscoverOptions { registry_check: false, concurrency: 4, ..Default::default() };
-    let d = discover(&runner, &wd, &states, &opts).await.unwrap();
+    let d = discover(&runner, &wd, states, &opts).await.unwrap();
 
     let target = RegistryTarget::parse(PRIVATE).unwrap();
     let mut failures = Vec::new();

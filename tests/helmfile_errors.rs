@@ -1,6 +1,8 @@
 //! Bad helmfile input: each case gives one clear error line naming what is wrong and
 //! where (file:line when there is one), a non-zero exit code, and writes nothing.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -30,23 +32,11 @@ fn run(files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)]) -> (i32, Str
 }
 
 fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = walk(dir).into_iter().map(|p| (p.display().to_string(), std::fs::read(&p).unwrap())).collect();
+    let mut v: Vec<(String, Vec<u8>)> = common::files_under(dir).into_iter().map(|p| (p.display().to_string(), std::fs::read(&p).unwrap())).collect();
     v.sort();
     v
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 fn assert_one_line(stderr: &str, expected: &str) {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("kod: error:")).collect();

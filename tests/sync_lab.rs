@@ -6,6 +6,8 @@
 //! registry, rewrites the helmfile, proves it offline-ready and installs it in waves into
 //! the Kubernetes API test double (a loopback HTTP stand-in, not a cluster).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -411,7 +413,7 @@ fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
     assert_eq!(public_names(&text), Vec::<String>::new(), "public references left:\n{text}");
     // The helmfile and its values name no public source (the post-renderer's map and
     // rewrite.json name them as what is replaced).
-    let files: String = walk(rewritten.parent().unwrap())
+    let files: String = common::files_under(rewritten.parent().unwrap())
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "gotmpl" || e == "yaml"))
         .map(|p| std::fs::read_to_string(p).unwrap())
@@ -423,19 +425,6 @@ fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
     let again = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(kube.helm_releases().iter().any(|(ns, n, rev, _)| ns == "data" && n == "cache" && *rev == 2));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

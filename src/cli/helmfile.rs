@@ -96,7 +96,7 @@ pub enum Verb {
     /// Package charts, images and the helmfile into one bundle for the offline site
     Package(Box<PackageArgs>),
     /// Offline: verify a bundle and push its images and charts to the private registry
-    Push(PushArgs),
+    Push(OfflineArgs),
     /// Offline: write the helmfile that installs from the private registry (diff shown)
     Rewrite(RewriteArgs),
     /// Offline: prove every image of the rewritten helmfile is private and present
@@ -158,20 +158,6 @@ impl RegistryArgs {
         }
         Ok(t)
     }
-}
-
-#[derive(Args, Debug)]
-pub struct PushArgs {
-    /// The bundle to push
-    pub bundle: PathBuf,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    /// kod's work directory (the verified, unpacked bundle; resumable) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
-    #[arg(long, value_name = "DIR")]
-    pub workdir: Option<PathBuf>,
-    /// Output format of the report
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
 }
 
 /// The bundle, the registry and the work directory, as every offline step takes them.
@@ -329,7 +315,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
     }
 }
 
-async fn push(ctx: &Context, args: PushArgs) -> Result<i32> {
+async fn push(ctx: &Context, args: OfflineArgs) -> Result<i32> {
     let target = args.registry.target(&ctx.ui)?;
     let workdir = args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path);
     let (_, report) = crate::registry::push::push_bundle(&ctx.runner, &args.bundle, &target, &workdir, ctx.concurrency).await?;

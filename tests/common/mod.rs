@@ -1,4 +1,5 @@
-//! Test helpers shared by the differential suites (helmfile fidelity, plan DAG).
+//! Test helpers shared by the test suites (helmfile fidelity, plan DAG, corpus discovery
+//! and rewrite, the offline lab tests).
 
 #![allow(dead_code)]
 
@@ -81,4 +82,62 @@ pub fn all_text(dir: &Path) -> String {
         }
     }
     s
+}
+
+/// Every file under `dir` (recursively).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The corpus charts served by the lab, and a helmfile with one release per chart (release
+/// `test` in namespace `demo`, as `images.txt` was made; the kube context, named after the
+/// chart, keeps the release IDs apart), loaded. Keep the returned guards alive.
+pub struct CorpusCharts {
+    pub repo: kod_testlab::ChartRepo,
+    pub served: tempfile::TempDir,
+    pub project: tempfile::TempDir,
+    /// `(name, version)`, sorted.
+    pub charts: Vec<(String, String)>,
+    pub states: Vec<kod::helmfile::LoadedState>,
+}
+
+pub fn corpus_charts(corpus: &Path) -> CorpusCharts {
+    let served = tempfile::tempdir().unwrap();
+    let mut charts = Vec::new();
+    for e in std::fs::read_dir(corpus.join("charts")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "tgz") {
+            std::fs::copy(&p, served.path().join(p.file_name().unwrap())).unwrap();
+            let meta = kod::chart::archive::read_archive(&p).unwrap().meta;
+            charts.push((meta.name, meta.version));
+        }
+    }
+    charts.sort();
+    let repo = kod_testlab::ChartRepo::new(served.path()).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let mut hf = format!("repositories:\n- name: corpus\n  url: {}\nreleases:\n", repo.url());
+    for (name, version) in &charts {
+        hf.push_str(&format!("- {{name: test, namespace: demo, kubeContext: {name}, chart: corpus/{name}, version: '{version}'}}\n"));
+    }
+    std::fs::write(project.path().join("helmfile.yaml"), hf).unwrap();
+    let states = kod::helmfile::load(&kod::helmfile::LoadOptions {
+        file: Some(project.path().join("helmfile.yaml")),
+        cwd: Some(project.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    CorpusCharts { repo, served, project, charts, states }
 }
