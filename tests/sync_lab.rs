@@ -428,7 +428,7 @@ fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
 }
 
 #[test]
-fn dry_run_prints_every_step_and_changes_nothing() {
+fn dry_run_prints_every_step_and_changes_nothing_and_a_wrong_password_is_named() {
     let work = tempfile::tempdir().unwrap();
     let c = connected(None);
     let bundle = package(&c, work.path(), &[]);
@@ -450,6 +450,20 @@ fn dry_run_prints_every_step_and_changes_nothing() {
     assert!(!stderr.contains(PASSWORD));
     assert_eq!(private.catalog().unwrap(), Vec::<String>::new(), "the registry changed");
     assert!(kube.helm_releases().is_empty(), "something was installed");
+
+    // A wrong password: named as such, nothing claimed pushed, nothing installed.
+    let out = kod_cmd(work.path(), &work.path().join("home"))
+        .envs(kube.env_vars())
+        .args(sync_args(&bundle, &private, work.path()))
+        .write_stdin("not-the-password")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&format!("rejected the credentials of user \"{USER}\"")), "{stderr}");
+    assert!(!stderr.contains("not-the-password"));
+    assert!(!stderr.contains("pushed "), "{stderr}");
+    assert!(kube.helm_releases().is_empty());
 }
 
 #[test]
