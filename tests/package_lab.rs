@@ -294,7 +294,7 @@ fn a_package_killed_midway_leaves_no_bundle_and_the_next_run_completes() {
 /// pulled from the mirrors, the bundle keeps their public names and records where they came
 /// from.
 #[test]
-fn source_mirrors_from_flags_and_hints_keep_public_names() {
+fn source_mirrors_from_flags_hints_and_chart_hints_keep_public_names() {
     let lab = lab(4 * 1024);
     let host = lab.public.host();
     let work = tempfile::tempdir().unwrap();
@@ -302,7 +302,9 @@ fn source_mirrors_from_flags_and_hints_keep_public_names() {
     std::fs::write(
         &hints,
         format!(
-            "global:\n  mirrors:\n    quay.io: {host}/quay.io\n    registry.k8s.io: {host}/registry.k8s.io\n    gcr.io: {host}/gcr.io\n    ghcr.io: {host}/ghcr.io\n    docker.io: 127.0.0.1:1/unused\n"
+            // quay.io's global mirror does not exist: the charts that use quay.io images
+            // (certs, monitor) name the working one, and chart mirrors win.
+            "global:\n  mirrors:\n    quay.io: 127.0.0.1:1/unused\n    registry.k8s.io: {host}/registry.k8s.io\n    gcr.io: {host}/gcr.io\n    ghcr.io: {host}/ghcr.io\n    docker.io: 127.0.0.1:1/unused\ncharts:\n- chart: [certs, monitor]\n  mirrors:\n    quay.io: {host}/quay.io\n"
         ),
     )
     .unwrap();
@@ -324,6 +326,9 @@ fn source_mirrors_from_flags_and_hints_keep_public_names() {
         assert!(!img.source.starts_with("127.0.0.1"), "public names are kept: {}", img.source);
         let from = img.pulled_from.as_deref().unwrap_or_else(|| panic!("{} has no pulledFrom", img.source));
         assert!(from.starts_with(&host), "{} pulled from {from}", img.source);
+        if img.source.starts_with("quay.io/") {
+            assert_eq!(from, format!("{host}/quay.io"), "the chart's mirror");
+        }
     }
     kod(&lab).args(["bundle", "verify"]).arg(&out).assert().success();
 }

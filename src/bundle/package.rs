@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::assemble::{assemble, ChartFile, Contents};
 use super::format::{EnvironmentPlan, Release, ReleaseImage};
-use super::write;
+use super::{sha256_hex, write};
 use crate::chart::WorkDir;
 use crate::exec::Runner;
 use crate::helmfile::{self, output, LoadOptions};
@@ -126,6 +126,8 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
     let mut images: BTreeSet<String> = BTreeSet::new();
     let mut rendered = Vec::new();
     let rendered_dir = workdir.root().join("rendered");
+    // Chart-level hint mirrors of the releases that use each image: image → (registry, mirror).
+    let mut chart_mirrors: BTreeMap<String, (String, String)> = BTreeMap::new();
 
     // Mirrors: the hints' `global.mirrors`, then --source-registry-mirror (which wins).
     let mut mirror_map = opts.hints.global_mirrors();
@@ -198,6 +200,14 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
             let mut rel_images = Vec::new();
             for img in &r.images {
                 images.insert(img.image.clone());
+                if let Ok(reference) = parse_normalized_named(&img.image) {
+                    if let Some(m) = r.mirrors.get(reference.domain()) {
+                        let entry = chart_mirrors.entry(img.image.clone()).or_insert((reference.domain().to_string(), m.clone()));
+                        if entry.1 != *m {
+                            ui.warn(format!("{}: the hints of two charts give {} different mirrors ({} and {m}); using {}", img.image, reference.domain(), entry.1, entry.1));
+                        }
+                    }
+                }
                 rel_images.push(ReleaseImage {
                     source: img.image.clone(),
                     value_path: img.provenance.iter().find_map(|p| p.value_path.clone()),
@@ -249,15 +259,49 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
         concurrency: opts.concurrency,
         retry_times: 3,
     };
-    let fetched = fetch_all(runner, &refs, &fopts, &|_| bar.inc(1)).await?;
+    // Images whose chart's hints name a mirror for their registry are pulled with a
+    // registries.conf that has it (the command line's --source-registry-mirror still wins;
+    // --source-registries-conf decides everything).
+    let mut groups: BTreeMap<Option<(String, String)>, Vec<crate::image::reference::Reference>> = BTreeMap::new();
+    for r in refs {
+        let key = match (&opts.source_registries_conf, chart_mirrors.get(&r.to_string())) {
+            (None, Some((reg, m))) if !opts.mirrors.iter().any(|(cli, _)| cli == reg) => Some((reg.clone(), m.clone())),
+            (Some(_), Some(_)) => {
+                ui.warn(format!("{r}: the chart hints' mirror is ignored: --source-registries-conf decides where images are pulled from"));
+                None
+            }
+            _ => None,
+        };
+        groups.entry(key).or_default().push(r);
+    }
+    let mut fetched = Vec::new();
+    let mut image_mirror: BTreeMap<String, String> = BTreeMap::new();
+    for (key, group) in &groups {
+        let mut gopts = fopts.clone();
+        if let Some((reg, mirror)) = key {
+            let mut list: Vec<(String, String)> = mirrors.iter().filter(|(r, _)| r != reg).cloned().collect();
+            list.push((reg.clone(), mirror.clone()));
+            let conf = workdir.root().join(format!("source-registries-{}.conf", &sha256_hex(format!("{reg}={mirror}").as_bytes())[..12]));
+            mirrors_registries_conf(&conf, &list)?;
+            gopts.registries_conf = Some(conf);
+            for r in group {
+                image_mirror.insert(r.to_string(), mirror.clone());
+            }
+        }
+        fetched.extend(fetch_all(runner, group, &gopts, &|_| bar.inc(1)).await?);
+    }
+    fetched.sort_by(|a, b| a.source.cmp(&b.source));
     bar.finish_and_clear();
 
     let skip = vec![opts.workdir.clone(), opts.output.clone()];
     let helmfile_files = project_files(&root, &skip, ui)?;
     let pulled_from = match &opts.source_registries_conf {
-        None if !mirrors.is_empty() => fetched
+        None => fetched
             .iter()
             .filter_map(|f| {
+                if let Some(m) = image_mirror.get(&f.source) {
+                    return Some((f.source.clone(), m.clone()));
+                }
                 let r = parse_normalized_named(&f.source).ok()?;
                 mirrors.iter().find(|(reg, _)| reg == r.domain()).map(|(_, m)| (f.source.clone(), m.clone()))
             })

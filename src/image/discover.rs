@@ -312,6 +312,9 @@ pub struct ReleaseImages {
     pub notes: Vec<String>,
     /// The render's cache key.
     pub render_key: String,
+    /// Source mirrors the hints give for this chart (and its subcharts): registry → mirror.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub mirrors: BTreeMap<String, String>,
 }
 
 /// An image a hint excludes.
@@ -526,6 +529,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             possible: Vec::new(),
             notes: Vec::new(),
             render_key: p.job.key.clone(),
+            mirrors: BTreeMap::new(),
         };
         let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
         let mut candidates = Vec::new();
@@ -634,6 +638,9 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
     let meta = ChartMeta { name: defaults.name.clone(), version: defaults.version.clone(), app_version: defaults.app_version.clone() };
     let described = chart_value_images(&effective.values, &meta, &effective.subcharts, hints);
     for (at, resolved) in &described.hints {
+        for (registry, mirror) in &resolved.mirrors {
+            rel.mirrors.entry(registry.clone()).or_insert_with(|| mirror.clone());
+        }
         let whose = if at.is_empty() { String::new() } else { format!("subchart {at}: ") };
         rel.notes.extend(resolved.notes.iter().map(|n| format!("{whose}{n}")));
         rel.notes.extend(resolved.unresolved.iter().map(|n| format!("{whose}hint does not fit the values: {n}")));
@@ -1173,6 +1180,7 @@ mod tests {
                 digest: String::new(),
                 source: String::new(),
             },
+            mirrors: BTreeMap::new(),
             images: ["docker.io/team/app:2.0", "quay.io/x/unused:1"]
                 .iter()
                 .map(|i| DiscoveredImage { image: i.to_string(), provenance: vec![seen(i, Strategy::Render)] })
