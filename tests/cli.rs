@@ -262,3 +262,11 @@ fn shell_completions() {
     }
     kod().args(["completion", "powershell-of-doom"]).assert().code(2);
 }
+
+/// Flags that change how a helmfile is rendered mean nothing for a bundle: refused, not ignored.
+#[test]
+fn rendering_flags_are_refused_offline() {
+    let out = kod().args(["helmfile", "sync", "x.kod.tar", "--registry", "reg:5000", "--state-values-set", "a=b", "-n", "ns"]).assert().code(2).get_output().stderr.clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("--state-values-set, --namespace has no effect offline"), "{text}");
+}

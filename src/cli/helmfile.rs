@@ -302,6 +302,28 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
     if cmd.flags.environment.len() > 1 && !matches!(cmd.verb, Verb::Package(_)) {
         return Err(UsageError { message: "only `kod helmfile package` accepts several -e/--environment".into() }.into());
     }
+    let offline = matches!(cmd.verb, Verb::Push(_) | Verb::Rewrite(_) | Verb::VerifyOffline(_) | Verb::Sync(_));
+    if offline {
+        let f = &cmd.flags;
+        let given: Vec<&str> = [
+            (!f.state_values_set.is_empty(), "--state-values-set"),
+            (!f.state_values_file.is_empty(), "--state-values-file"),
+            (f.namespace.is_some(), "--namespace"),
+            (f.helmfile_v0, "--helmfile-v0"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        if !given.is_empty() {
+            return Err(UsageError {
+                message: format!(
+                    "{} has no effect offline: the bundle holds the helmfile as rendered when it was packaged (package again to change it)",
+                    given.join(", ")
+                ),
+            }
+            .into());
+        }
+    }
     match cmd.verb {
         Verb::Build(args) => build(ctx, &cmd.flags, args),
         Verb::List(args) => list(ctx, &cmd.flags, args),
