@@ -251,6 +251,7 @@ impl FaultProxy {
     /// A proxy in front of any plain-HTTP server at `upstream` (`HOST:PORT`).
     pub fn start_to(upstream: &str) -> Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let inner = Arc::new(Inner {
             upstream: upstream.to_string(),
@@ -367,6 +368,7 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
         if !down && listener.is_none() {
             match TcpListener::bind(("127.0.0.1", inner.port)) {
                 Ok(l) => {
+                    let _ = l.set_nonblocking(true);
                     listener = Some(l);
                     inner.listening.store(true, Ordering::SeqCst);
                 }
@@ -380,7 +382,6 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
             thread::sleep(Duration::from_millis(10));
             continue;
         };
-        let _ = l.set_nonblocking(true);
         match l.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
@@ -450,6 +451,9 @@ impl Head {
     }
     fn content_length(&self) -> Option<u64> {
         self.header("content-length").and_then(|v| v.trim().parse().ok())
+    }
+    fn expects_continue(&self) -> bool {
+        self.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
     fn wants_close(&self) -> bool {
         self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
@@ -624,12 +628,17 @@ fn serve(inner: &Inner, client: TcpStream, epoch: u64) -> Result<()> {
                 entry.fault = Some(fault.label());
                 match fault {
                     HttpFault::Status(code) => {
-                        entry.body_bytes = copy_body(&mut reader, None, req.chunked(), body_len)?;
+                        // A client waiting for `100 Continue` sends no body: answer and close.
+                        let expects = req.expects_continue();
+                        if !expects {
+                            entry.body_bytes = copy_body(&mut reader, None, req.chunked(), body_len)?;
+                        }
                         writer.write_all(&error_response(code))?;
                         writer.flush()?;
                         entry.status = Some(code);
                         inner.record(entry);
-                        if req.wants_close() {
+                        if expects || req.wants_close() {
+                            let _ = client.shutdown(Shutdown::Both);
                             return Ok(());
                         }
                         continue;
