@@ -158,7 +158,7 @@ async fn push_bundle_images_and_charts_to_a_tls_auth_registry() {
     target.username = Some(USER.into());
     target.password = Some(Secret::new(PASSWORD));
     target.ca_file = private.ca_file();
-    let opts = PushOptions { bundle_dir: unpacked.clone(), work_dir: work.path().join("push"), concurrency: 3, attempts: 2 };
+    let opts = PushOptions { bundle_dir: unpacked.clone(), work_dir: work.path().join("push"), concurrency: 3, attempts: 2, timeout: kod::registry::push::DEFAULT_TIMEOUT };
 
     let pushed = push_images(&r, &manifest, &target, &opts).await.unwrap();
     assert_eq!(pushed.len(), manifest.images.len());

@@ -325,6 +325,7 @@ pub async fn package(runner: &Runner, ui: &Ui, opts: &PackageOptions) -> Result<
     let staging = workdir.root().join("staging");
     let (mut manifest, staged) = assemble(&contents, env!("CARGO_PKG_VERSION"), &created, &staging)?;
     write::prepare(&mut manifest, &staged)?;
+    write::check_space(&opts.output, &manifest)?;
     ui.info(format!("writing {}", opts.output.display()));
     let bar = ui.progress_bar(manifest.totals.file_bytes, "bundle");
     let written = write::write(&opts.output, &manifest, &staged, &|n| bar.set_position(n))?;

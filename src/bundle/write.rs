@@ -103,7 +103,69 @@ pub fn prepare(manifest: &mut Manifest, files: &[StagedFile]) -> Result<()> {
     Ok(())
 }
 
+/// The smallest size the bundle's tar can have: the manifest and every file, each with its
+/// 512-byte header and padded to 512 bytes, and the two closing zero blocks. (Long names add
+/// header blocks, so the real size can only be larger.)
+pub fn min_bundle_size(manifest: &Manifest) -> Result<u64> {
+    let pad = |n: u64| n.div_ceil(512) * 512;
+    let json = serde_json::to_vec_pretty(manifest)?.len() as u64;
+    Ok(512 + pad(json) + manifest.files.iter().map(|f| 512 + pad(f.size)).sum::<u64>() + 1024)
+}
+
+/// Bytes an unprivileged process may still write on the file system holding `dir`.
+#[cfg(unix)]
+pub fn available_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a zeroed statvfs buffer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+pub fn available_space(_dir: &Path) -> Option<u64> {
+    None
+}
+
+fn out_dir(out: &Path) -> &Path {
+    out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Refuse to start a write that cannot fit: the bundle's smallest possible size against the
+/// free space where `out` goes. Nothing is written either way.
+pub fn check_space(out: &Path, manifest: &Manifest) -> Result<()> {
+    let dir = out_dir(out);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let need = min_bundle_size(manifest)?;
+    if let Some(free) = available_space(dir) {
+        if free < need {
+            bail!(
+                "not enough space for the bundle {} (no space left on device): it needs at least {}, {} has {} free; nothing was written — free some space or write the bundle elsewhere with -o (the work directory keeps everything fetched, so the next run only writes the bundle)",
+                out.display(),
+                super::human_size(need),
+                dir.display(),
+                super::human_size(free)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `err` comes from a full file system (ENOSPC, or EDQUOT: a quota).
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                || matches!(e.raw_os_error(), Some(28) | Some(122))
+        })
+    })
+}
+
 /// Write the bundle to `out` atomically. `progress` is called with the bytes written so far.
+/// On any failure the partial file is removed; a full disk is named as such, with the path.
 pub fn write(out: &Path, manifest: &Manifest, files: &[StagedFile], progress: &dyn Fn(u64)) -> Result<Written> {
     if manifest.files.len() != files.len() {
         bail!("internal: manifest lists {} files but {} are staged (call prepare first)", manifest.files.len(), files.len());
@@ -126,6 +188,15 @@ pub fn write(out: &Path, manifest: &Manifest, files: &[StagedFile], progress: &d
         }
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
+            if is_disk_full(&e) {
+                let free = available_space(out_dir(out)).map(|f| format!(", {} free now", super::human_size(f))).unwrap_or_default();
+                return Err(e.context(format!(
+                    "no space left on device writing the bundle {} (it needs at least {}{free}); the partial file {} was removed — free some space or write the bundle elsewhere with -o",
+                    out.display(),
+                    super::human_size(min_bundle_size(manifest).unwrap_or(0)),
+                    partial.display()
+                )));
+            }
             Err(e)
         }
     }

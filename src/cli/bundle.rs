@@ -58,21 +58,6 @@ pub async fn exec(ctx: &Context, cmd: BundleCmd) -> Result<i32> {
     }
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
@@ -99,22 +84,22 @@ pub fn render_inspect(m: &Manifest) -> String {
     }
     out.push_str(&format!("\nCHARTS ({})\n", m.charts.len()));
     for c in &m.charts {
-        out.push_str(&format!("  {:<30} {:<12} {:>10}  {}\n", c.name, c.version, human(c.size), c.source));
+        out.push_str(&format!("  {:<30} {:<12} {:>10}  {}\n", c.name, c.version, crate::bundle::human_size(c.size), c.source));
     }
     out.push_str(&format!("\nIMAGES ({})\n", m.images.len()));
     for i in &m.images {
-        out.push_str(&format!("  {:<60} {}  {:>10}  {} blobs\n", i.source, short(&i.digest), human(i.size), i.blobs));
+        out.push_str(&format!("  {:<60} {}  {:>10}  {} blobs\n", i.source, short(&i.digest), crate::bundle::human_size(i.size), i.blobs));
     }
     let t = &m.totals;
     let saved = t.image_bytes.saturating_sub(t.unique_blob_bytes);
     out.push_str(&format!(
         "\nTOTALS\n  images: {} as separate archives, {} stored ({} unique blobs; shared layers save {})\n  charts: {}\n  bundle content: {} in {} files\n",
-        human(t.image_bytes),
-        human(t.unique_blob_bytes),
+        crate::bundle::human_size(t.image_bytes),
+        crate::bundle::human_size(t.unique_blob_bytes),
         t.unique_blobs,
-        human(saved),
-        human(t.chart_bytes),
-        human(t.file_bytes),
+        crate::bundle::human_size(saved),
+        crate::bundle::human_size(t.chart_bytes),
+        crate::bundle::human_size(t.file_bytes),
         m.files.len() + 1
     ));
     out
@@ -139,7 +124,7 @@ fn verify(ctx: &Context, a: VerifyArgs) -> Result<i32> {
                 println!(
                     "ok: {} files ({}) and {} images verified",
                     report.files_checked + 1,
-                    human(report.bytes_checked),
+                    crate::bundle::human_size(report.bytes_checked),
                     report.images_checked
                 );
             } else {

@@ -170,9 +170,32 @@ pub struct OfflineArgs {
     /// kod's work directory (the verified, unpacked bundle and the rewritten helmfile; resumable) [default: $KOD_WORKDIR, $XDG_CACHE_HOME/kod or ~/.cache/kod]
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
+    /// Stop one attempt at pushing an image or chart after this long (then retry, 3 attempts in all): 90s, 10m, 1h
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
     /// Output format of the report
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// `90s`, `10m`, `1h` or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?} is not a duration (e.g. 90s, 10m, 1h)")),
+    };
+    if secs == 0 {
+        return Err("the timeout must be at least 1s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Args, Debug)]
@@ -340,7 +363,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
 async fn push(ctx: &Context, args: OfflineArgs) -> Result<i32> {
     let target = args.registry.target(&ctx.ui)?;
     let workdir = args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path);
-    let (_, report) = crate::registry::push::push_bundle(&ctx.runner, &args.bundle, &target, &workdir, ctx.concurrency).await?;
+    let (_, report) = crate::registry::push::push_bundle(&ctx.runner, &args.bundle, &target, &workdir, ctx.concurrency, args.timeout).await?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => {
@@ -493,4 +516,21 @@ fn plan_cmd(ctx: &Context, flags: &HelmfileFlags, args: PlanArgs) -> Result<i32>
         ctx.ui.info(plan::summary(&plan));
     }
     Ok(super::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("5d").is_err());
+    }
 }

@@ -123,9 +123,9 @@ pub async fn verify_offline(ctx: &Context, flags: &HelmfileFlags, args: OfflineA
     let env = environment(&manifest, flags)?;
     let rewrite = RewriteReport::load(&rewrite_dir(&workdir, &env))?;
     let auth_dir = workdir.join("push");
-    let registry_config = helm_registry_config(&ctx.runner, &target, &auth_dir).await?;
+    let (registry_config, _login) = helm_registry_config(&ctx.runner, &target, &auth_dir, args.timeout).await?;
     let henv = HelmfileEnv { helmfile: rewrite.helmfile.clone(), registry_config, kube_context: flags.kube_context.clone(), concurrency: ctx.concurrency };
-    let report = verify(&ctx.runner, &henv, &rewrite, &manifest, &target, &auth_dir).await?;
+    let report = verify(&ctx.runner, &henv, &rewrite, &manifest, &target, &auth_dir, args.timeout).await?;
     if args.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
@@ -146,7 +146,7 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
         ));
     }
     ctx.ui.info("step 1-3: verify the bundle, push images and charts");
-    let (_, pushed) = push_bundle(&ctx.runner, &args.offline.bundle, &target, &workdir, ctx.concurrency).await?;
+    let (_, pushed) = push_bundle(&ctx.runner, &args.offline.bundle, &target, &workdir, ctx.concurrency, args.offline.timeout).await?;
     let (manifest, unpacked) = open_bundle(&ctx.runner, &args.offline.bundle, &workdir)?;
     let env = environment(&manifest, flags)?;
     ctx.ui.info(format!("pushed {} image(s) and {} chart(s) to {}", pushed.images.len(), pushed.charts.len(), pushed.registry));
@@ -157,10 +157,10 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
 
     ctx.ui.info("step 5: prove the rewritten helmfile is offline-ready");
     let auth_dir = workdir.join("push");
-    // `push` logged in already (helm's registry config in the same place).
-    let registry_config = auth_dir.join("helm-registry.json");
+    // helm's login for helmfile (push removed its own); removed again however the sync ends.
+    let (registry_config, login) = helm_registry_config(&ctx.runner, &target, &auth_dir, args.offline.timeout).await?;
     let henv = HelmfileEnv { helmfile: rw.report.helmfile.clone(), registry_config, kube_context: flags.kube_context.clone(), concurrency: ctx.concurrency };
-    let verified = verify(&ctx.runner, &henv, &rw.report, &manifest, &target, &auth_dir).await?;
+    let verified = verify(&ctx.runner, &henv, &rw.report, &manifest, &target, &auth_dir, args.offline.timeout).await?;
     report_verify(ctx, &verified, &target).context("nothing was installed")?;
 
     ctx.ui.info("step 6: helmfile sync in waves");
@@ -178,6 +178,7 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
     } else {
         ctx.ui.info(format!("synced {} wave(s); the rewritten helmfile is {}", report.waves.len(), rw.report.helmfile.display()));
     }
+    drop(login);
     drop(lock);
     if args.cleanup {
         std::fs::remove_dir_all(&workdir).with_context(|| format!("removing the work directory {}", workdir.display()))?;

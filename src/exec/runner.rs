@@ -226,6 +226,31 @@ impl ExecError {
     }
 }
 
+/// On Linux, a child is killed (SIGKILL) when kod dies, however kod dies: after a `kill -9`
+/// of kod no skopeo or helm keeps pushing or writing into the work directory behind the
+/// next run's back. (`kill_on_drop` covers only the ways out in which kod runs destructors.)
+fn die_with_parent(command: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // kod died between fork and prctl: do not run orphaned.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("kod exited before the command started"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 fn tail_text(tail: &[String]) -> String {
     if tail.is_empty() {
         " (no output on stderr)".to_string()
@@ -355,6 +380,7 @@ impl Runner {
         let secrets = cmd.secrets();
         let mut command = tokio::process::Command::new(program);
         command.args(&cmd.args).kill_on_drop(true);
+        die_with_parent(&mut command);
         for name in &cmd.env_remove {
             command.env_remove(name);
         }

@@ -73,6 +73,11 @@ pub struct PushedChart {
     pub target: String,
 }
 
+/// How long one push attempt of one image or chart may take by default (`--timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Attempts per image by default.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
 /// Options for [`push_images`] and [`push_charts`].
 #[derive(Clone, Debug)]
 pub struct PushOptions {
@@ -83,19 +88,34 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// Attempts per image for transient failures (5xx, timeouts, resets).
     pub attempts: u32,
+    /// The longest one attempt (one `skopeo copy`, `skopeo inspect`, `helm push`, `helm
+    /// registry login`) may take before it is stopped: a hung registry fails, it does not hang.
+    pub timeout: Duration,
 }
 
-/// Credentials for skopeo in a private auth file (0600), or none.
-pub(crate) fn auth_file(target: &RegistryTarget, work: &Path) -> Result<Option<PathBuf>> {
-    if let Some(f) = &target.auth_file {
-        return Ok(Some(f.clone()));
+/// A file holding credentials, removed when dropped (whether the step worked or not).
+pub struct CredentialFile(Option<PathBuf>);
+
+impl Drop for CredentialFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
     }
-    let (Some(user), Some(pass)) = (&target.username, &target.password) else { return Ok(None) };
+}
+
+/// Credentials for skopeo in a private auth file (0600), or none. A file kod writes is
+/// removed when the returned guard drops; `--registry-auth-file` is used as it is.
+pub(crate) fn auth_file(target: &RegistryTarget, work: &Path) -> Result<(Option<PathBuf>, CredentialFile)> {
+    if let Some(f) = &target.auth_file {
+        return Ok((Some(f.clone()), CredentialFile(None)));
+    }
+    let (Some(user), Some(pass)) = (&target.username, &target.password) else { return Ok((None, CredentialFile(None))) };
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", pass.expose()));
     let json = serde_json::json!({ "auths": { target.host.clone(): { "auth": token } } });
     let path = work.join("auth.json");
     write_private(&path, &serde_json::to_vec(&json)?)?;
-    Ok(Some(path))
+    Ok((Some(path.clone()), CredentialFile(Some(path))))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -130,7 +150,12 @@ fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether a failed attempt is worth another one: server errors (5xx), rate limits, resets,
+/// timeouts (a stopped attempt included), not credentials or permissions.
 fn transient(e: &ExecError) -> bool {
+    if matches!(e, ExecError::TimedOut { .. }) {
+        return true;
+    }
     let t = e.stderr_tail().join("\n").to_ascii_lowercase();
     ["500 internal", "502 bad gateway", "503 service", "504 gateway", "connection reset", "i/o timeout", "eof", "timeout", "too many requests"]
         .iter()
@@ -138,11 +163,21 @@ fn transient(e: &ExecError) -> bool {
         || super::target::has_status(&t, 429)
 }
 
+/// The pause before attempt `attempt + 1`: 2 s, 4 s, 8 s … (at most 32 s).
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1 << attempt.clamp(1, 5))
+}
+
 /// Push every image of the bundle; results in the bundle's order.
+///
+/// Transient failures are retried (`opts.attempts` in all, with [`backoff`]); the first
+/// failure that is not (or that used up its attempts) stops the images not yet started, and
+/// the error names it. What was pushed stays in the registry: a re-run sends only what is
+/// missing (skopeo asks the registry for every blob first).
 pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedImage>> {
     std::fs::create_dir_all(&opts.work_dir)?;
     let names = target_names(&manifest.images.iter().map(|i| i.source.clone()).collect::<Vec<_>>(), target)?;
-    let auth = auth_file(target, &opts.work_dir)?;
+    let (auth, _auth_guard) = auth_file(target, &opts.work_dir)?;
     let cert_dir = match &target.ca_file {
         Some(ca) => Some(CertDir::for_ca(ca)?),
         None => None,
@@ -150,6 +185,7 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     let blobs = opts.bundle_dir.join("images/blobs");
     let views = opts.work_dir.join("views");
     let policy = crate::image::fetch::skopeo_policy(&opts.work_dir)?;
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let results = bounded(manifest.images.iter(), opts.concurrency, |image| {
         let names = &names;
         let auth = auth.as_deref();
@@ -157,50 +193,104 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
         let blobs = &blobs;
         let views = &views;
         let policy = &policy;
+        let failed = &failed;
         async move {
-            let dest = names[&image.source].clone();
-            let view = views.join(&sha256_hex(image.source.as_bytes())[..32]);
-            dir_view(blobs, image, &view).with_context(|| format!("preparing {}", image.source))?;
-            let mut cmd = Cmd::new(Tool::Skopeo)
-                .args(["copy", "--all", "--preserve-digests", "--retry-times", "3"])
-                .arg("--policy")
-                .arg(policy.display().to_string());
-            if let Some(a) = auth {
-                cmd = cmd.arg("--dest-authfile").arg(a.display().to_string());
+            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(None);
             }
-            if let Some(c) = &cert {
-                cmd = cmd.arg("--dest-cert-dir").arg(c.display().to_string());
+            let result = push_image(runner, target, opts, image, &names[&image.source], blobs, views, policy, auth, cert.as_deref()).await;
+            if result.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            if !target.tls_verify() {
-                cmd = cmd.arg("--dest-tls-verify=false");
-            }
-            cmd = cmd.arg(format!("dir:{}", view.display())).arg(format!("docker://{dest}")).timeout(Duration::from_secs(3600));
-            let mut attempt = 1;
-            loop {
-                match runner.run(&cmd).await {
-                    Ok(_) => break,
-                    Err(e) if attempt < opts.attempts && transient(&e) => {
-                        runner.ui().warn(format!("push of {} failed ({}); retrying ({attempt}/{})", image.source, e.stderr_tail().last().cloned().unwrap_or_default(), opts.attempts - 1));
-                        tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(anyhow::Error::new(classify(target, e)).context(format!("pushing {} to {dest}", image.source))),
-                }
-            }
-            let digest = if runner.dry_run() { image.digest.clone() } else { remote_digest(runner, target, auth, cert.as_deref(), &dest).await? };
-            if digest != image.digest {
-                bail!("pushed {} to {dest} but the registry reports {digest}, not the bundle's {}", image.source, image.digest);
-            }
-            let _ = std::fs::remove_dir_all(&view);
-            Ok(PushedImage { source: image.source.clone(), target: dest, digest })
+            result.map(Some)
         }
     })
     .await;
-    results.into_iter().collect()
+    let pushed = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+    let not_started = results.iter().filter(|r| matches!(r, Ok(None))).count();
+    let failures = results.len() - pushed - not_started;
+    let mut out = Vec::new();
+    for r in results {
+        match r {
+            Ok(Some(p)) => out.push(p),
+            Ok(None) => {}
+            Err(e) => {
+                runner.ui().warn(format!(
+                    "{pushed} of {} image(s) pushed, {failures} failed, {not_started} not started; a re-run sends only what the registry does not have",
+                    manifest.images.len()
+                ));
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One image: `skopeo copy` with retries, then the digest check.
+#[allow(clippy::too_many_arguments)]
+async fn push_image(
+    runner: &Runner,
+    target: &RegistryTarget,
+    opts: &PushOptions,
+    image: &Image,
+    dest: &str,
+    blobs: &Path,
+    views: &Path,
+    policy: &Path,
+    auth: Option<&Path>,
+    cert: Option<&Path>,
+) -> Result<PushedImage> {
+    let view = views.join(&sha256_hex(image.source.as_bytes())[..32]);
+    dir_view(blobs, image, &view).with_context(|| format!("preparing {}", image.source))?;
+    let mut cmd = Cmd::new(Tool::Skopeo)
+        .args(["copy", "--all", "--preserve-digests", "--retry-times", "3"])
+        .arg("--policy")
+        .arg(policy.display().to_string());
+    if let Some(a) = auth {
+        cmd = cmd.arg("--dest-authfile").arg(a.display().to_string());
+    }
+    if let Some(c) = cert {
+        cmd = cmd.arg("--dest-cert-dir").arg(c.display().to_string());
+    }
+    if !target.tls_verify() {
+        cmd = cmd.arg("--dest-tls-verify=false");
+    }
+    cmd = cmd.arg(format!("dir:{}", view.display())).arg(format!("docker://{dest}")).timeout(opts.timeout);
+    let mut attempt = 1;
+    loop {
+        match runner.run(&cmd).await {
+            Ok(_) => break,
+            Err(e) if attempt < opts.attempts && transient(&e) => {
+                let why = match &e {
+                    ExecError::TimedOut { seconds, .. } => format!("no answer within {seconds}s"),
+                    _ => e.stderr_tail().last().cloned().unwrap_or_default(),
+                };
+                let pause = backoff(attempt);
+                runner.ui().warn(format!(
+                    "push of {} failed ({why}); retrying in {}s ({attempt}/{})",
+                    image.source,
+                    pause.as_secs(),
+                    opts.attempts - 1
+                ));
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                let tries = if attempt > 1 { format!(" (gave up after {attempt} attempts)") } else { String::new() };
+                return Err(anyhow::Error::new(classify(target, e)).context(format!("pushing {} to {dest}{tries}", image.source)));
+            }
+        }
+    }
+    let digest = if runner.dry_run() { image.digest.clone() } else { remote_digest(runner, target, auth, cert, dest, opts.timeout).await? };
+    if digest != image.digest {
+        bail!("pushed {} to {dest} but the registry reports {digest}, not the bundle's {}", image.source, image.digest);
+    }
+    let _ = std::fs::remove_dir_all(&view);
+    Ok(PushedImage { source: image.source.clone(), target: dest.to_string(), digest })
 }
 
 /// The digest the registry serves for `dest` (sha256 of the raw manifest).
-pub async fn remote_digest(runner: &Runner, target: &RegistryTarget, auth: Option<&Path>, cert: Option<&Path>, dest: &str) -> Result<String> {
+pub async fn remote_digest(runner: &Runner, target: &RegistryTarget, auth: Option<&Path>, cert: Option<&Path>, dest: &str, timeout: Duration) -> Result<String> {
     let mut cmd = Cmd::new(Tool::Skopeo).args(["inspect", "--raw", "--retry-times", "3"]);
     if let Some(a) = auth {
         cmd = cmd.arg("--authfile").arg(a.display().to_string());
@@ -212,7 +302,7 @@ pub async fn remote_digest(runner: &Runner, target: &RegistryTarget, auth: Optio
         cmd = cmd.arg("--tls-verify=false");
     }
     let out = runner
-        .run(&cmd.arg(format!("docker://{dest}")).read_only().capture())
+        .run(&cmd.arg(format!("docker://{dest}")).read_only().capture().timeout(timeout))
         .await
         .map_err(|e| anyhow::Error::new(classify(target, e)))?;
     Ok(format!("sha256:{}", sha256_hex(out.stdout.trim_end_matches('\n').as_bytes())))
@@ -225,10 +315,12 @@ pub fn charts_repository(target: &RegistryTarget) -> String {
 
 /// A helm registry config (`HELM_REGISTRY_CONFIG`) in `work_dir` holding the target's
 /// credentials: `helm registry login` with the user and password (password on stdin), or a
-/// copy of `--registry-auth-file`; without credentials an empty config.
-pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work_dir: &Path) -> Result<PathBuf> {
+/// copy of `--registry-auth-file`; without credentials an empty config. The file is removed
+/// when the returned guard drops.
+pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work_dir: &Path, timeout: Duration) -> Result<(PathBuf, CredentialFile)> {
     std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
     let registry_config = work_dir.join("helm-registry.json");
+    let guard = CredentialFile(Some(registry_config.clone()));
     if let (Some(user), Some(pass)) = (&target.username, &target.password) {
         let mut login = Cmd::new(Tool::Helm)
             .env("HELM_REGISTRY_CONFIG", registry_config.display().to_string())
@@ -240,7 +332,7 @@ pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work
             login = login.arg("--insecure");
         }
         runner
-            .run(&login.stdin_secret(pass.expose().as_bytes().to_vec(), "registry password"))
+            .run(&login.stdin_secret(pass.expose().as_bytes().to_vec(), "registry password").timeout(timeout))
             .await
             .map_err(|e| anyhow::Error::new(classify(target, e)))?;
     } else if let Some(auth) = &target.auth_file {
@@ -248,12 +340,13 @@ pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work
     } else if !registry_config.exists() {
         write_private(&registry_config, b"{\"auths\":{}}")?;
     }
-    Ok(registry_config)
+    Ok((registry_config, guard))
 }
 
 /// Push every chart of the bundle with `helm push`.
 pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedChart>> {
-    let registry_config = helm_registry_config(runner, target, &opts.work_dir).await?;
+    // helm keeps the login here: removed again however the push ends.
+    let (registry_config, _registry_config_guard) = helm_registry_config(runner, target, &opts.work_dir, opts.timeout).await?;
     let helm_env = |cmd: Cmd| cmd.env("HELM_REGISTRY_CONFIG", registry_config.display().to_string());
     let repo = charts_repository(target);
     let mut out = Vec::new();
@@ -270,7 +363,7 @@ pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &Registry
             cmd = cmd.arg("--plain-http");
         }
         runner
-            .run(&cmd.timeout(Duration::from_secs(600)))
+            .run(&cmd.timeout(opts.timeout))
             .await
             .map_err(|e| anyhow::Error::new(classify(target, e)).context(format!("pushing chart {} {}", chart.name, chart.version)))?;
         out.push(PushedChart { name: chart.name.clone(), version: chart.version.clone(), target: format!("{repo}/{}:{}", chart.name, chart.version) });
@@ -304,16 +397,25 @@ mod tests {
     }
 
     #[test]
+    fn backoff_doubles_up_to_32s() {
+        let secs: Vec<u64> = (1..=7).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(secs, vec![2, 4, 8, 16, 32, 32, 32]);
+    }
+
+    #[test]
     fn credentials_go_to_a_private_auth_file() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let mut t = RegistryTarget::parse("reg:5000").unwrap();
         t.username = Some("u".into());
         t.password = Some(super::super::Secret::new("p4ss"));
-        let f = auth_file(&t, d.path()).unwrap().unwrap();
+        let (f, guard) = auth_file(&t, d.path()).unwrap();
+        let f = f.unwrap();
         assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         assert_eq!(v["auths"]["reg:5000"]["auth"], base64::engine::general_purpose::STANDARD.encode("u:p4ss"));
+        drop(guard);
+        assert!(!f.exists(), "the credentials file outlived the push");
     }
 }
 
@@ -361,14 +463,14 @@ pub async fn push_bundle(
     target: &RegistryTarget,
     work_dir: &Path,
     concurrency: usize,
+    timeout: Duration,
 ) -> Result<(Manifest, PushReport)> {
     let ui = runner.ui();
     let (manifest, unpacked) = open_bundle(runner, bundle, work_dir)?;
-    let opts = PushOptions { bundle_dir: unpacked, work_dir: work_dir.join("push"), concurrency, attempts: 3 };
+    let opts = PushOptions { bundle_dir: unpacked, work_dir: work_dir.join("push"), concurrency, attempts: DEFAULT_ATTEMPTS, timeout };
     ui.info(format!("pushing {} image(s) to {}", manifest.images.len(), target.base()));
     let images = push_images(runner, &manifest, target, &opts).await?;
     ui.info(format!("pushing {} chart(s) to {}", manifest.charts.len(), charts_repository(target)));
     let charts = push_charts(runner, &manifest, target, &opts).await?;
-    let _ = std::fs::remove_file(opts.work_dir.join("auth.json"));
     Ok((manifest, PushReport { registry: target.base(), images, charts }))
 }

@@ -132,8 +132,14 @@ impl CertDir {
 pub enum RegistryError {
     #[error("registry {host} rejected the credentials{user} (HTTP 401 unauthorized); check --username and the password")]
     Unauthorized { host: String, user: String, #[source] source: ExecError },
+    #[error("registry {host} denied access{user} (HTTP 403 forbidden): the credentials were accepted but do not allow pushing there; check the account's push permission for the repositories under --registry")]
+    Forbidden { host: String, user: String, #[source] source: ExecError },
     #[error("registry {host} is not reachable: {reason}")]
     Unreachable { host: String, reason: String, #[source] source: ExecError },
+    #[error("registry {host} did not answer within {seconds}s (the push timeout, --timeout); it may be overloaded or hung")]
+    TimedOut { host: String, seconds: u64, #[source] source: ExecError },
+    #[error("registry {host} answered with a server error ({reason}); check the registry's health and logs")]
+    ServerError { host: String, reason: String, #[source] source: ExecError },
     #[error("the TLS certificate of registry {host} is not trusted ({reason}); pass --ca-file with the CA that signed it, or --insecure-skip-tls-verify")]
     Untrusted { host: String, reason: String, #[source] source: ExecError },
     #[error(transparent)]
@@ -145,30 +151,45 @@ impl RegistryError {
     pub fn exec_error(&self) -> &ExecError {
         match self {
             RegistryError::Unauthorized { source, .. }
+            | RegistryError::Forbidden { source, .. }
             | RegistryError::Unreachable { source, .. }
+            | RegistryError::TimedOut { source, .. }
+            | RegistryError::ServerError { source, .. }
             | RegistryError::Untrusted { source, .. }
             | RegistryError::Exec(source) => source,
         }
     }
 }
 
-/// Whether `text` mentions the HTTP status `code` as a number of its own (a port such as
-/// `:40183` must not read as 401).
+/// Whether `text` mentions the HTTP status `code` as a word of its own: a port such as
+/// `:40183` must not read as 401, nor a digest such as `sha256:…ab401cd…` (skopeo lists the
+/// blobs it copies) as 401.
 pub fn has_status(text: &str, code: u16) -> bool {
     let code = code.to_string();
     text.match_indices(&code).any(|(i, _)| {
         let before = text[..i].chars().next_back();
         let after = text[i + code.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+        !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
     })
+}
+
+/// The `5xx Reason` a tool reported, if any (`503 Service Unavailable`).
+fn server_error(text: &str) -> Option<String> {
+    const REASONS: [&str; 5] = ["500 Internal Server Error", "501 Not Implemented", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"];
+    let lower = text.to_ascii_lowercase();
+    REASONS.iter().find(|r| lower.contains(&r.to_ascii_lowercase())).map(|r| format!("HTTP {r}"))
 }
 
 /// Turn a failed login/push into a [`RegistryError`] by reading the tool's stderr.
 pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
+    let host = target.host.clone();
+    if let ExecError::TimedOut { seconds, .. } = &err {
+        return RegistryError::TimedOut { host, seconds: *seconds, source: err };
+    }
     let tail = err.stderr_tail().join("\n");
     let lower = tail.to_ascii_lowercase();
-    let host = target.host.clone();
     let user = target.username.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_default();
+    let for_user = target.username.as_ref().map(|u| format!(" to user {u:?}")).unwrap_or_default();
     let last = err.stderr_tail().last().cloned().unwrap_or_default();
     // The TLS cause first: an untrusted certificate also fails "authenticating creds".
     if lower.contains("x509") || lower.contains("certificate") {
@@ -179,12 +200,18 @@ pub fn classify(target: &RegistryTarget, err: ExecError) -> RegistryError {
         || lower.contains("invalid username/password")
     {
         RegistryError::Unauthorized { host, user, source: err }
+    } else if lower.contains("denied: requested access")
+        || (has_status(&lower, 403) && lower.contains("forbidden"))
+    {
+        RegistryError::Forbidden { host, user: for_user, source: err }
     } else if lower.contains("connection refused")
         || lower.contains("no such host")
         || lower.contains("i/o timeout")
         || lower.contains("server gave http response")
     {
         RegistryError::Unreachable { host, reason: last, source: err }
+    } else if let Some(reason) = server_error(&tail) {
+        RegistryError::ServerError { host, reason, source: err }
     } else {
         RegistryError::Exec(err)
     }
@@ -297,6 +324,8 @@ mod tests {
         assert!(has_status("status 401", 401));
         assert!(!has_status("pinging kod-registry.test:40183: x509: certificate signed by unknown authority", 401));
         assert!(!has_status("port 34290", 429));
+        assert!(!has_status("copying blob sha256:9f0e401ab2", 401));
+        assert!(has_status("status 401: unauthorized", 401) && has_status("(401)", 401));
         let t = RegistryTarget::parse("kod-registry.test:40183").unwrap();
         let err = ExecError::Failed {
             command: "skopeo login".into(),
@@ -305,6 +334,28 @@ mod tests {
             stderr_tail: vec!["pinging container registry kod-registry.test:40183: Get \"https://kod-registry.test:40183/v2/\": x509: certificate signed by unknown authority".into()],
         };
         assert!(matches!(classify(&t, err), RegistryError::Untrusted { .. }));
+    }
+
+    fn failed(lines: &[&str]) -> ExecError {
+        ExecError::Failed { command: "skopeo copy".into(), status: "exit code 1".into(), code: Some(1), stderr_tail: lines.iter().map(|l| l.to_string()).collect() }
+    }
+
+    #[test]
+    fn push_failures_are_named() {
+        let mut t = RegistryTarget::parse("reg.local:5000").unwrap();
+        t.username = Some("ops".into());
+        let e = classify(&t, failed(&["level=fatal msg=\"writing blob: initiating layer upload to /v2/site/a/blobs/uploads/ in reg.local:5000: denied: requested access to the resource is denied\""]));
+        assert!(matches!(e, RegistryError::Forbidden { .. }), "{e}");
+        assert!(e.to_string().starts_with("registry reg.local:5000 denied access to user \"ops\" (HTTP 403 forbidden)"), "{e}");
+        let e = classify(&t, failed(&["level=fatal msg=\"writing blob: initiating layer upload to /v2/site/a/blobs/uploads/ in reg.local:5000: unauthorized: authentication required\""]));
+        assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+        let e = classify(&t, failed(&["level=fatal msg=\"writing blob: uploading layer chunked: received unexpected HTTP status: 503 Service Unavailable\""]));
+        assert_eq!(e.to_string(), "registry reg.local:5000 answered with a server error (HTTP 503 Service Unavailable); check the registry's health and logs");
+        let e = classify(&t, ExecError::TimedOut { command: "skopeo copy".into(), seconds: 7 });
+        assert!(e.to_string().starts_with("registry reg.local:5000 did not answer within 7s"), "{e}");
+        // A digest that happens to hold "403" is not a status.
+        let e = classify(&t, failed(&["Copying blob sha256:ab403cd", "level=fatal msg=\"manifest invalid\""]));
+        assert!(matches!(e, RegistryError::Exec(_)), "{e}");
     }
 
     #[test]

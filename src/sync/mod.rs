@@ -100,6 +100,7 @@ pub async fn verify_offline(
     manifest: &Manifest,
     target: &RegistryTarget,
     auth_dir: &Path,
+    timeout: Duration,
 ) -> Result<VerifyReport> {
     let cmd = env
         .cmd(runner)
@@ -168,7 +169,8 @@ pub async fn verify_offline(
         }
     }
     // Every private image must be in the registry, with the bundle's digest.
-    let auth = crate::registry::push::auth_file(target, auth_dir)?;
+    // skopeo's credentials: a 0600 file removed again however this ends.
+    let (auth, _auth_guard) = crate::registry::push::auth_file(target, auth_dir)?;
     let cert = match &target.ca_file {
         Some(ca) => Some(crate::registry::target::CertDir::for_ca(ca)?),
         None => None,
@@ -178,7 +180,7 @@ pub async fn verify_offline(
         let cert = cert.as_ref().map(|c| c.path().to_path_buf());
         let expected = &expected;
         async move {
-            let problem = match crate::registry::push::remote_digest(runner, target, auth.as_deref(), cert.as_deref(), image).await {
+            let problem = match crate::registry::push::remote_digest(runner, target, auth.as_deref(), cert.as_deref(), image, timeout).await {
                 Ok(d) => match expected.get(image) {
                     Some(want) if *want != d && !image.contains('@') => Some(format!("the registry serves {d}, the bundle has {want}")),
                     _ => None,
@@ -199,9 +201,6 @@ pub async fn verify_offline(
         if let Some(l) = c? {
             leftovers.push(l);
         }
-    }
-    if target.auth_file.is_none() {
-        let _ = std::fs::remove_file(auth_dir.join("auth.json"));
     }
     leftovers.sort_by(|a, b| (&a.image, &a.object).cmp(&(&b.image, &b.object)));
     leftovers.dedup_by(|a, b| a.image == b.image && a.object == b.object && a.field == b.field);

@@ -14,6 +14,7 @@
 //! | [`PublicRegistry`] | stand-in for docker.io/quay.io/ghcr.io/registry.k8s.io/gcr.io + a `registries.conf` redirecting them |
 //! | [`Helm`] / [`ChartSpec`] | isolated helm runner, synthetic charts, OCI chart push/pull |
 //! | [`ChartRepo`] | classic `index.yaml` chart repository over HTTP (tiny_http) |
+//! | [`FaultProxy`] / [`FaultRule`] | fault-injecting HTTP proxy in front of a plain lab [`Registry`]: injected 401/403/5xx, stalls, dropped connections, going down; a request log |
 //! | [`KubeApiDouble`] ([`kubeapi`]) | Kubernetes API *test double* for real helm/helmfile: in-memory objects, discovery, records, fault injection |
 //! | `kod-lab up --env-file F` | binary starting all of the above for demo scripts |
 //!
@@ -85,6 +86,7 @@
 #![warn(missing_docs)]
 
 mod chartrepo;
+mod fault_proxy;
 mod helm;
 mod image;
 pub mod kubeapi;
@@ -96,6 +98,7 @@ mod tls;
 mod tools;
 
 pub use chartrepo::ChartRepo;
+pub use fault_proxy::{HttpFault, FaultProxy, FaultRule, LoggedRequest, IDLE_LIMIT};
 pub use helm::{
     push_chart_oci, tls_args as helm_tls_args, ChartDependency, ChartSpec, Helm, DEFAULT_DEPLOYMENT,
 };

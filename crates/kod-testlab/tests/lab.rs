@@ -445,7 +445,6 @@ fn everything_is_gone_after_drop() {
     let reg = Registry::start(RegistryOptions::tls()).unwrap();
     let pid = reg.pid();
     let dir = reg.dir().to_path_buf();
-    let port = reg.port();
     assert!(pid_alive(pid));
     drop(reg);
     assert!(

@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P]
-//!            [--no-images] [--ignore-stdin]
+//!            [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M]
+//!            [--extra-image NAME]... [--private-registries N]
 //! ```
 //!
 //! Starts (all on 127.0.0.1, ephemeral ports):
 //! * a public stand-in registry with the default synthetic image catalogue and a
 //!   `registries.conf` redirecting docker.io, quay.io, ghcr.io, registry.k8s.io, gcr.io … to it,
-//! * a private TLS + htpasswd registry (the "air-gapped" target),
+//! * a private TLS + htpasswd registry (the "air-gapped" target); with
+//!   `--private-registries N`, N of them (the 2nd… exported as `KOD_LAB_PRIVATE<i>_*`),
 //! * a chart repository serving `--charts DIR` (or two generated demo charts),
 //! * the Kubernetes API test double (`KOD_LAB_KUBECONFIG`), for helm and helmfile to install into.
 //!
@@ -40,9 +42,10 @@ struct Args {
     bench_images: usize,
     layer_mib: usize,
     extra_images: Vec<String>,
+    private_registries: usize,
 }
 
-const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M] [--extra-image NAME]...";
+const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M] [--extra-image NAME]... [--private-registries N]";
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Args> {
         bench_images: 0,
         layer_mib: 8,
         extra_images: Vec::new(),
+        private_registries: 1,
     };
     let mut env_file = None;
     while let Some(arg) = it.next() {
@@ -81,6 +85,7 @@ fn parse_args() -> Result<Args> {
             "--bench-images" => a.bench_images = val("--bench-images")?.parse().context("--bench-images N")?,
             "--layer-mib" => a.layer_mib = val("--layer-mib")?.parse().context("--layer-mib M")?,
             "--extra-image" => a.extra_images.push(val("--extra-image")?),
+            "--private-registries" => a.private_registries = val("--private-registries")?.parse().context("--private-registries N")?,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -161,6 +166,10 @@ fn run() -> Result<()> {
     }
     eprintln!("kod-lab: starting private TLS+auth registry …");
     let private = Registry::start(RegistryOptions::tls().with_auth(&args.user, &args.password))?;
+    let mut more_private = Vec::new();
+    for _ in 1..args.private_registries.max(1) {
+        more_private.push(Registry::start(RegistryOptions::tls().with_auth(&args.user, &args.password))?);
+    }
     eprintln!("kod-lab: starting chart repository …");
     let repo = match &args.charts {
         Some(d) => ChartRepo::new(d)?,
@@ -196,6 +205,15 @@ fn run() -> Result<()> {
         // objects so that helm and helmfile can install releases against it).
         ("KOD_LAB_KUBECONFIG", kube.kubeconfig().display().to_string()),
     ];
+    let mut numbered: Vec<(String, String)> = Vec::new();
+    for (i, reg) in more_private.iter().enumerate() {
+        let n = i + 2;
+        numbered.push((format!("KOD_LAB_PRIVATE{n}_REGISTRY"), reg.host()));
+        numbered.push((format!("KOD_LAB_PRIVATE{n}_REGISTRY_HELM"), reg.helm_host()));
+        numbered.push((format!("KOD_LAB_PRIVATE{n}_CA_FILE"), reg.ca_file().unwrap().display().to_string()));
+        numbered.push((format!("KOD_LAB_PRIVATE{n}_CERT_DIR"), reg.cert_dir().unwrap().display().to_string()));
+    }
+    vars.extend(numbered.iter().map(|(k, v)| (k.as_str(), v.clone())));
     if args.images {
         let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
         vars.push(("KOD_LAB_IMAGES", names.join(" ")));
@@ -237,6 +255,7 @@ fn run() -> Result<()> {
     eprintln!("kod-lab: stopping …");
     let _ = std::fs::remove_file(&args.env_file);
     drop(repo);
+    drop(more_private);
     drop(private);
     drop(public);
     eprintln!("kod-lab: stopped");

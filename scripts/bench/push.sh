@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmark: `kod helmfile push` vs the per-image approach of hand-written scripts (one
+# `skopeo copy` per image, one after the other), on the same bundle in the same run. The lab
+# serves N synthetic images (incompressible layers; two base layers shared by all of them);
+# kod packages them into a bundle (not timed), then:
+#   * kod helmfile push BUNDLE to a fresh private TLS + htpasswd registry — timed from the
+#     bundle file: verify, unpack, push every image (digests checked) and the chart;
+#   * the baseline, into another fresh private registry: the bundle already unpacked (not
+#     timed), `skopeo copy --all --preserve-digests oci:DIR/images:REF docker://…` per image,
+#     sequentially.
+# Prints both wall times, the ratio and kod's peak RSS; checks both registries hold every
+# image with the bundle's digest.
+#
+# Target: kod >= 2x faster than the baseline.
+#
+#   scripts/bench/push.sh [IMAGES] [LAYER_MIB]     (defaults: 24 images, 16 MiB layers: 448 MiB of unique blobs)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+images="${1:-24}"
+layer_mib="${2:-16}"
+bash "$root/scripts/install-tools.sh" >/dev/null 2>&1
+export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
+cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testlab
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+
+work="$(mktemp -d)"
+lab_pid=""
+cleanup() {
+    [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME="$work/home"
+mkdir -p "$HOME" "$work/project/charts/bench/templates"
+
+echo "starting the lab with $images images of 3 x $layer_mib MiB layers (2 shared) and two private registries ..." >&2
+"$bin/kod-lab" up --env-file "$work/lab.env" --bench-images "$images" --layer-mib "$layer_mib" --private-registries 2 --ignore-stdin >"$work/lab.log" 2>&1 &
+lab_pid=$!
+for _ in $(seq 1 600); do [ -f "$work/lab.env" ] && break; kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log"; exit 1; }; sleep 1; done
+[ -f "$work/lab.env" ] || { echo "the lab did not start" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$work/lab.env"
+
+# A one-chart helmfile whose Deployment runs every image (as scripts/bench/package.sh).
+cat > "$work/project/charts/bench/Chart.yaml" <<EOF
+apiVersion: v2
+name: bench
+version: 1.0.0
+EOF
+{
+    echo "images:"
+    for i in $KOD_LAB_IMAGES; do echo "- $i"; done
+} > "$work/project/charts/bench/values.yaml"
+cat > "$work/project/charts/bench/templates/deployment.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {matchLabels: {app: bench}}
+  template:
+    metadata: {labels: {app: bench}}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+EOF
+printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$work/project/helmfile.yaml"
+
+echo "packaging the bundle (not timed) ..." >&2
+(cd "$work/project" && "$bin/kod" --quiet --no-progress helmfile package --workdir "$work/pkgwork" -o "$work/bench.kod.tar" \
+    --source-registries-conf "$KOD_LAB_REGISTRIES_CONF" >/dev/null)
+"$bin/kod" bundle inspect -o json "$work/bench.kod.tar" > "$work/manifest.json"
+"$bin/kod" --quiet bundle unpack "$work/bench.kod.tar" "$work/unpacked"
+
+# Baseline: per image, skopeo copy from the unpacked OCI layout; sequential.
+policy="$work/policy.json"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$policy"
+cat > "$work/baseline.sh" <<EOF
+set -euo pipefail
+for img in $KOD_LAB_IMAGES; do
+    path=\${img#docker.io/}
+    skopeo copy --quiet --all --preserve-digests --policy "$policy" \\
+        --dest-cert-dir "$KOD_LAB_PRIVATE2_CERT_DIR" --dest-creds "$KOD_LAB_PRIVATE_USER:$KOD_LAB_PRIVATE_PASSWORD" \\
+        "oci:$work/unpacked/images:\$img" "docker://$KOD_LAB_PRIVATE2_REGISTRY/baseline/\$path"
+done
+EOF
+echo "baseline: per-image skopeo copy, sequential ..." >&2
+read -r base_s _ < <(python3 "$root/scripts/bench/measure.py" 1 "$work" bash "$work/baseline.sh")
+
+echo "kod helmfile push ..." >&2
+read -r kod_s kod_rss < <(KOD_REGISTRY_PASSWORD="$KOD_LAB_PRIVATE_PASSWORD" python3 "$root/scripts/bench/measure.py" 1 "$work" \
+    "$bin/kod" --quiet --no-progress helmfile push "$work/bench.kod.tar" --workdir "$work/pushwork" -o json \
+    --registry "$KOD_LAB_PRIVATE_REGISTRY_HELM/kod" --username "$KOD_LAB_PRIVATE_USER" --ca-file "$KOD_LAB_CA_FILE")
+
+# Both registries hold every image with the bundle's digest.
+check() { # registry ca prefix
+    python3 - "$1" "$2" "$3" "$work/manifest.json" "$KOD_LAB_PRIVATE_USER" "$KOD_LAB_PRIVATE_PASSWORD" <<'PY'
+import base64, json, ssl, sys, urllib.request
+host, ca, prefix, manifest, user, password = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+accept = ", ".join(["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json"])
+bad = 0
+for img in json.load(open(manifest))["images"]:
+    name, tag = img["source"].removeprefix("docker.io/").rsplit(":", 1)
+    req = urllib.request.Request(f"https://{host}/v2/{prefix}/{name}/manifests/{tag}", method="HEAD",
+                                 headers={"Authorization": auth, "Accept": accept})
+    got = urllib.request.urlopen(req, context=ctx).headers.get("Docker-Content-Digest")
+    if got != img["digest"]:
+        bad += 1
+        print(f"{host}/{prefix}/{name}:{tag}: {got} != {img['digest']}", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}
+check "$KOD_LAB_PRIVATE_REGISTRY" "$KOD_LAB_CA_FILE" kod
+check "$KOD_LAB_PRIVATE2_REGISTRY" "$KOD_LAB_PRIVATE2_CA_FILE" baseline
+
+python3 - "$base_s" "$kod_s" "$kod_rss" "$work/manifest.json" "$images" "$(nproc)" <<'PY'
+import json, sys
+base_s, kod_s, rss, manifest, n, cores = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+m = json.load(open(manifest))
+t = m["totals"]
+mib = lambda b: b / 1048576
+print(f"push of {n} images ({len(m['images'])} in the bundle, {t['uniqueBlobs']} unique blobs, {mib(t['uniqueBlobBytes']):.1f} MiB; {cores} cores)")
+print(f"  baseline (per-image skopeo copy from the unpacked layout, sequential): {base_s:8.2f} s")
+print(f"  kod helmfile push (verify + unpack + push + digest checks + chart)   : {kod_s:8.2f} s")
+print(f"  speed-up     : {base_s / kod_s:.2f}x the baseline (target >= 2x)")
+print(f"  peak RSS     : {rss / 1024:.1f} MiB (the largest process of the kod run: kod or a skopeo it ran)")
+print("  both registries hold every image with the bundle's digest")
+PY
