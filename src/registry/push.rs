@@ -186,7 +186,9 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     let views = opts.work_dir.join("views");
     let policy = crate::image::fetch::skopeo_policy(&opts.work_dir)?;
     let failed = std::sync::atomic::AtomicBool::new(false);
+    let bar = runner.ui().progress_bar(manifest.images.len() as u64, "images");
     let results = bounded(manifest.images.iter(), opts.concurrency, |image| {
+        let bar = &bar;
         let names = &names;
         let auth = auth.as_deref();
         let cert = cert_dir.as_ref().map(|c| c.path().to_path_buf());
@@ -199,6 +201,7 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
                 return Ok(None);
             }
             let result = push_image(runner, target, opts, image, &names[&image.source], blobs, views, policy, auth, cert.as_deref()).await;
+            bar.inc(1);
             if result.is_err() {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
@@ -206,6 +209,7 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
         }
     })
     .await;
+    bar.finish_and_clear();
     let pushed = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
     let not_started = results.iter().filter(|r| matches!(r, Ok(None))).count();
     let failures = results.len() - pushed - not_started;
