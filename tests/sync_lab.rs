@@ -421,6 +421,20 @@ fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
     assert!(files.contains("kod-private/monitor"));
     assert_eq!(public_names(&files), Vec::<String>::new(), "the rewritten files name a public source:\n{files}");
 
+    // Each step on its own: rewrite (text: the diff on stdout), then the proof.
+    let step = |verb: &str, extra: &[&str]| {
+        let mut args = sync_args(&bundle, &private, work.path());
+        args[2] = verb.to_string();
+        let out = kod_cmd(work.path(), &home).args(args).args(extra).write_stdin(PASSWORD).output().unwrap();
+        assert!(out.status.success(), "{verb}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (diff, _) = step("rewrite", &[]);
+    assert!(diff.starts_with("--- bundle: rendered/default/state.yaml"), "{diff}");
+    let (_, proof) = step("verify-offline", &[]);
+    assert!(proof.contains("offline-ready: 5 image(s)"), "{proof}");
+    assert!(!common::files_under(&work.path().join("offline/push")).iter().any(|p| p.ends_with("auth.json") || p.ends_with("helm-registry.json")), "credential files left behind");
+
     // A second sync changes nothing in the registry and upgrades in place.
     let again = kod_cmd(work.path(), &home).envs(kube.env_vars()).args(sync_args(&bundle, &private, work.path())).write_stdin(PASSWORD).output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
