@@ -153,18 +153,18 @@ async fn platform_choices_keep_digests() {
     let (r, _) = runner();
 
     let work = tempfile::tempdir().unwrap();
-    let one = fetch(&r, &[source.clone()], &fetch_opts(work.path(), &public, Platforms::Some(vec!["linux/arm64".into()]))).await;
+    let one = fetch(&r, std::slice::from_ref(&source), &fetch_opts(work.path(), &public, Platforms::Some(vec!["linux/arm64".into()]))).await;
     assert_eq!(one[0].source_digest, index_digest);
     assert_eq!(one[0].platforms.len(), 1);
     assert_eq!(one[0].top.digest, one[0].platforms[0].1, "a single platform keeps that platform's manifest digest");
 
     let work = tempfile::tempdir().unwrap();
-    let two = fetch(&r, &[source.clone()], &fetch_opts(work.path(), &public, Platforms::Some(vec!["linux/amd64".into(), "linux/arm64".into()]))).await;
+    let two = fetch(&r, std::slice::from_ref(&source), &fetch_opts(work.path(), &public, Platforms::Some(vec!["linux/amd64".into(), "linux/arm64".into()]))).await;
     assert_eq!(two[0].platforms.len(), 2);
     assert!(two[0].platforms.iter().any(|(_, d)| d == &one[0].top.digest), "per-platform digests preserved");
 
     let work = tempfile::tempdir().unwrap();
-    let all = fetch(&r, &[source.clone()], &fetch_opts(work.path(), &public, Platforms::All)).await;
+    let all = fetch(&r, std::slice::from_ref(&source), &fetch_opts(work.path(), &public, Platforms::All)).await;
     assert_eq!(all[0].top.digest, index_digest, "--all-platforms keeps the published index");
 
     let work = tempfile::tempdir().unwrap();
@@ -288,7 +288,8 @@ fn truncated_bundle_is_reported() {
 
 #[test]
 fn hostile_entries_are_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<(tar::Header, Vec<u8>)>)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Vec<(tar::Header, Vec<u8>)>)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         ("dotdot", Box::new(|e| e.push((raw_header("../evil", tar::EntryType::Regular, 4), b"evil".to_vec()))), "`.` and `..` components are not allowed"),
         ("absolute", Box::new(|e| e.push((raw_header("/tmp/evil", tar::EntryType::Regular, 4), b"evil".to_vec()))), "absolute paths are not allowed"),
         ("symlink", Box::new(|e| {

@@ -282,9 +282,12 @@ pub struct RunnerOptions {
     pub env: Option<BTreeMap<String, String>>,
 }
 
+/// One tool's lookup, done once and shared.
+type ToolCell = Arc<OnceCell<Result<ResolvedTool, ToolError>>>;
+
 struct Inner {
     opts: RunnerOptions,
-    tools: Mutex<BTreeMap<Tool, Arc<OnceCell<Result<ResolvedTool, ToolError>>>>>,
+    tools: Mutex<BTreeMap<Tool, ToolCell>>,
     history: Mutex<Vec<Executed>>,
 }
 
@@ -558,7 +561,7 @@ mod tests {
         assert_eq!(err.stderr_tail().len(), STDERR_TAIL_LINES);
         assert!(!text.contains("line 18\n") && text.contains("line 30"), "{text}");
         assert!(!text.contains("hunter22"));
-        assert_eq!(r.history().last().unwrap().success, false);
+        assert!(!r.history().last().unwrap().success);
     }
 
     #[tokio::test]

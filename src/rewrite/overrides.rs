@@ -12,6 +12,7 @@
 //! * one string: the whole private reference;
 //! * istio hub + name + tag: `hub` = host + prefix + the hub's path (`docker.io/istio` →
 //!   `HOST/PREFIX/istio`);
+//!
 //! plus whatever the shape requires (Bitnami's `global.security.allowInsecureImages`).
 
 use std::collections::BTreeMap;
