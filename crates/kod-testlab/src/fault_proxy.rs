@@ -680,14 +680,18 @@ fn serve(inner: &Inner, client: TcpStream, epoch: u64) -> Result<()> {
                 let resp = loop {
                     let Some(h) = read_head(&mut up_r)? else { bail!("the registry closed the connection without answering") };
                     let code: u16 = h.first.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-                    writer.write_all(&h.raw)?;
                     if (100..200).contains(&code) && code != 101 {
+                        writer.write_all(&h.raw)?;
                         continue;
                     }
                     break (h, code);
                 };
                 let (h, code) = resp;
                 entry.status = Some(code);
+                // Logged before the answer reaches the client: whoever reads the log after
+                // its request returned sees the request in it.
+                inner.record(entry);
+                writer.write_all(&h.raw)?;
                 let no_body = method == "HEAD" || (100..200).contains(&code) || code == 204 || code == 304;
                 let mut close_after = req.wants_close() || h.wants_close();
                 if !no_body {
@@ -705,7 +709,6 @@ fn serve(inner: &Inner, client: TcpStream, epoch: u64) -> Result<()> {
                     close_after = true;
                 }
                 drop(up_r);
-                inner.record(entry);
                 if close_after {
                     return Ok(());
                 }
