@@ -452,13 +452,25 @@ impl Reference {
 
     /// The short name shown by Docker (`FamiliarName`): `docker.io/library/nginx`
     /// → `nginx`, `docker.io/bitnami/redis` → `bitnami/redis`.
+    ///
+    /// One deliberate difference from Go: a Docker Hub path whose first component would be
+    /// read back as a registry (`docker.io/quay.io/x` → `quay.io/x`, `docker.io/localhost/x`)
+    /// keeps its `docker.io/` prefix, so the familiar name always parses back to the same
+    /// image (found by fuzzing; Go prints the ambiguous short form).
     pub fn familiar_name(&self) -> String {
         if self.domain != DEFAULT_DOMAIN {
             return self.repository();
         }
         match self.path.strip_prefix(OFFICIAL_REPO_PREFIX) {
             Some(rest) if !rest.contains('/') => rest.to_owned(),
-            _ => self.path.clone(),
+            _ => {
+                let first = self.path.split('/').next().unwrap_or_default();
+                if is_explicit_domain(first) {
+                    self.repository()
+                } else {
+                    self.path.clone()
+                }
+            }
         }
     }
 
@@ -1192,6 +1204,26 @@ mod tests {
             assert_eq!(r.familiar_name(), name);
             assert_eq!(r.familiar_string(), string);
         }
+    }
+
+    /// Found by fuzzing (fuzz/seeds/image_reference/regression-familiar-domain-like-path):
+    /// a Docker Hub path whose first component looks like a registry printed its familiar
+    /// form without `docker.io/`, which parses back as another registry's image.
+    #[test]
+    fn familiar_form_of_a_domain_like_docker_hub_path_parses_back_to_itself() {
+        for input in [
+            "docker.io/quay.io/team/app:1.0",
+            "docker.io/localhost/x",
+            "docker.io/a.b/c@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b",
+            "docker.io/library/localhost",
+            "docker.io/library/a.b/c",
+        ] {
+            let r = parse_normalized_named(input).unwrap();
+            assert_eq!(parse_normalized_named(&r.familiar_string()), Ok(r.clone()), "{input} → {}", r.familiar_string());
+        }
+        let r = parse_normalized_named("docker.io/quay.io/team/app:1.0").unwrap();
+        assert_eq!(r.familiar_string(), "docker.io/quay.io/team/app:1.0");
+        assert_eq!(parse_normalized_named("docker.io/library/localhost").unwrap().familiar_string(), "localhost");
     }
 
     #[test]
