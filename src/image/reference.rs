@@ -456,13 +456,15 @@ impl Reference {
     /// One deliberate difference from Go: a Docker Hub path whose first component would be
     /// read back as a registry (`docker.io/quay.io/x` → `quay.io/x`, `docker.io/localhost/x`)
     /// keeps its `docker.io/` prefix, so the familiar name always parses back to the same
-    /// image (found by fuzzing; Go prints the ambiguous short form).
+    /// image (found by fuzzing; Go prints the ambiguous short form). Likewise an official
+    /// image named by 64 hex digits keeps `library/`: the bare name would be refused as an
+    /// image ID.
     pub fn familiar_name(&self) -> String {
         if self.domain != DEFAULT_DOMAIN {
             return self.repository();
         }
         match self.path.strip_prefix(OFFICIAL_REPO_PREFIX) {
-            Some(rest) if !rest.contains('/') => rest.to_owned(),
+            Some(rest) if !rest.contains('/') && !ANCHORED_IDENTIFIER_RE.is_match(rest) => rest.to_owned(),
             _ => {
                 let first = self.path.split('/').next().unwrap_or_default();
                 if is_explicit_domain(first) {
@@ -1206,9 +1208,10 @@ mod tests {
         }
     }
 
-    /// Found by fuzzing (fuzz/seeds/image_reference/regression-familiar-domain-like-path):
-    /// a Docker Hub path whose first component looks like a registry printed its familiar
-    /// form without `docker.io/`, which parses back as another registry's image.
+    /// Found by fuzzing (fuzz/seeds/image_reference/regression-familiar-*): a Docker Hub
+    /// path whose first component looks like a registry printed its familiar form without
+    /// `docker.io/`, which parses back as another registry's image; an official image named
+    /// by 64 hex digits printed a familiar form that is refused as an image ID.
     #[test]
     fn familiar_form_of_a_domain_like_docker_hub_path_parses_back_to_itself() {
         for input in [
@@ -1221,6 +1224,11 @@ mod tests {
             let r = parse_normalized_named(input).unwrap();
             assert_eq!(parse_normalized_named(&r.familiar_string()), Ok(r.clone()), "{input} → {}", r.familiar_string());
         }
+        // an official image named like an image ID keeps `library/`
+        let hex = "3c624b58dbbcd3c0dd84bc253f0419ab7c610c419ab7c610cf7d6f7d66709b3b";
+        let r = parse_normalized_named(&format!("docker.io/{hex}")).unwrap();
+        assert_eq!(r.familiar_string(), format!("library/{hex}"));
+        assert_eq!(parse_normalized_named(&r.familiar_string()), Ok(r));
         let r = parse_normalized_named("docker.io/quay.io/team/app:1.0").unwrap();
         assert_eq!(r.familiar_string(), "docker.io/quay.io/team/app:1.0");
         assert_eq!(parse_normalized_named("docker.io/library/localhost").unwrap().familiar_string(), "localhost");
