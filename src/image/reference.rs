@@ -432,11 +432,17 @@ impl Reference {
         if !prefix.is_empty() && !ANCHORED_REMOTE_NAME_RE.is_match(prefix) {
             return Err(invalid("path prefix is not a valid repository path"));
         }
-        let path = if prefix.is_empty() {
+        let mut path = if prefix.is_empty() {
             self.path.clone()
         } else {
             format!("{prefix}/{}", self.path)
         };
+        // Docker Hub names of one component are official images: `quay.io/x` moved to
+        // `docker.io` is `docker.io/library/x`, which is what its string reads back as
+        // (found by fuzzing).
+        if domain == DEFAULT_DOMAIN && !path.contains('/') {
+            path = format!("{OFFICIAL_REPO_PREFIX}{path}");
+        }
         if path.len() > REPOSITORY_NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong {
                 input: format!("{domain}/{path}"),
@@ -1212,6 +1218,22 @@ mod tests {
     /// path whose first component looks like a registry printed its familiar form without
     /// `docker.io/`, which parses back as another registry's image; an official image named
     /// by 64 hex digits printed a familiar form that is refused as an image ID.
+    /// Found by fuzzing (fuzz/seeds/image_reference/regression-relocate-to-docker-hub):
+    /// relocating a one-component path to `docker.io` gave `docker.io/at`, a reference that
+    /// reads back as `docker.io/library/at`.
+    #[test]
+    fn relocating_to_docker_hub_normalises_official_images() {
+        let r = parse_normalized_named("ghcr.io/at:1").unwrap();
+        let moved = r.with_registry("docker.io").unwrap();
+        assert_eq!(moved.path(), "library/at");
+        assert_eq!(parse_normalized_named(&moved.string_without_default_tag()), Ok(moved.clone()));
+        assert_eq!(moved.familiar_string(), "at:1");
+        let moved = r.with_registry("docker.io/team").unwrap();
+        assert_eq!(moved.path(), "team/at");
+        let moved = parse_normalized_named("quay.io/org/app").unwrap().with_registry("docker.io").unwrap();
+        assert_eq!(moved.path(), "org/app");
+    }
+
     #[test]
     fn familiar_form_of_a_domain_like_docker_hub_path_parses_back_to_itself() {
         for input in [
