@@ -19,7 +19,10 @@ use std::sync::OnceLock;
 
 use kod::helmfile::{load, output};
 use kod::plan::{self, PlanOptions};
+use kod::template::limits::Limits;
 use libfuzzer_sys::fuzz_target;
+
+const FUZZ_LIMITS: Limits = Limits { max_steps: 100_000, max_bytes: 16 << 20 };
 
 const SUPPORT: &[(&str, &str)] = &[
     ("values.yaml", "replicas: 2\nimage:\n  repository: docker.io/library/nginx\n  tag: \"1.27\"\n"),
@@ -72,6 +75,9 @@ fuzz_target!(|input: &[u8]| {
         cwd: Some(root.clone()),
         env_vars: Some(env_vars),
         selectors: if mode & 8 != 0 { vec!["name=app".to_string()] } else { Vec::new() },
+        // smaller than the default so that a runaway template fails well within
+        // libFuzzer's timeout; the limiting itself is the same
+        template_limits: FUZZ_LIMITS,
     };
     if let Ok(states) = load::load_all(&opts) {
         let _ = plan::build(&states, &PlanOptions { skip_needs: true, ..Default::default() });

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use kod::template::limits::Limits;
 use kod::template::{Engine, EngineOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +31,10 @@ fn fixture() -> &'static Fixture {
         let mut env = BTreeMap::new();
         env.insert("HOME".to_string(), "/home/kod".to_string());
         env.insert("KOD_FUZZ".to_string(), "1".to_string());
-        let engine = Engine::new(EngineOptions { base_dir: dir.path().to_path_buf(), disable_insecure: true, env: Some(env) });
+        // limits smaller than the default so that a runaway template fails well within
+        // libFuzzer's timeout; the limiting itself is the same
+        let limits = Limits { max_steps: 100_000, max_bytes: 16 << 20 };
+        let engine = Engine::new(EngineOptions { base_dir: dir.path().to_path_buf(), disable_insecure: true, env: Some(env), limits });
         let values = serde_json::json!({
             "image": {"repository": "docker.io/library/nginx", "tag": "1.27", "pullPolicy": "IfNotPresent"},
             "replicas": 2,

@@ -57,6 +57,8 @@ pub struct LoadOptions {
     pub env_vars: Option<BTreeMap<String, String>>,
     /// `-l/--selector` (each one AND-ed terms; several are OR-ed).
     pub selectors: Vec<String>,
+    /// The budget of each template execution (see [`crate::template::limits`]).
+    pub template_limits: crate::template::limits::Limits,
 }
 
 impl LoadOptions {
@@ -320,7 +322,12 @@ impl<'a> Loader<'a> {
             Some(m) => m.get("HELMFILE_DISABLE_INSECURE_FEATURES").is_some_and(|v| v == "true"),
             None => std::env::var("HELMFILE_DISABLE_INSECURE_FEATURES").is_ok_and(|v| v == "true"),
         };
-        Engine::new(EngineOptions { base_dir: base_dir.to_path_buf(), disable_insecure, env: self.opts.env_vars.clone() })
+        Engine::new(EngineOptions {
+            base_dir: base_dir.to_path_buf(),
+            disable_insecure,
+            env: self.opts.env_vars.clone(),
+            limits: self.opts.template_limits,
+        })
     }
 
     /// Load `path` and (first) its sub-helmfiles, appending to `out`.
