@@ -775,6 +775,14 @@ fn f_read_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     }
     insecure_check(c)?;
     let p = c.resolve(s, &s_arg(&a[0])?);
+    // a device (`/dev/zero`) or FIFO never ends or blocks: kod reads regular files only,
+    // within the execution's budget
+    if let Ok(m) = std::fs::metadata(&p) {
+        if !m.is_file() && !m.is_dir() {
+            return Err(err(format!("read {}: not a regular file (kod reads only regular files)", p.display())));
+        }
+        reserve(0, m.len())?;
+    }
     std::fs::read(&p)
         .map(|b| vstr(String::from_utf8_lossy(&b).into_owned()))
         .map_err(|e| {
