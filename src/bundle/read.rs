@@ -111,6 +111,8 @@ fn scan(path: &Path, sink: Sink) -> Result<(Manifest, VerifyReport)> {
     let mut manifest: Option<Manifest> = None;
     let mut expected: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    // directories the entries so far lie in: a later entry may not be one of them
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut kept_bytes = 0u64;
     let mut index_json: Option<Vec<u8>> = None;
@@ -164,10 +166,15 @@ fn scan(path: &Path, sink: Sink) -> Result<(Manifest, VerifyReport)> {
             report.problems.push(format!("bundle entry {name:?} is {what} (refused: bundles hold only regular files)"));
             continue;
         }
+        if let Some(problem) = super::file_dir_conflict(&name, &seen, &dirs) {
+            report.problems.push(problem);
+            continue;
+        }
         if name == MANIFEST_NAME || !seen.insert(name.clone()) {
             report.problems.push(format!("bundle entry {name:?} appears more than once (refused)"));
             continue;
         }
+        super::add_dirs(&name, &mut dirs);
         let Some((want_sha, want_size)) = expected.get(&name).cloned() else {
             report.problems.push(format!("bundle entry {name:?} is not listed in {MANIFEST_NAME} (refused)"));
             continue;
@@ -323,4 +330,72 @@ fn write_new(dir: &Path, rel: &str, data: &mut dyn Read) -> Result<()> {
     let mut f = create_new(dir, rel)?;
     std::io::copy(data, &mut f)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::assemble::{assemble, Contents};
+    use crate::bundle::format::FileEntry;
+
+    /// A bundle whose manifest lists `files` with their true sizes and checksums, written
+    /// entry by entry as given, without the writer's checks.
+    fn raw_bundle(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
+        let contents = Contents { environments: vec!["default".into()], images_dir: dir.join("images"), ..Default::default() };
+        let (mut m, _) = assemble(&contents, "0.0.0-test", "2026-01-01T00:00:00Z", &dir.join("staging")).unwrap();
+        m.files = files
+            .iter()
+            .map(|(p, d)| FileEntry { path: p.to_string(), sha256: crate::bundle::sha256_hex(d), size: d.len() as u64 })
+            .collect();
+        let out = dir.join("b.kod.tar");
+        let mut b = tar::Builder::new(File::create(&out).unwrap());
+        let mut add = |p: &str, d: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, p, d).unwrap();
+        };
+        add(MANIFEST_NAME, &serde_json::to_vec(&m).unwrap());
+        for (p, d) in files {
+            add(p, d);
+        }
+        b.finish().unwrap();
+        out
+    }
+
+    /// Found checking the bundle_unpack fuzz target's property that verify accepts only
+    /// what unpack can write: `helmfile/a` and `helmfile/a/b` both listed passed verify,
+    /// then unpack failed with "File exists".
+    #[test]
+    fn a_path_that_is_both_a_file_and_a_directory_is_refused() {
+        let cases: [&[(&str, &[u8])]; 3] = [
+            &[("helmfile/a", b"x"), ("helmfile/a/b", b"y")],
+            &[("helmfile/a/b", b"y"), ("helmfile/a", b"x")],
+            &[("kod-bundle.json/x", b"x")],
+        ];
+        for files in cases {
+            let d = tempfile::tempdir().unwrap();
+            let bundle = raw_bundle(d.path(), files);
+            let (_, report) = verify(&bundle).unwrap();
+            assert!(!report.ok, "{files:?}");
+            assert!(
+                report.problems.iter().any(|p| p.contains("which is a file") || p.contains("also the directory of other entries")),
+                "{:?}",
+                report.problems
+            );
+            let target = d.path().join("target");
+            let (_, report) = unpack(&bundle, &target).expect("a refused unpack is a report, not an error");
+            assert!(!report.ok);
+            assert!(!target.exists());
+        }
+        // the writer refuses to stage such a pair in the first place
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        let contents = Contents { environments: vec!["default".into()], images_dir: d.path().join("images"), ..Default::default() };
+        let (mut m, _) = assemble(&contents, "0.0.0-test", "2026-01-01T00:00:00Z", &d.path().join("staging")).unwrap();
+        let staged = |p: &str| crate::bundle::write::StagedFile { path: p.into(), source: d.path().join("f"), sha256: None };
+        let err = crate::bundle::write::prepare(&mut m, &[staged("helmfile/a"), staged("helmfile/a/b")]).unwrap_err();
+        assert!(err.to_string().contains("which is a file"), "{err}");
+    }
 }

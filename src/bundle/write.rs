@@ -86,12 +86,17 @@ pub fn remove_stale_partials(out: &Path) -> Result<usize> {
 /// Fill `manifest.files` (hashing what is not known yet) and return the entries in order.
 pub fn prepare(manifest: &mut Manifest, files: &[StagedFile]) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::BTreeSet::new();
     manifest.files.clear();
     for f in files {
         super::check_entry_path(&f.path)?;
+        if let Some(problem) = super::file_dir_conflict(&f.path, &seen, &dirs) {
+            bail!("{problem}");
+        }
         if f.path == MANIFEST_NAME || !seen.insert(f.path.clone()) {
             bail!("bundle entry {:?} is staged twice", f.path);
         }
+        super::add_dirs(&f.path, &mut dirs);
         let size = std::fs::metadata(&f.source).with_context(|| format!("{} (for {})", f.source.display(), f.path))?.len();
         let sha = match &f.sha256 {
             Some(s) => s.clone(),

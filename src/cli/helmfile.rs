@@ -61,6 +61,7 @@ impl HelmfileFlags {
             cwd: None,
             env_vars: None,
             selectors: self.selector.clone(),
+            template_limits: Default::default(),
         }
     }
 

@@ -57,6 +57,8 @@ pub struct LoadOptions {
     pub env_vars: Option<BTreeMap<String, String>>,
     /// `-l/--selector` (each one AND-ed terms; several are OR-ed).
     pub selectors: Vec<String>,
+    /// The budget of each template execution (see [`crate::template::limits`]).
+    pub template_limits: crate::template::limits::Limits,
 }
 
 impl LoadOptions {
@@ -174,7 +176,7 @@ pub fn load_all(opts: &LoadOptions) -> Result<Vec<LoadedState>> {
     let mut overrides = values::empty_map();
     for f in &opts.state_values_files {
         let path = if f.is_absolute() { f.clone() } else { cwd.join(f) };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("--state-values-file {}: cannot read it", f.display()))?;
+        let text = read_text_file(&path).with_context(|| format!("--state-values-file {}: cannot read it", f.display()))?;
         let v = values::parse_values_yaml(&text).map_err(|e| anyhow!("--state-values-file {}: {e}", f.display()))?;
         merge(&mut overrides, &v);
     }
@@ -320,7 +322,12 @@ impl<'a> Loader<'a> {
             Some(m) => m.get("HELMFILE_DISABLE_INSECURE_FEATURES").is_some_and(|v| v == "true"),
             None => std::env::var("HELMFILE_DISABLE_INSECURE_FEATURES").is_ok_and(|v| v == "true"),
         };
-        Engine::new(EngineOptions { base_dir: base_dir.to_path_buf(), disable_insecure, env: self.opts.env_vars.clone() })
+        Engine::new(EngineOptions {
+            base_dir: base_dir.to_path_buf(),
+            disable_insecure,
+            env: self.opts.env_vars.clone(),
+            limits: self.opts.template_limits,
+        })
     }
 
     /// Load `path` and (first) its sub-helmfiles, appending to `out`.
@@ -439,7 +446,7 @@ impl<'a> Loader<'a> {
         overrides: Option<&Value>,
         evaluate_bases: bool,
     ) -> Result<(StateSpec, Environment)> {
-        let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let raw = read_text_file(path).with_context(|| format!("cannot read {}", path.display()))?;
         let content = raw.replace("\r\n", "\n");
         let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name = file_name(path);
@@ -662,7 +669,7 @@ impl<'a> Loader<'a> {
                 }
                 let mut acc = values::empty_map();
                 for f in files {
-                    let text = std::fs::read_to_string(&f).with_context(|| format!("{what}: cannot read {}", f.display()))?;
+                    let text = read_text_file(&f).with_context(|| format!("{what}: cannot read {}", f.display()))?;
                     let text = if f.to_string_lossy().ends_with(".gotmpl") {
                         let data = ctx.template_data();
                         self.engine(f.parent().unwrap_or(base_dir))
@@ -720,6 +727,29 @@ fn pad_lines(part: &str, n: usize) -> String {
     }
 }
 
+/// Largest file kod reads as a helmfile, base or values file.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Read a helmfile, base or values file as text: only regular files (a device such as
+/// `/dev/zero` never ends, a FIFO blocks), at most [`MAX_FILE_BYTES`] (found by the
+/// helmfile_load fuzz target's probes).
+pub fn read_text_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        bail!("{} is larger than {} MiB, more than kod reads as a helmfile or values file", path.display(), MAX_FILE_BYTES >> 20);
+    }
+    String::from_utf8(buf).map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))
+}
+
+/// Directory entries one glob may look at before kod gives up on it.
+const MAX_GLOB_ENTRIES: usize = 100_000;
+
 /// Expand a path or glob relative to `base`; a plain existing path yields itself.
 pub fn expand_glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
     let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
@@ -727,15 +757,18 @@ pub fn expand_glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
         return Ok(if full.exists() { vec![full] } else { Vec::new() });
     }
     let mut out = Vec::new();
-    glob_walk(&full, &mut out)?;
+    glob_walk(&full, &mut out, MAX_GLOB_ENTRIES).with_context(|| format!("expanding {pattern:?}"))?;
     out.sort();
     Ok(out)
 }
 
 /// A small glob: `*`, `?` and `[...]` within path components (`**` matches one component).
-fn glob_walk(pattern: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// At most `max_entries` directory entries are looked at (`/*/*/*/*` would walk the whole
+/// file system).
+fn glob_walk(pattern: &Path, out: &mut Vec<PathBuf>, max_entries: usize) -> Result<()> {
     let comps: Vec<String> = pattern.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
     let mut current = vec![PathBuf::new()];
+    let mut visited = 0usize;
     for (i, comp) in comps.iter().enumerate() {
         let mut next = Vec::new();
         for base in &current {
@@ -743,6 +776,10 @@ fn glob_walk(pattern: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
                 let dir = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base.clone() };
                 let Ok(rd) = std::fs::read_dir(&dir) else { continue };
                 for e in rd.flatten() {
+                    visited += 1;
+                    if visited > max_entries {
+                        bail!("the glob looks at more than {max_entries} directory entries; name the files more precisely");
+                    }
                     let name = e.file_name().to_string_lossy().to_string();
                     if name.starts_with('.') && !comp.starts_with('.') {
                         continue;
@@ -762,43 +799,88 @@ fn glob_walk(pattern: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Match one path component against a glob pattern.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    fn rec(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| rec(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && rec(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().position(|c| *c == ']') else { return false };
-                if n.is_empty() {
-                    return false;
-                }
-                let set = &p[1..end];
-                let (neg, set) = if set.first() == Some(&'!') || set.first() == Some(&'^') { (true, &set[1..]) } else { (false, set) };
+/// One element of a glob pattern.
+enum GlobItem {
+    /// `*`: any run of characters
+    Star,
+    /// `?`: one character
+    Any,
+    /// `[...]` / `[!...]` / `[^...]`: one character in (or not in) the set
+    Class { neg: bool, set: Vec<char> },
+    Char(char),
+}
+
+impl GlobItem {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            GlobItem::Star | GlobItem::Any => true,
+            GlobItem::Char(x) => *x == c,
+            GlobItem::Class { neg, set } => {
                 let mut hit = false;
                 let mut i = 0;
                 while i < set.len() {
                     if i + 2 < set.len() && set[i + 1] == '-' {
-                        if set[i] <= n[0] && n[0] <= set[i + 2] {
-                            hit = true;
-                        }
+                        hit |= set[i] <= c && c <= set[i + 2];
                         i += 3;
                     } else {
-                        if set[i] == n[0] {
-                            hit = true;
-                        }
+                        hit |= set[i] == c;
                         i += 1;
                     }
                 }
-                hit != neg && rec(&p[end + 1..], &n[1..])
+                hit != *neg
             }
-            Some(c) => n.first() == Some(c) && rec(&p[1..], &n[1..]),
         }
     }
-    rec(&p, &n)
+}
+
+/// Match one path component against a glob pattern, in time proportional to the product
+/// of their lengths (the recursive matcher this replaces took exponential time on patterns
+/// with many `*`; found by the helmfile_load fuzz target's probes). A `[` without `]` never
+/// matches.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => items.push(GlobItem::Star),
+            '?' => items.push(GlobItem::Any),
+            '[' => {
+                let Some(len) = p[i..].iter().position(|c| *c == ']') else { return false };
+                let set = &p[i + 1..i + len];
+                let (neg, set) = if set.first() == Some(&'!') || set.first() == Some(&'^') { (true, &set[1..]) } else { (false, set) };
+                items.push(GlobItem::Class { neg, set: set.to_vec() });
+                i += len;
+            }
+            c => items.push(GlobItem::Char(c)),
+        }
+        i += 1;
+    }
+    let n: Vec<char> = name.chars().collect();
+    // greedy matching that backtracks only to the last `*`
+    let (mut pi, mut ni) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match items.get(pi) {
+            Some(GlobItem::Star) => {
+                last_star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(item) if item.matches(n[ni]) => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match last_star {
+                Some((sp, sn)) => {
+                    last_star = Some((sp, sn + 1));
+                    pi = sp + 1;
+                    ni = sn + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    items[pi..].iter().all(|it| matches!(it, GlobItem::Star))
 }
 
 /// Parse a rendered part strictly; several YAML documents in it are merged with lists
@@ -957,6 +1039,103 @@ mod tests {
         assert!(glob_match("v?.y*ml", "v1.yaml"));
         assert!(glob_match("[a-c]x", "bx"));
         assert!(!glob_match("[!a-c]x", "bx"));
+        assert!(!glob_match("a[b", "a[b"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("?", ""));
+    }
+
+    /// The recursive matcher `glob_match` replaced, kept as the reference for its results.
+    fn glob_match_recursive(pattern: &str, name: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let n: Vec<char> = name.chars().collect();
+        fn rec(p: &[char], n: &[char]) -> bool {
+            match p.first() {
+                None => n.is_empty(),
+                Some('*') => (0..=n.len()).any(|i| rec(&p[1..], &n[i..])),
+                Some('?') => !n.is_empty() && rec(&p[1..], &n[1..]),
+                Some('[') => {
+                    let Some(end) = p.iter().position(|c| *c == ']') else { return false };
+                    if n.is_empty() {
+                        return false;
+                    }
+                    let set = &p[1..end];
+                    let (neg, set) = if set.first() == Some(&'!') || set.first() == Some(&'^') { (true, &set[1..]) } else { (false, set) };
+                    let mut hit = false;
+                    let mut i = 0;
+                    while i < set.len() {
+                        if i + 2 < set.len() && set[i + 1] == '-' {
+                            hit |= set[i] <= n[0] && n[0] <= set[i + 2];
+                            i += 3;
+                        } else {
+                            hit |= set[i] == n[0];
+                            i += 1;
+                        }
+                    }
+                    hit != neg && rec(&p[end + 1..], &n[1..])
+                }
+                Some(c) => n.first() == Some(c) && rec(&p[1..], &n[1..]),
+            }
+        }
+        rec(&p, &n)
+    }
+
+    #[test]
+    fn glob_match_agrees_with_the_recursive_matcher() {
+        // every pattern and name over small alphabets, up to 4 characters
+        let pat_chars = ['a', 'b', '*', '?', '[', ']', '!', '-'];
+        let name_chars = ['a', 'b', '-', ']'];
+        let words = |alphabet: &[char], max: usize| {
+            let mut all = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last.iter().flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}"))).collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        };
+        let names = words(&name_chars, 4);
+        for p in words(&pat_chars, 4) {
+            for n in &names {
+                assert_eq!(glob_match(&p, n), glob_match_recursive(&p, n), "pattern {p:?} name {n:?}");
+            }
+        }
+    }
+
+    /// Found by the helmfile_load fuzz target's probes: 40 stars took exponential time.
+    #[test]
+    fn many_stars_match_quickly() {
+        let start = std::time::Instant::now();
+        assert!(!glob_match(&format!("{}x", "*".repeat(40)), "helmfile.yaml.gotmpl-and-more-characters"));
+        assert!(glob_match(&format!("{}l", "*a".repeat(20)), &format!("{}l", "a".repeat(40))));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// Found by the helmfile_load fuzz target's probes: a values file or base that is a
+    /// device never ends (`/dev/zero` took all memory), and `/*/*/*/*/*` walked the whole
+    /// file system.
+    #[test]
+    fn only_regular_files_are_read_and_globs_are_bounded() {
+        let err = read_text_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
+        assert!(read_text_file(Path::new("/")).unwrap_err().to_string().contains("is not a regular file"));
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("helmfile.yaml"), "values:\n- /dev/zero\n").unwrap();
+        let opts = LoadOptions { cwd: Some(d.path().to_path_buf()), env_vars: Some(Default::default()), ..Default::default() };
+        let err = load_all(&opts).unwrap_err();
+        assert!(format!("{err:#}").contains("/dev/zero is not a regular file"), "{err:#}");
+        let many = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            let sub = many.path().join(format!("d{i}"));
+            std::fs::create_dir(&sub).unwrap();
+            for j in 0..10 {
+                std::fs::write(sub.join(format!("f{j}")), "").unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        glob_walk(&many.path().join("*/*"), &mut out, 200).unwrap();
+        assert_eq!(out.len(), 100);
+        let err = glob_walk(&many.path().join("*/*"), &mut Vec::new(), 50).unwrap_err();
+        assert!(err.to_string().contains("more than 50 directory entries"), "{err}");
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn embedded_releases(state: &LoadedState) -> Result<Yaml> {
                         }
                     }
                     for f in files {
-                        let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+                        let text = super::load::read_text_file(&f).with_context(|| format!("reading {}", f.display()))?;
                         let text = if f.to_string_lossy().ends_with(".gotmpl") {
                             let data = serde_json::json!({
                                 "Environment": {"Name": state.env.name, "KubeContext": state.env.kube_context, "Values": state.env.values},

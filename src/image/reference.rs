@@ -432,11 +432,17 @@ impl Reference {
         if !prefix.is_empty() && !ANCHORED_REMOTE_NAME_RE.is_match(prefix) {
             return Err(invalid("path prefix is not a valid repository path"));
         }
-        let path = if prefix.is_empty() {
+        let mut path = if prefix.is_empty() {
             self.path.clone()
         } else {
             format!("{prefix}/{}", self.path)
         };
+        // Docker Hub names of one component are official images: `quay.io/x` moved to
+        // `docker.io` is `docker.io/library/x`, which is what its string reads back as
+        // (found by fuzzing).
+        if domain == DEFAULT_DOMAIN && !path.contains('/') {
+            path = format!("{OFFICIAL_REPO_PREFIX}{path}");
+        }
         if path.len() > REPOSITORY_NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong {
                 input: format!("{domain}/{path}"),
@@ -452,13 +458,27 @@ impl Reference {
 
     /// The short name shown by Docker (`FamiliarName`): `docker.io/library/nginx`
     /// → `nginx`, `docker.io/bitnami/redis` → `bitnami/redis`.
+    ///
+    /// One deliberate difference from Go: a Docker Hub path whose first component would be
+    /// read back as a registry (`docker.io/quay.io/x` → `quay.io/x`, `docker.io/localhost/x`)
+    /// keeps its `docker.io/` prefix, so the familiar name always parses back to the same
+    /// image (found by fuzzing; Go prints the ambiguous short form). Likewise an official
+    /// image named by 64 hex digits keeps `library/`: the bare name would be refused as an
+    /// image ID.
     pub fn familiar_name(&self) -> String {
         if self.domain != DEFAULT_DOMAIN {
             return self.repository();
         }
         match self.path.strip_prefix(OFFICIAL_REPO_PREFIX) {
-            Some(rest) if !rest.contains('/') => rest.to_owned(),
-            _ => self.path.clone(),
+            Some(rest) if !rest.contains('/') && !ANCHORED_IDENTIFIER_RE.is_match(rest) => rest.to_owned(),
+            _ => {
+                let first = self.path.split('/').next().unwrap_or_default();
+                if is_explicit_domain(first) {
+                    self.repository()
+                } else {
+                    self.path.clone()
+                }
+            }
         }
     }
 
@@ -1192,6 +1212,48 @@ mod tests {
             assert_eq!(r.familiar_name(), name);
             assert_eq!(r.familiar_string(), string);
         }
+    }
+
+    /// Found by fuzzing (fuzz/seeds/image_reference/regression-familiar-*): a Docker Hub
+    /// path whose first component looks like a registry printed its familiar form without
+    /// `docker.io/`, which parses back as another registry's image; an official image named
+    /// by 64 hex digits printed a familiar form that is refused as an image ID.
+    /// Found by fuzzing (fuzz/seeds/image_reference/regression-relocate-to-docker-hub):
+    /// relocating a one-component path to `docker.io` gave `docker.io/at`, a reference that
+    /// reads back as `docker.io/library/at`.
+    #[test]
+    fn relocating_to_docker_hub_normalises_official_images() {
+        let r = parse_normalized_named("ghcr.io/at:1").unwrap();
+        let moved = r.with_registry("docker.io").unwrap();
+        assert_eq!(moved.path(), "library/at");
+        assert_eq!(parse_normalized_named(&moved.string_without_default_tag()), Ok(moved.clone()));
+        assert_eq!(moved.familiar_string(), "at:1");
+        let moved = r.with_registry("docker.io/team").unwrap();
+        assert_eq!(moved.path(), "team/at");
+        let moved = parse_normalized_named("quay.io/org/app").unwrap().with_registry("docker.io").unwrap();
+        assert_eq!(moved.path(), "org/app");
+    }
+
+    #[test]
+    fn familiar_form_of_a_domain_like_docker_hub_path_parses_back_to_itself() {
+        for input in [
+            "docker.io/quay.io/team/app:1.0",
+            "docker.io/localhost/x",
+            "docker.io/a.b/c@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b",
+            "docker.io/library/localhost",
+            "docker.io/library/a.b/c",
+        ] {
+            let r = parse_normalized_named(input).unwrap();
+            assert_eq!(parse_normalized_named(&r.familiar_string()), Ok(r.clone()), "{input} → {}", r.familiar_string());
+        }
+        // an official image named like an image ID keeps `library/`
+        let hex = "3c624b58dbbcd3c0dd84bc253f0419ab7c610c419ab7c610cf7d6f7d66709b3b";
+        let r = parse_normalized_named(&format!("docker.io/{hex}")).unwrap();
+        assert_eq!(r.familiar_string(), format!("library/{hex}"));
+        assert_eq!(parse_normalized_named(&r.familiar_string()), Ok(r));
+        let r = parse_normalized_named("docker.io/quay.io/team/app:1.0").unwrap();
+        assert_eq!(r.familiar_string(), "docker.io/quay.io/team/app:1.0");
+        assert_eq!(parse_normalized_named("docker.io/library/localhost").unwrap().familiar_string(), "localhost");
     }
 
     #[test]

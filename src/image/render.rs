@@ -154,7 +154,7 @@ pub fn render_job(
                     _ => bail!("{}: values {pattern:?} matches several files; helmfile does not support globs there", what()),
                 }
                 let f = &files[0];
-                let raw = std::fs::read_to_string(f).with_context(|| format!("{}: reading values file {}", what(), f.display()))?;
+                let raw = crate::helmfile::load::read_text_file(f).with_context(|| format!("{}: reading values file {}", what(), f.display()))?;
                 if f.to_string_lossy().ends_with(".gotmpl") {
                     render_values_template(state, release, f, &raw).with_context(|| format!("{}: failed to render values file {p:?}", what()))?
                 } else {

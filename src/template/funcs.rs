@@ -14,7 +14,7 @@ use minijinja::{Error, ErrorKind, State};
 
 use super::printf::{go_quote, go_sprint, go_sprintf, go_sprintln};
 use super::value::{
-    classify, deep_copy, from_json, int64, is_nil, kind_name, new_map, sprint, to_json, truth, type_name, GoMap, G,
+    classify, deep_copy, from_json, int64, is_nil, kind_name, list, new_map, sprint, to_json, truth, type_name, GoMap, G,
 };
 use super::yaml::to_yaml;
 use super::EngineInner;
@@ -184,6 +184,15 @@ pub(crate) fn vstr(s: impl Into<String>) -> Value {
     Value::from(s.into())
 }
 
+/// Refuse up front to build a result of `items` list elements or `bytes` of text that
+/// would not fit in the execution's budget (see [`super::limits`]).
+pub(crate) fn reserve(items: u64, bytes: u64) -> Result<(), Error> {
+    if !(super::limits::room_steps(items) && super::limits::room(bytes)) {
+        super::limits::check()?;
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------ helpers for the translator
 
 /// `g__field(base, label, k1, k2, ...)`: Go field/key access with missingkey=error.
@@ -275,7 +284,7 @@ fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
+        render_nested(&t, dot, s)
     };
     DEPTH.with(|d| d.set(d.get() - 1));
     r.map(Value::from)
@@ -283,6 +292,13 @@ fn h_template(_c: &Ctx, s: &State, a: &[Value]) -> R {
 
 thread_local! {
     static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Render a `define` with `dot`, its output charged to the execution's budget.
+fn render_nested(t: &minijinja::Template, dot: Value, s: &State) -> Result<String, Error> {
+    let mut out = super::limits::Output::default();
+    t.render_captured_to(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") }, &mut out).map(|_| ())?;
+    Ok(out.into_string())
 }
 
 const MAX_DEPTH: usize = 200;
@@ -300,7 +316,7 @@ fn render_define(c: &Ctx, s: &State, name: &str, dot: Value) -> Result<String, E
     let r = if d > MAX_DEPTH {
         Err(err(format!("exceeded maximum template depth ({})", MAX_DEPTH)))
     } else {
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => s.lookup("_base") })
+        render_nested(&t, dot, s)
     };
     DEPTH.with(|d| d.set(d.get() - 1));
     r.map_err(|e| {
@@ -759,6 +775,14 @@ fn f_read_file(c: &Ctx, s: &State, a: &[Value]) -> R {
     }
     insecure_check(c)?;
     let p = c.resolve(s, &s_arg(&a[0])?);
+    // a device (`/dev/zero`) or FIFO never ends or blocks: kod reads regular files only,
+    // within the execution's budget
+    if let Ok(m) = std::fs::metadata(&p) {
+        if !m.is_file() && !m.is_dir() {
+            return Err(err(format!("read {}: not a regular file (kod reads only regular files)", p.display())));
+        }
+        reserve(0, m.len())?;
+    }
     std::fs::read(&p)
         .map(|b| vstr(String::from_utf8_lossy(&b).into_owned()))
         .map_err(|e| {
@@ -881,7 +905,7 @@ fn f_set_value_at_path(_c: &Ctx, _s: &State, a: &[Value]) -> R {
             _ => return Err(err(format!("failed to set value at path \"{}\": value for key \"{}\" was not a map", path, k))),
         }
     }
-    cur.insert(comps[comps.len() - 1].to_string(), value);
+    cur.insert_checked(comps[comps.len() - 1].to_string(), value)?;
     Ok(a[2].clone())
 }
 
@@ -975,10 +999,16 @@ fn f_fetch_secret(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     Err(err("not supported offline by kod: fetchSecretValue (vals secret references must be resolved before packaging)"))
 }
 fn has_secret_ref(v: &Value) -> bool {
+    has_secret_ref_at(v, 0)
+}
+fn has_secret_ref_at(v: &Value, depth: usize) -> bool {
+    if !super::limits::nesting(depth) || !super::limits::step(1) {
+        return false;
+    }
     match classify(v) {
         G::Str(s) => s.starts_with("ref+"),
-        G::List(l) => l.iter().any(has_secret_ref),
-        G::Map(m) => m.snapshot().values().any(has_secret_ref),
+        G::List(l) => l.iter().any(|x| has_secret_ref_at(x, depth + 1)),
+        G::Map(m) => m.snapshot().values().any(|x| has_secret_ref_at(x, depth + 1)),
         _ => false,
     }
 }
@@ -1495,6 +1525,8 @@ str2!(f_has_suffix, "hasSuffix", |p, s| s.ends_with(p.as_str()));
 fn f_replace(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("replace", a, 3)?;
     let (old, new, src) = (s_arg(&a[0])?, s_arg(&a[1])?, s_arg(&a[2])?);
+    let inserts = if old.is_empty() { src.chars().count() + 1 } else { src.matches(&old).count() };
+    reserve(0, (inserts as u64).saturating_mul(new.len() as u64).saturating_add(src.len() as u64))?;
     if old.is_empty() {
         // Go: inserts `new` around every rune
         let mut out = new.clone();
@@ -1513,7 +1545,9 @@ fn f_repeat(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     if n < 0 {
         return Err(err("strings: negative Repeat count"));
     }
-    Ok(vstr(s_arg(&a[1])?.repeat(n as usize)))
+    let s = s_arg(&a[1])?;
+    reserve(0, (s.len() as u64).saturating_mul(n as u64))?;
+    Ok(vstr(s.repeat(n as usize)))
 }
 
 fn f_substr(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1620,6 +1654,7 @@ fn spaces(n: i64) -> Result<String, Error> {
     if n < 0 {
         return Err(err("strings: negative Repeat count"));
     }
+    reserve(0, n as u64)?;
     Ok(" ".repeat(n as usize))
 }
 
@@ -1627,6 +1662,7 @@ fn f_indent(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("indent", a, 2)?;
     let pad = spaces(i_arg(&a[0])?)?;
     let s = s_arg(&a[1])?;
+    reserve(0, (s.matches('\n').count() as u64 + 1).saturating_mul(pad.len() as u64).saturating_add(s.len() as u64))?;
     Ok(vstr(format!("{}{}", pad, s.replace('\n', &format!("\n{}", pad)))))
 }
 
@@ -1680,7 +1716,10 @@ fn f_splitn(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_join(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("join", a, 2)?;
     let sep = s_arg(&a[0])?;
-    Ok(vstr(strslice(&a[1]).join(&sep)))
+    let parts = strslice(&a[1]);
+    let total = parts.iter().map(|p| p.len() as u64).sum::<u64>();
+    reserve(0, total.saturating_add((parts.len() as u64).saturating_mul(sep.len() as u64)))?;
+    Ok(vstr(parts.join(&sep)))
 }
 
 fn f_sort_alpha(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -1786,13 +1825,23 @@ fn f_regex_replace_all(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexReplaceAll", a, 3)?;
     let re = go_regex(&s_arg(&a[0])?)?;
     let (s, repl) = (s_arg(&a[1])?, s_arg(&a[2])?);
+    reserve_replacements(&re, &s, &repl)?;
     Ok(vstr(re.replace_all(&s, repl.as_str()).into_owned()))
 }
 fn f_regex_replace_all_literal(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexReplaceAllLiteral", a, 3)?;
     let re = go_regex(&s_arg(&a[0])?)?;
     let (s, repl) = (s_arg(&a[1])?, s_arg(&a[2])?);
+    reserve_replacements(&re, &s, &repl)?;
     Ok(vstr(re.replace_all(&s, regex::NoExpand(&repl)).into_owned()))
+}
+
+/// The budget check before replacing every match of `re` in `s` with `repl` (which may
+/// expand `$1` groups: each expansion is at most the whole input long).
+fn reserve_replacements(re: &regex::Regex, s: &str, repl: &str) -> Result<(), Error> {
+    let matches = re.find_iter(s).count() as u64;
+    let per_match = if repl.contains('$') { (repl.len() as u64).saturating_mul(s.len() as u64 + 1) } else { repl.len() as u64 };
+    reserve(matches, matches.saturating_mul(per_match).saturating_add(s.len() as u64))
 }
 fn f_regex_split(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("regexSplit", a, 3)?;
@@ -2014,41 +2063,35 @@ fn f_round(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 fn f_until(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("until", a, 1)?;
     let n = i_arg(&a[0])?;
+    reserve(n.unsigned_abs(), 0)?;
     let v: Vec<Value> = if n >= 0 { (0..n).map(Value::from).collect() } else { (n + 1..=0).rev().map(Value::from).collect() };
-    Ok(Value::from(v))
+    Ok(list(v))
 }
 
 fn f_until_step(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("untilStep", a, 3)?;
     let (start, stop, step) = (i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?);
-    Ok(Value::from(until_step(start, stop, step).into_iter().map(Value::from).collect::<Vec<_>>()))
+    Ok(list(until_step(start, stop, step)?.into_iter().map(Value::from).collect::<Vec<_>>()))
 }
 
-fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
-    let mut v = Vec::new();
-    if step == 0 {
-        return v;
+/// sprig's `untilStep`: `start`, `start+step`, … up to (excluding) `stop`. The length is
+/// checked against the budget first, and the arithmetic cannot overflow (stepping past
+/// `i64::MAX` ends the list; Go's int wraps around and loops forever). `seq` computes its
+/// `stop` as `end±1` with Go's wrapping, as sprig does.
+fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, Error> {
+    if step == 0 || (stop < start && step >= 0) || (stop >= start && step <= 0) {
+        return Ok(Vec::new());
     }
-    if stop < start {
-        if step >= 0 {
-            return v;
-        }
-        let mut i = start;
-        while i > stop {
-            v.push(i);
-            i += step;
-        }
-    } else {
-        if step <= 0 {
-            return v;
-        }
-        let mut i = start;
-        while i < stop {
-            v.push(i);
-            i += step;
-        }
+    let (span, stride) = ((stop as i128 - start as i128).unsigned_abs(), (step as i128).unsigned_abs());
+    let count = span.div_ceil(stride);
+    reserve(u64::try_from(count).unwrap_or(u64::MAX), 0)?;
+    let mut v = Vec::with_capacity(count as usize);
+    let mut i = start as i128;
+    while (step > 0 && i < stop as i128) || (step < 0 && i > stop as i128) {
+        v.push(i as i64);
+        i += step as i128;
     }
-    v
+    Ok(v)
 }
 
 /// sprig `seq`: like GNU seq, returns a space-separated string.
@@ -2058,7 +2101,7 @@ fn f_seq(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         1 | 2 => {
             let (start, end) = if p.len() == 1 { (1, p[0]) } else { (p[0], p[1]) };
             let inc = if end < start { -1 } else { 1 };
-            until_step(start, end + inc, inc)
+            until_step(start, end.wrapping_add(inc), inc)?
         }
         3 => {
             let (start, step, end) = (p[0], p[1], p[2]);
@@ -2066,23 +2109,24 @@ fn f_seq(_c: &Ctx, _s: &State, a: &[Value]) -> R {
                 if step > 0 {
                     vec![]
                 } else {
-                    until_step(start, end - 1, step)
+                    until_step(start, end.wrapping_sub(1), step)?
                 }
             } else if step < 0 {
                 vec![]
             } else {
-                until_step(start, end + 1, step)
+                until_step(start, end.wrapping_add(1), step)?
             }
         }
         _ => vec![],
     };
+    reserve(0, (out.len() as u64).saturating_mul(21))?;
     Ok(vstr(out.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")))
 }
 
 // ------------------------------------------------------------ sprig: lists
 
 fn f_list(_c: &Ctx, _s: &State, a: &[Value]) -> R {
-    Ok(Value::from(a.to_vec()))
+    Ok(list(a.to_vec()))
 }
 
 fn f_first(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -2181,7 +2225,7 @@ fn f_dict(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 fn f_set(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs("set", a, 3)?;
-    map_arg(&a[0])?.insert(s_arg(&a[1])?, a[2].clone());
+    map_arg(&a[0])?.insert_checked(s_arg(&a[1])?, a[2].clone())?;
     Ok(a[0].clone())
 }
 fn f_unset(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -2258,30 +2302,37 @@ fn f_dig(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 
 /// mergo-style deep merge of `src` into `dst` (no overwrite unless `overwrite`).
-fn merge_into(dst: &GoMap, src: &GoMap, overwrite: bool) {
+fn merge_into(dst: &GoMap, src: &GoMap, overwrite: bool, depth: usize) -> Result<(), Error> {
+    if !super::limits::nesting(depth) || !super::limits::step(1) {
+        return super::limits::check();
+    }
+    if std::ptr::eq(dst, src) {
+        return Ok(());
+    }
     for (k, sv) in src.snapshot() {
         match dst.get(&k) {
-            None => dst.insert(k, sv),
+            None => dst.insert_checked(k, sv)?,
             Some(dv) => match (classify(&dv), classify(&sv)) {
-                (G::Map(dm), G::Map(sm)) => merge_into(&dm, &sm, overwrite),
+                (G::Map(dm), G::Map(sm)) => merge_into(&dm, &sm, overwrite, depth + 1)?,
                 _ => {
                     if overwrite {
                         // verified: mergeOverwrite (dict "a" 1) (dict "a" "") gives a:""
-                        dst.insert(k, sv);
+                        dst.insert_checked(k, sv)?;
                     } else if empty(&dv) {
-                        dst.insert(k, sv);
+                        dst.insert_checked(k, sv)?;
                     }
                 }
             },
         }
     }
+    Ok(())
 }
 
 fn f_merge(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("merge", a, 1)?;
     let dst = map_arg(&a[0])?;
     for s in &a[1..] {
-        { let sm = map_arg(s)?; merge_into(&dst, &sm, false); }
+        { let sm = map_arg(s)?; merge_into(&dst, &sm, false, 0)?; }
     }
     Ok(a[0].clone())
 }
@@ -2289,7 +2340,7 @@ fn f_merge_overwrite(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     nargs_min("mergeOverwrite", a, 1)?;
     let dst = map_arg(&a[0])?;
     for s in &a[1..] {
-        { let sm = map_arg(s)?; merge_into(&dst, &sm, true); }
+        { let sm = map_arg(s)?; merge_into(&dst, &sm, true, 0)?; }
     }
     Ok(a[0].clone())
 }
@@ -2359,6 +2410,16 @@ fn write_json(v: &Value, out: &mut String, indent: Option<&str>, depth: usize, h
             }
         }
     };
+    if !super::limits::nesting(depth) || !super::limits::step(1) {
+        return;
+    }
+    if let Some(s) = v.as_str() {
+        if super::limits::bytes(s.len() as u64 + 2) {
+            json_str(s, out, he);
+        }
+        return;
+    }
+    super::limits::bytes(4 + indent.map_or(0, |i| (i.len() * (depth + 1)) as u64));
     match classify(v) {
         G::Nil => out.push_str("null"),
         G::Bool(b) => out.push_str(if b { "true" } else { "false" }),
@@ -2421,10 +2482,16 @@ fn f_to_raw_json(_c: &Ctx, _s: &State, a: &[Value]) -> R {
 }
 /// Go's encoding/json decodes every number into float64.
 fn json_floats(v: Value) -> Value {
+    json_floats_at(v, 0)
+}
+fn json_floats_at(v: Value, depth: usize) -> Value {
+    if !super::limits::nesting(depth) || !super::limits::step(1) {
+        return Value::from(());
+    }
     match classify(&v) {
         G::Int(i) => Value::from(i as f64),
-        G::List(l) => Value::from(l.into_iter().map(json_floats).collect::<Vec<_>>()),
-        G::Map(m) => GoMap::new_value(m.snapshot().into_iter().map(|(k, x)| (k, json_floats(x))).collect()),
+        G::List(l) => list(l.into_iter().map(|x| json_floats_at(x, depth + 1)).collect::<Vec<_>>()),
+        G::Map(m) => GoMap::new_value(m.snapshot().into_iter().map(|(k, x)| (k, json_floats_at(x, depth + 1))).collect()),
         _ => v,
     }
 }
@@ -2801,6 +2868,32 @@ fn all_funcs() -> impl Iterator<Item = &'static (&'static str, Func)> {
     FUNCS.iter().chain(super::funcs_extra::EXTRA_FUNCS.iter())
 }
 
+/// Run one function call within the execution's budget (see [`super::limits`]): the call
+/// costs a step, its result's text bytes and list or map entries are charged, and an
+/// exhausted budget — also one the function ran into while printing or copying — is the
+/// call's error. Lists come back as [`GoList`](super::value::GoList)s, whose drop is
+/// iterative, so lists nested by many calls never overflow the stack.
+fn limited(f: impl FnOnce() -> R) -> R {
+    use super::limits;
+    if !limits::step(1) {
+        limits::check()?;
+    }
+    let r = f();
+    limits::check()?;
+    let v = r?;
+    match v.kind() {
+        minijinja::value::ValueKind::String => {
+            limits::bytes(v.as_str().map_or(0, |s| s.len() as u64));
+        }
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
+            limits::step(v.len().unwrap_or(0) as u64);
+        }
+        _ => {}
+    }
+    limits::check()?;
+    Ok(super::value::own_list(v))
+}
+
 /// Register all functions on a minijinja environment.
 pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
     for (name, f) in all_funcs() {
@@ -2808,7 +2901,8 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
         let f = *f;
         let fname: &'static str = name;
         env.add_function(format!("g_{}", name), move |st: &State, args: minijinja::value::Rest<Value>| {
-            f(&c, st, &args).map_err(|e| {
+            let r = limited(|| f(&c, st, &args));
+            r.map_err(|e| {
                 let msg = e.detail().unwrap_or("").to_string();
                 // argument count/type errors happen before the call in Go
                 if msg.starts_with("error calling ")
@@ -2826,7 +2920,7 @@ pub fn register(env: &mut minijinja::Environment<'static>, ctx: Arc<Ctx>) {
     for (name, f) in HELPERS {
         let c = ctx.clone();
         let f = *f;
-        env.add_function(format!("g__{}", name), move |st: &State, args: minijinja::value::Rest<Value>| f(&c, st, &args));
+        env.add_function(format!("g__{}", name), move |st: &State, args: minijinja::value::Rest<Value>| limited(|| f(&c, st, &args)));
     }
     // Go variables: one mutable slot table per template execution
     env.add_function("g__vars", || Value::from_object(GoMap::default()));

@@ -229,7 +229,7 @@ fn f_chunk(_c: &Ctx, _s: &State, a: &[Value]) -> R {
         G::List(l) => l,
         _ => return Err(err(format!("Cannot chunk type {}", type_name(&a[1])))),
     };
-    Ok(Value::from(l.chunks(size).map(|c| Value::from(c.to_vec())).collect::<Vec<_>>()))
+    Ok(Value::from(l.chunks(size).map(|c| super::value::list(c.to_vec())).collect::<Vec<_>>()))
 }
 
 fn f_type_is_like(_c: &Ctx, _s: &State, a: &[Value]) -> R {
@@ -259,6 +259,7 @@ fn rand_u64() -> u64 {
 fn rand_from(a: &[Value], name: &str, alphabet: &[u8]) -> R {
     nargs(name, a, 1)?;
     let n = i_arg(&a[0])?.max(0) as usize;
+    super::funcs::reserve(0, n as u64)?;
     Ok(vstr((0..n).map(|_| alphabet[(rand_u64() % alphabet.len() as u64) as usize] as char).collect::<String>()))
 }
 
@@ -512,6 +513,10 @@ fn parse_go_duration(s: &str) -> Option<i64> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
+    // Go's durations are int64 nanoseconds: longer ones are "invalid duration"
+    if !total.is_finite() || total > i64::MAX as f64 / 1e9 {
+        return None;
+    }
     Some(if neg { -total as i64 } else { total as i64 })
 }
 
@@ -520,7 +525,8 @@ fn f_date_modify(_c: &Ctx, _s: &State, a: &[Value]) -> R {
     let d = s_arg(&a[0])?;
     let t = parse_time(&a[1]).ok_or_else(|| err("dateModify: not a time"))?;
     let secs = parse_go_duration(&d).ok_or_else(|| err(format!("time: invalid duration {:?}", d)))?;
-    Ok(vstr(fmt_time(t + chrono::Duration::seconds(secs))))
+    let moved = chrono::Duration::try_seconds(secs).and_then(|d| t.checked_add_signed(d));
+    Ok(vstr(fmt_time(moved.ok_or_else(|| err(format!("dateModify: {:?} moves the time out of range", d)))?)))
 }
 
 fn f_duration(_c: &Ctx, _s: &State, a: &[Value]) -> R {

@@ -164,6 +164,17 @@
 //!   an `if` or `range` counts one, a `with` two).
 //! * Template recursion stops at depth 200 (Go: 100000) to stay within
 //!   the native stack; the error text is Go's.
+//! * Every execution has a budget ([`limits`]; Go has none): function calls,
+//!   loop iterations and values walked (10 million steps by default) and text
+//!   produced (1 GiB), so a runaway loop, recursion or a string doubled in a
+//!   loop fails with an error instead of running for hours or taking all
+//!   memory. Values are walked at most 256 levels deep, `fromYaml` refuses
+//!   deeper documents, and more than 200 nested blocks or parentheses are a
+//!   parse error (minijinja refuses 150 anyway).
+//! * A map cannot be put into itself (`set $m "a" $m`, also through `merge`
+//!   or `setValueAtPath`): Go allows it, and then printing it never ends.
+//! * `untilStep` stepping past the int64 range ends the list (Go's int wraps
+//!   and the loop never ends).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -171,6 +182,7 @@ use std::sync::{Arc, Mutex};
 
 pub mod funcs;
 pub mod funcs_extra;
+pub mod limits;
 pub mod parse;
 pub mod printf;
 pub mod translate;
@@ -192,6 +204,8 @@ pub struct EngineOptions {
     pub disable_insecure: bool,
     /// `None` = the process environment; `Some` = this map only.
     pub env: Option<BTreeMap<String, String>>,
+    /// The budget of each execution (steps, bytes of text); see [`limits`].
+    pub limits: limits::Limits,
 }
 
 /// What went wrong.
@@ -223,6 +237,7 @@ pub struct Engine {
 
 pub struct EngineInner {
     base_dir: PathBuf,
+    limits: limits::Limits,
     /// compiled templates by (first pass?, source text)
     cache: Mutex<HashMap<(bool, String), Arc<Compiled>>>,
     /// generated call expression -> Go command text, for error messages
@@ -242,6 +257,7 @@ fn prototype(ctx: Arc<funcs::Ctx>) -> minijinja::Environment<'static> {
     env.set_debug(true);
     env.set_formatter(|out, _state, v| {
         let s = value::template_print(v);
+        limits::check()?;
         out.write_str(&s).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
     });
     funcs::register(&mut env, ctx);
@@ -268,6 +284,7 @@ impl Engine {
             };
             EngineInner {
                 base_dir: opts.base_dir.clone(),
+                limits: opts.limits,
                 proto: prototype(mk(false)),
                 // helmfile's first-pass ("preRender") mode
                 pre_proto: prototype(mk(true)),
@@ -369,6 +386,7 @@ impl EngineInner {
     }
 
     pub fn render_mode(&self, name: &str, source: &str, dot: minijinja::Value, pre_render: bool, base: &std::path::Path) -> Result<String, TemplateError> {
+        let _budget = limits::enter(self.limits);
         let helpers = helper_templates(base);
         let compiled = self.compile(source, pre_render, &helpers).map_err(|(file, e)| TemplateError {
             file: if file.is_empty() { name.to_string() } else { file },
@@ -379,15 +397,21 @@ impl EngineInner {
         })?;
         let t = compiled.env.get_template(MAIN).map_err(|e| to_err(name, &e, None))?;
         let base = base.to_string_lossy().into_owned();
-        t.render(minijinja::context! { _d => dot.clone(), _root => dot, _base => base }).map_err(|e| {
-            let cmd = self.failing_command(&e);
-            to_err(name, &e, cmd.as_deref())
-        })
+        let mut out = limits::Output::default();
+        let res = t.render_captured_to(minijinja::context! { _d => dot.clone(), _root => dot, _base => base }, &mut out).map(|_| ());
+        match res {
+            Ok(()) => Ok(out.into_string()),
+            Err(e) => {
+                let cmd = self.failing_command(&e);
+                Err(to_err(name, &e, cmd.as_deref()))
+            }
+        }
     }
 
     /// helmfile's first pass, keeping what rendered before an error: helmfile's first
     /// pass uses the partial output (it only needs the `environments:` block).
     pub fn render_first_pass_partial(&self, name: &str, source: &str, dot: minijinja::Value, base: &std::path::Path) -> (String, Option<TemplateError>) {
+        let _budget = limits::enter(self.limits);
         let helpers = helper_templates(base);
         let compiled = match self.compile(source, true, &helpers) {
             Ok(c) => c,
@@ -401,9 +425,9 @@ impl EngineInner {
             Err(e) => return (String::new(), Some(to_err(name, &e, None))),
         };
         let base = base.to_string_lossy().into_owned();
-        let mut out = Vec::new();
-        let res = t.render_captured_to(minijinja::context! { _d => dot.clone(), _root => dot, _base => base }, &mut out);
-        (String::from_utf8_lossy(&out).into_owned(), res.err().map(|e| to_err(name, &e, None)))
+        let mut out = limits::Output::default();
+        let res = t.render_captured_to(minijinja::context! { _d => dot.clone(), _root => dot, _base => base }, &mut out).map(|_| ());
+        (out.into_string(), res.err().map(|e| to_err(name, &e, None)))
     }
 
     /// The Go command whose evaluation raised `e`, if it points at one.
@@ -456,6 +480,12 @@ pub(crate) fn describe_nested(e: &minijinja::Error, command: Option<&str>) -> St
 
 fn to_err(file: &str, e: &minijinja::Error, command: Option<&str>) -> TemplateError {
     let mut message = error_message(e);
+    // an exhausted budget is named, whatever failed first because of it
+    if let Some(limit) = limits::exceeded() {
+        if !message.contains("kod's limit") {
+            message = limit;
+        }
+    }
     if let Some(cmd) = command {
         message = format!("{} (in {})", message, cmd);
     }

@@ -556,7 +556,14 @@ struct Parser<'a> {
     is_func: &'a dyn Fn(&str) -> bool,
     defines: Vec<Define>,
     range_depth: usize,
+    /// nesting of blocks (`if`, `with`, `range`, `define`, `block`) and parentheses
+    depth: usize,
 }
+
+/// Deepest nesting of blocks and parentheses parsed. The parser and the translator recurse,
+/// and minijinja refuses more than 150 nested blocks or expressions anyway (a deeper
+/// template used to overflow the stack here; found by fuzzing).
+const MAX_PARSE_DEPTH: usize = 200;
 
 #[allow(clippy::enum_variant_names)]
 enum End {
@@ -590,6 +597,19 @@ impl<'a> Parser<'a> {
     }
     fn err<T>(&self, line: usize, msg: impl Into<String>) -> PResult<T> {
         Err(ParseError { line, message: msg.into() })
+    }
+    /// Run `f` one nesting level deeper.
+    fn nested<T>(&mut self, line: usize, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_PARSE_DEPTH {
+            return self.err(
+                line,
+                format!("template nesting too deep for kod (more than {MAX_PARSE_DEPTH} nested blocks or parentheses)"),
+            );
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
     fn expect_right(&mut self, ctx: &str) -> PResult<()> {
         let t = self.next_non_space();
@@ -646,7 +666,7 @@ impl<'a> Parser<'a> {
                         }
                         Tok::Keyword("block") => {
                             let (name, pipe) = self.template_args("block", k.line)?;
-                            let (body, end) = self.list(false)?;
+                            let (body, end) = self.nested(k.line, |p| p.list(false))?;
                             match end {
                                 End::End => {}
                                 End::Else(l) => return self.err(l, "unexpected {{else}}"),
@@ -694,7 +714,7 @@ impl<'a> Parser<'a> {
         self.expect_right("define clause")?;
         let saved = self.range_depth;
         self.range_depth = 0;
-        let (body, end) = self.list(false)?;
+        let (body, end) = self.nested(line, |p| p.list(false))?;
         self.range_depth = saved;
         match end {
             End::End => {}
@@ -707,6 +727,10 @@ impl<'a> Parser<'a> {
 
     /// if / with / range after the keyword.
     fn control(&mut self, kw: &str, line: usize) -> PResult<Node> {
+        self.nested(line, |p| p.control_body(kw, line))
+    }
+
+    fn control_body(&mut self, kw: &str, line: usize) -> PResult<Node> {
         let pipe = self.pipeline(kw, line, false)?;
         if kw == "range" {
             self.range_depth += 1;
@@ -893,7 +917,7 @@ impl<'a> Parser<'a> {
                 return Ok(Operand::Var(v, fields));
             }
             Tok::LParen => {
-                let p = self.pipeline("paren", t.line, false)?;
+                let p = self.nested(t.line, |p| p.pipeline("paren", t.line, false))?;
                 Operand::Pipe(Box::new(p))
             }
             _ => return self.err(t.line, format!("unexpected {} in operand", describe_tok(&t))),
@@ -969,7 +993,7 @@ pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Tree, ParseErr
     }
     let lx = Lexer { src, b: src.as_bytes(), pos: 0, line_starts, out: Vec::new() };
     let toks = lx.run()?;
-    let mut p = Parser { src, toks, i: 0, is_func, defines: Vec::new(), range_depth: 0 };
+    let mut p = Parser { src, toks, i: 0, is_func, defines: Vec::new(), range_depth: 0, depth: 0 };
     let (root, _) = p.list(true)?;
     Ok(Tree { root, defines: p.defines })
 }

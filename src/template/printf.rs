@@ -2,7 +2,22 @@
 
 use minijinja::value::Value;
 
+use super::limits;
 use super::value::{classify, fmt_float_g, sprint, type_name, G};
+
+/// Go's `fmt` refuses widths and precisions above a million (`tooLarge`).
+const TOO_LARGE: u64 = 1_000_000;
+
+/// `n` zeros (or another digit) in front of `s`, charged to the execution's budget.
+fn left_fill(s: &str, fill: char, n: usize) -> String {
+    if !limits::bytes(n as u64) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(n + s.len());
+    out.extend(std::iter::repeat(fill).take(n));
+    out.push_str(s);
+    out
+}
 
 /// `fmt.Sprint`: spaces between operands when neither side is a string.
 pub fn go_sprint(args: &[Value]) -> String {
@@ -73,6 +88,9 @@ fn pad(s: String, spec: &Spec, numeric: bool) -> String {
         return s;
     }
     let n = w - len;
+    if !limits::bytes(n as u64) {
+        return s;
+    }
     if spec.minus {
         format!("{}{}", s, " ".repeat(n))
     } else if spec.zero && numeric {
@@ -151,7 +169,7 @@ fn fmt_float_hex(f: f64, verb: char, spec: &Spec) -> String {
             frac = keep;
             if p == 0 { String::new() } else { format!("{:0width$x}", frac, width = p) }
         }
-        Some(p) => format!("{:013x}{}", frac, "0".repeat(p - 13)),
+        Some(p) => format!("{:013x}{}", frac, left_fill("", '0', p - 13)),
         None => {
             let s = format!("{:013x}", frac);
             s.trim_end_matches('0').to_string()
@@ -198,8 +216,8 @@ fn fmt_int(i: i64, verb: char, spec: &Spec) -> String {
         if p == 0 && a == 0 {
             digits.clear();
         }
-        while digits.len() < p {
-            digits.insert(0, '0');
+        if digits.len() < p {
+            digits = left_fill(&digits, '0', p - digits.len());
         }
     }
     if spec.sharp {
@@ -214,12 +232,38 @@ fn fmt_int(i: i64, verb: char, spec: &Spec) -> String {
     sign(s, spec, neg)
 }
 
+/// Digits past these are zeros for every f64 (its exact decimal expansion has at most 1074
+/// fraction digits and 767 significant ones); Rust's formatter refuses precisions above
+/// 65535, Go's goes up to a million.
+const F64_FRACTION_DIGITS: usize = 1100;
+const F64_SIGNIFICANT_DIGITS: usize = 800;
+
+/// `{:.p$}` for any `p`: the digits past what an f64 can have are zeros.
+fn fixed(f: f64, p: usize) -> String {
+    if p <= F64_FRACTION_DIGITS || !f.is_finite() {
+        return format!("{:.*}", p.min(F64_FRACTION_DIGITS), f);
+    }
+    let s = format!("{:.*}", F64_FRACTION_DIGITS, f);
+    let zeros = left_fill("", '0', p - F64_FRACTION_DIGITS);
+    s + &zeros
+}
+
+/// `{:.p$e}` for any `p`.
+fn exponent(f: f64, p: usize) -> String {
+    if p <= F64_SIGNIFICANT_DIGITS || !f.is_finite() {
+        return format!("{:.*e}", p.min(F64_SIGNIFICANT_DIGITS), f);
+    }
+    let s = format!("{:.*e}", F64_SIGNIFICANT_DIGITS, f);
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    format!("{}{}e{}", m, left_fill("", '0', p - F64_SIGNIFICANT_DIGITS), e)
+}
+
 fn fmt_float(f: f64, verb: char, spec: &Spec) -> String {
     let neg = f.is_sign_negative() && f != 0.0;
     let s = match verb {
-        'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f),
+        'f' | 'F' => fixed(f, spec.prec.unwrap_or(6)),
         'e' | 'E' => {
-            let s = format!("{:.*e}", spec.prec.unwrap_or(6), f);
+            let s = exponent(f, spec.prec.unwrap_or(6));
             let s = go_exp(&s);
             if verb == 'E' {
                 s.to_uppercase()
@@ -231,7 +275,7 @@ fn fmt_float(f: f64, verb: char, spec: &Spec) -> String {
             None => fmt_float_g(f),
             Some(p) => {
                 // %.Ng: N significant digits, exponent if exp < -4 || exp >= N
-                let p = p.max(1);
+                let p = p.clamp(1, F64_SIGNIFICANT_DIGITS);
                 let e = format!("{:.*e}", p - 1, f);
                 let (m, x) = e.split_once('e').unwrap();
                 let exp: i32 = x.parse().unwrap();
@@ -265,6 +309,9 @@ fn fmt_one(verb: char, spec: &Spec, v: &Value) -> String {
 }
 
 fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
+    if !limits::nesting(depth) || !limits::step(1) {
+        return String::new();
+    }
     let g = classify(v);
     // a nil interface inside a collection prints <nil> for every verb
     if depth > 0 && matches!(g, G::Nil) {
@@ -279,7 +326,11 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
             pad(t, spec, false)
         }
         ('v', G::Nil) => pad("<nil>".into(), spec, false),
-        ('U', G::Int(i)) => pad(format!("U+{:0w$X}", i, w = spec.prec.unwrap_or(4).max(4)), spec, false),
+        ('U', G::Int(i)) => {
+            let hex = format!("{:X}", i);
+            let w = spec.prec.unwrap_or(4).max(4);
+            pad(format!("U+{}", left_fill(&hex, '0', w.saturating_sub(hex.len()))), spec, false)
+        }
         ('v', G::Str(s)) | ('s', G::Str(s)) => {
             let s = match spec.prec {
                 Some(p) => s.chars().take(p).collect(),
@@ -329,6 +380,22 @@ fn fmt_at(verb: char, spec: &Spec, v: &Value, depth: usize) -> String {
     }
 }
 
+/// Go's `parsenum`: the number at `i` (if any) and the index after it; a number above
+/// [`TOO_LARGE`] yields none and the end of the format.
+fn parse_num(chars: &[char], mut i: usize) -> (Option<usize>, usize) {
+    let mut num: u64 = 0;
+    let mut any = false;
+    while i < chars.len() && chars[i].is_ascii_digit() {
+        if num > TOO_LARGE {
+            return (None, chars.len());
+        }
+        num = num * 10 + chars[i].to_digit(10).unwrap_or(0) as u64;
+        any = true;
+        i += 1;
+    }
+    (any.then_some(num as usize), i)
+}
+
 /// Go `fmt.Sprintf` for the common verbs.
 pub fn go_sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
@@ -355,39 +422,40 @@ pub fn go_sprintf(format: &str, args: &[Value]) -> String {
             }
             i += 1;
         }
-        // width
+        // width (Go: a `*` argument that is not an int or is too large is BADWIDTH; a
+        // literal number too large swallows the rest of the format, then NOVERB)
         if i < chars.len() && chars[i] == '*' {
             i += 1;
-            if let Some(G::Int(w)) = args.get(argi).map(classify) {
-                if w < 0 {
-                    spec.minus = true;
+            match args.get(argi).map(classify) {
+                Some(G::Int(w)) if w.unsigned_abs() <= TOO_LARGE => {
+                    if w < 0 {
+                        spec.minus = true;
+                    }
+                    spec.width = Some(w.unsigned_abs() as usize);
                 }
-                spec.width = Some(w.unsigned_abs() as usize);
+                Some(G::Int(_)) => out.push_str("%!(BADWIDTH)"),
+                _ => {}
             }
             argi += 1;
         } else {
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i > start {
-                spec.width = chars[start..i].iter().collect::<String>().parse().ok();
-            }
+            let (n, next) = parse_num(&chars, i);
+            spec.width = n;
+            i = next;
         }
         if i < chars.len() && chars[i] == '.' {
             i += 1;
             if i < chars.len() && chars[i] == '*' {
                 i += 1;
-                if let Some(G::Int(p)) = args.get(argi).map(classify) {
-                    spec.prec = Some(p.max(0) as usize);
+                match args.get(argi).map(classify) {
+                    Some(G::Int(p)) if p.unsigned_abs() <= TOO_LARGE => spec.prec = Some(p.max(0) as usize),
+                    Some(G::Int(_)) => out.push_str("%!(BADPREC)"),
+                    _ => {}
                 }
                 argi += 1;
             } else {
-                let start = i;
-                while i < chars.len() && chars[i].is_ascii_digit() {
-                    i += 1;
-                }
-                spec.prec = Some(chars[start..i].iter().collect::<String>().parse().unwrap_or(0));
+                let (n, next) = parse_num(&chars, i);
+                spec.prec = Some(n.unwrap_or(0));
+                i = next;
             }
         }
         if i >= chars.len() {

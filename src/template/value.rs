@@ -4,9 +4,14 @@
 //! * Go maps (`map[string]interface{}`) are [`GoMap`] objects: mutable
 //!   (sprig `set`/`unset`/`merge` mutate in place, like Go maps which are
 //!   reference types) and always iterated in sorted key order.
-//! * Go slices are minijinja sequences (immutable; sprig's list functions
+//! * Go slices are [`GoList`] sequences (immutable; sprig's list functions
 //!   return new lists).
 //! * ints stay `i64`, floats stay `f64`.
+//!
+//! Values can nest arbitrarily deep (`$l = list $l` in a loop) and maps can be shared,
+//! so nothing here may recurse without bound: [`GoList`] and [`GoMap`] drop their
+//! contents iteratively, walkers stop at [`limits::MAX_NESTING`] and charge the
+//! execution's budget (see [`super::limits`]), and a map never contains itself.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,9 +19,168 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
 
+use super::limits;
+
 /// A mutable Go map with string keys, iterated in sorted order.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct GoMap(pub Mutex<BTreeMap<String, Value>>);
+
+impl std::fmt::Debug for GoMap {
+    // shallow: a derived Debug would recurse into nested values
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GoMap({} keys)", self.len())
+    }
+}
+
+impl Drop for GoMap {
+    fn drop(&mut self) {
+        let m = std::mem::take(self.0.get_mut().unwrap_or_else(|e| e.into_inner()));
+        drop_iteratively(m.into_values().collect());
+    }
+}
+
+/// An immutable Go slice.
+#[derive(Default)]
+pub struct GoList(pub Vec<Value>);
+
+impl std::fmt::Debug for GoList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GoList({} items)", self.0.len())
+    }
+}
+
+impl Drop for GoList {
+    fn drop(&mut self) {
+        drop_iteratively(std::mem::take(&mut self.0));
+    }
+}
+
+impl Object for GoList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key.as_usize()?).cloned()
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.0.is_empty()
+    }
+    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        Some(cmp_lists(&self.0, &other.downcast_ref::<GoList>()?.0, 0))
+    }
+}
+
+thread_local! {
+    static DROPPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PENDING: std::cell::RefCell<Vec<Value>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Drop the contents of a list or map without recursing: nested lists and maps are queued
+/// and dropped one after the other by the outermost drop on this thread, so a value nested
+/// a million levels deep does not overflow the stack.
+fn drop_iteratively(items: Vec<Value>) {
+    if !items.iter().any(|v| matches!(v.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable)) {
+        return;
+    }
+    let queued = PENDING.try_with(|p| p.borrow_mut().extend(items)).is_ok();
+    if !queued || DROPPING.with(|d| d.replace(true)) {
+        return;
+    }
+    while let Some(v) = PENDING.with(|p| p.borrow_mut().pop()) {
+        drop(v);
+    }
+    DROPPING.with(|d| d.set(false));
+}
+
+/// A list value.
+pub fn list(v: Vec<Value>) -> Value {
+    Value::from_object(GoList(v))
+}
+
+/// `v` with a sequence of minijinja's own turned into a [`GoList`] (top level only).
+pub fn own_list(v: Value) -> Value {
+    if v.kind() == ValueKind::Seq && v.downcast_object_ref::<GoList>().is_none() {
+        match v.try_iter() {
+            Ok(it) => list(it.collect()),
+            Err(_) => v,
+        }
+    } else {
+        v
+    }
+}
+
+/// An identity for shared containers (lists and maps), to walk each once.
+fn container_id(v: &Value) -> Option<usize> {
+    if let Some(m) = v.downcast_object_ref::<GoMap>() {
+        return Some(m as *const GoMap as usize);
+    }
+    v.downcast_object_ref::<GoList>().map(|l| l as *const GoList as usize)
+}
+
+/// Whether `v` contains the map `target` (at any depth). Walks each shared container once.
+fn reaches(v: &Value, target: usize, seen: &mut std::collections::HashSet<usize>, depth: usize) -> bool {
+    if !matches!(v.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
+        return false;
+    }
+    if let Some(id) = container_id(v) {
+        if id == target {
+            return true;
+        }
+        if !seen.insert(id) {
+            return false;
+        }
+    }
+    if !limits::nesting(depth) || !limits::step(1) {
+        return false;
+    }
+    match classify(v) {
+        G::List(l) => l.iter().any(|x| reaches(x, target, seen, depth + 1)),
+        G::Map(m) => m.snapshot().values().any(|x| reaches(x, target, seen, depth + 1)),
+        _ => false,
+    }
+}
+
+/// Compare two values structurally (what minijinja's `==` uses for lists and maps), at
+/// most [`limits::MAX_NESTING`] levels deep and charged to the execution's budget.
+fn cmp_at(a: &Value, b: &Value, depth: usize) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if !limits::nesting(depth) || !limits::step(1) {
+        return Ordering::Less;
+    }
+    match (classify(a), classify(b)) {
+        (G::List(x), G::List(y)) => cmp_lists(&x, &y, depth),
+        (G::Map(x), G::Map(y)) if Arc::ptr_eq(&x, &y) => Ordering::Equal,
+        (G::Map(x), G::Map(y)) => cmp_maps(&x.snapshot(), &y.snapshot(), depth),
+        (G::List(_) | G::Map(_), _) | (_, G::List(_) | G::Map(_)) => a.kind().cmp(&b.kind()),
+        _ => a.partial_cmp(b).unwrap_or(Ordering::Less),
+    }
+}
+
+fn cmp_lists(x: &[Value], y: &[Value], depth: usize) -> std::cmp::Ordering {
+    for (p, q) in x.iter().zip(y.iter()) {
+        let o = cmp_at(p, q, depth + 1);
+        if o.is_ne() {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len())
+}
+
+fn cmp_maps(x: &BTreeMap<String, Value>, y: &BTreeMap<String, Value>, depth: usize) -> std::cmp::Ordering {
+    for ((k1, v1), (k2, v2)) in x.iter().zip(y.iter()) {
+        let o = k1.cmp(k2).then_with(|| cmp_at(v1, v2, depth + 1));
+        if o.is_ne() {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len())
+}
 
 impl GoMap {
     pub fn new_value(m: BTreeMap<String, Value>) -> Value {
@@ -28,8 +192,24 @@ impl GoMap {
     pub fn get(&self, k: &str) -> Option<Value> {
         self.0.lock().unwrap().get(k).cloned()
     }
+    /// Insert without checks: for values that cannot contain this map (scalars, fresh
+    /// values, the variable slots of an execution).
     pub fn insert(&self, k: String, v: Value) {
         self.0.lock().unwrap().insert(k, v);
+    }
+    /// Insert a value that may come from the template: refused when it contains this map
+    /// (Go allows such a cycle, but then printing it never ends).
+    pub fn insert_checked(&self, k: String, v: Value) -> Result<(), minijinja::Error> {
+        let mut seen = std::collections::HashSet::new();
+        if reaches(&v, self as *const GoMap as usize, &mut seen, 0) {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("kod does not put a map into itself (key {k:?}): printing it would never end"),
+            ));
+        }
+        limits::check()?;
+        self.insert(k, v);
+        Ok(())
     }
     pub fn remove(&self, k: &str) {
         self.0.lock().unwrap().remove(k);
@@ -58,6 +238,13 @@ impl Object for GoMap {
     }
     fn is_true(self: &Arc<Self>) -> bool {
         !self.is_empty()
+    }
+    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        let other = other.downcast_ref::<GoMap>()?;
+        if std::ptr::eq(Arc::as_ptr(self), other) {
+            return Some(std::cmp::Ordering::Equal);
+        }
+        Some(cmp_maps(&self.snapshot(), &other.snapshot(), 0))
     }
 }
 
@@ -155,7 +342,10 @@ pub fn classify(v: &Value) -> G {
             }
         }
         ValueKind::String => G::Str(v.as_str().unwrap_or_default().to_string()),
-        ValueKind::Seq | ValueKind::Iterable => G::List(v.try_iter().map(|i| i.collect()).unwrap_or_default()),
+        ValueKind::Seq | ValueKind::Iterable => match v.downcast_object_ref::<GoList>() {
+            Some(l) => G::List(l.0.clone()),
+            None => G::List(v.try_iter().map(|i| i.collect()).unwrap_or_default()),
+        },
         ValueKind::Map => {
             if let Some(m) = v.downcast_object::<GoMap>() {
                 G::Map(m)
@@ -318,6 +508,23 @@ pub fn sprint(v: &Value) -> String {
 }
 
 pub fn write_sprint(out: &mut String, v: &Value) {
+    write_sprint_at(out, v, 0)
+}
+
+/// [`write_sprint`] at nesting level `depth`: stops (leaving the budget tripped) when the
+/// execution's budget runs out or the value nests too deep.
+fn write_sprint_at(out: &mut String, v: &Value, depth: usize) {
+    if !limits::nesting(depth) || !limits::step(1) {
+        return;
+    }
+    // strings are charged before they are copied; the rest is short
+    if let Some(s) = v.as_str() {
+        if limits::bytes(s.len() as u64) {
+            out.push_str(s);
+        }
+        return;
+    }
+    limits::bytes(4);
     match classify(v) {
         G::Nil => out.push_str("<nil>"),
         G::Bool(b) => out.push_str(if b { "true" } else { "false" }),
@@ -332,7 +539,7 @@ pub fn write_sprint(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_sprint(out, x);
+                write_sprint_at(out, x, depth + 1);
             }
             out.push(']');
         }
@@ -342,9 +549,12 @@ pub fn write_sprint(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(' ');
                 }
+                if !limits::bytes(k.len() as u64) {
+                    break;
+                }
                 out.push_str(k);
                 out.push(':');
-                write_sprint(out, x);
+                write_sprint_at(out, x, depth + 1);
             }
             out.push(']');
         }
@@ -377,32 +587,54 @@ pub fn from_json(j: &serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(a) => Value::from(a.iter().map(from_json).collect::<Vec<_>>()),
+        serde_json::Value::Array(a) => list(a.iter().map(from_json).collect::<Vec<_>>()),
         serde_json::Value::Object(o) => {
             GoMap::new_value(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
         }
     }
 }
 
-/// Convert back to JSON (for toJson, for callers).
+/// Convert back to JSON (for toJson, for callers). Within a template execution the walk
+/// is charged to its budget and stops (with nulls) when that runs out.
 pub fn to_json(v: &Value) -> serde_json::Value {
+    to_json_at(v, 0)
+}
+
+fn to_json_at(v: &Value, depth: usize) -> serde_json::Value {
+    if !limits::nesting(depth) || !limits::step(1) {
+        return serde_json::Value::Null;
+    }
     match classify(v) {
         G::Nil => serde_json::Value::Null,
         G::Bool(b) => serde_json::Value::Bool(b),
         G::Int(i) => serde_json::Value::from(i),
         G::Float(f) => serde_json::Number::from_f64(f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
-        G::Str(s) => serde_json::Value::String(s),
-        G::List(l) => serde_json::Value::Array(l.iter().map(to_json).collect()),
-        G::Map(m) => serde_json::Value::Object(m.snapshot().iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
+        G::Str(s) => {
+            if limits::bytes(s.len() as u64) {
+                serde_json::Value::String(s)
+            } else {
+                serde_json::Value::Null
+            }
+        }
+        G::List(l) => serde_json::Value::Array(l.iter().map(|x| to_json_at(x, depth + 1)).collect()),
+        G::Map(m) => serde_json::Value::Object(m.snapshot().iter().map(|(k, x)| (k.clone(), to_json_at(x, depth + 1))).collect()),
         G::Other => serde_json::Value::String(v.to_string()),
     }
 }
 
-/// Deep copy (maps get fresh GoMap objects).
+/// Deep copy (maps get fresh GoMap objects). Within a template execution the walk is
+/// charged to its budget and stops when that runs out.
 pub fn deep_copy(v: &Value) -> Value {
+    deep_copy_at(v, 0)
+}
+
+fn deep_copy_at(v: &Value, depth: usize) -> Value {
+    if !limits::nesting(depth) || !limits::step(1) {
+        return Value::from(());
+    }
     match classify(v) {
-        G::List(l) => Value::from(l.iter().map(deep_copy).collect::<Vec<_>>()),
-        G::Map(m) => GoMap::new_value(m.snapshot().iter().map(|(k, x)| (k.clone(), deep_copy(x))).collect()),
+        G::List(l) => list(l.iter().map(|x| deep_copy_at(x, depth + 1)).collect::<Vec<_>>()),
+        G::Map(m) => GoMap::new_value(m.snapshot().iter().map(|(k, x)| (k.clone(), deep_copy_at(x, depth + 1))).collect()),
         _ => v.clone(),
     }
 }
@@ -423,7 +655,7 @@ pub fn from_yaml(y: &serde_yaml::Value) -> Value {
             }
         }
         Y::String(s) => Value::from(s.as_str()),
-        Y::Sequence(a) => Value::from(a.iter().map(from_yaml).collect::<Vec<_>>()),
+        Y::Sequence(a) => list(a.iter().map(from_yaml).collect::<Vec<_>>()),
         Y::Mapping(m) => GoMap::new_value(
             m.iter()
                 .map(|(k, v)| {
@@ -443,6 +675,4 @@ pub fn new_map() -> Value {
     GoMap::new_value(BTreeMap::new())
 }
 
-pub fn list(v: Vec<Value>) -> Value {
-    Value::from(v)
-}
+

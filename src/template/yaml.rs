@@ -8,12 +8,13 @@ use std::sync::LazyLock;
 
 use minijinja::value::Value;
 
+use super::limits;
 use super::value::{classify, fmt_float_g, G};
 
 const BEST_WIDTH: usize = 80;
 
 pub fn to_yaml(v: &Value) -> String {
-    let mut e = Emitter { out: String::new(), column: 0 };
+    let mut e = Emitter { out: String::new(), column: 0, stopped: false, depth: 0 };
     match classify(v) {
         G::Map(m) if !m.is_empty() => e.map(&m.snapshot(), 0, false),
         G::List(l) if !l.is_empty() => e.list(&l, 0, false),
@@ -29,6 +30,10 @@ pub fn to_yaml(v: &Value) -> String {
 struct Emitter {
     out: String,
     column: usize,
+    /// the execution's budget ran out (see [`super::limits`]): emit nothing more
+    stopped: bool,
+    /// nesting of the collection being emitted
+    depth: usize,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -41,6 +46,10 @@ enum Style {
 
 impl Emitter {
     fn put(&mut self, s: &str) {
+        if self.stopped || !limits::bytes(s.len() as u64) {
+            self.stopped = true;
+            return;
+        }
         for c in s.chars() {
             if c == '\n' {
                 self.column = 0;
@@ -64,7 +73,32 @@ impl Emitter {
         self.indent(n);
     }
 
+    /// Whether to go on into a nested collection (budget and nesting); when it does,
+    /// [`Emitter::ascend`] ends it.
+    fn descend(&mut self) -> bool {
+        self.depth += 1;
+        if self.stopped || !limits::step(1) || !limits::nesting(self.depth) {
+            self.stopped = true;
+        }
+        if self.stopped {
+            self.depth -= 1;
+        }
+        !self.stopped
+    }
+
+    fn ascend(&mut self) {
+        self.depth -= 1;
+    }
+
     fn map(&mut self, m: &std::collections::BTreeMap<String, Value>, indent: usize, first_inline: bool) {
+        if !self.descend() {
+            return;
+        }
+        self.map_entries(m, indent, first_inline);
+        self.ascend();
+    }
+
+    fn map_entries(&mut self, m: &std::collections::BTreeMap<String, Value>, indent: usize, first_inline: bool) {
         for (i, (k, v)) in sorted_entries(m).into_iter().enumerate() {
             if i > 0 || !first_inline {
                 self.indent(indent);
@@ -98,6 +132,14 @@ impl Emitter {
     }
 
     fn list(&mut self, l: &[Value], indent: usize, first_inline: bool) {
+        if !self.descend() {
+            return;
+        }
+        self.list_items(l, indent, first_inline);
+        self.ascend();
+    }
+
+    fn list_items(&mut self, l: &[Value], indent: usize, first_inline: bool) {
         for (i, v) in l.iter().enumerate() {
             if i > 0 || !first_inline {
                 self.indent(indent);

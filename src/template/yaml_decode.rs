@@ -287,6 +287,15 @@ fn key_string(k: &Value) -> String {
     sprint(k)
 }
 
+/// Collections nested deeper than [`super::limits::MAX_NESTING`] are refused (kod walks
+/// values recursively; Go's yaml packages stop at 10000).
+fn check_depth(open: usize) -> Result<(), String> {
+    if open >= super::limits::MAX_NESTING {
+        return Err(format!("yaml: exceeded max depth of {} (kod's limit)", super::limits::MAX_NESTING));
+    }
+    Ok(())
+}
+
 /// Decode the first document of `src`.
 pub fn decode(src: &str) -> Result<Decoded, String> {
     let mut p = Parser::new(src);
@@ -314,15 +323,17 @@ pub fn decode(src: &str) -> Result<Decoded, String> {
                 (v, anchor, merge, kind, line, value)
             }
             Ev::SeqStart(anchor, line) => {
+                check_depth(stack.len())?;
                 stack.push(Frame::Seq { items: Vec::new(), anchor, line });
                 continue;
             }
             Ev::MapStart(anchor, line) => {
+                check_depth(stack.len())?;
                 stack.push(Frame::Map { map: BTreeMap::new(), key: None, anchor, line });
                 continue;
             }
             Ev::SeqEnd => match stack.pop() {
-                Some(Frame::Seq { items, anchor, line }) => (Value::from(items), anchor, false, "!!seq", line, String::new()),
+                Some(Frame::Seq { items, anchor, line }) => (super::value::list(items), anchor, false, "!!seq", line, String::new()),
                 _ => return Err("yaml: unbalanced sequence".into()),
             },
             Ev::MapEnd => match stack.pop() {
