@@ -427,7 +427,9 @@ fn package_then_sync_offline_into_a_tls_registry_and_the_kube_api_double() {
         args[2] = verb.to_string();
         let out = kod_cmd(work.path(), &home).args(args).args(extra).write_stdin(PASSWORD).output().unwrap();
         assert!(out.status.success(), "{verb}: {}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+        assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD), "{verb} printed the password");
+        (stdout, stderr)
     };
     let (diff, _) = step("rewrite", &[]);
     assert!(diff.starts_with("--- bundle: rendered/default/state.yaml"), "{diff}");
