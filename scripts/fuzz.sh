@@ -12,6 +12,7 @@
 #   KOD_FUZZ_SANITIZER   address (default) or none — none builds faster and runs faster, and
 #                        still finds panics, hangs and memory blow-ups in safe Rust
 #   KOD_FUZZ_CGU         codegen units (default: cargo-fuzz's 1; more builds faster, runs slower)
+#   KOD_FUZZ_OPT_LEVEL   optimisation level of the build (default 3; 1 builds much faster)
 #   KOD_FUZZ_RSS_MB      libFuzzer -rss_limit_mb (default 2048)
 #   KOD_FUZZ_TIMEOUT     libFuzzer -timeout per input in seconds (default 10)
 #   CARGO_TARGET_DIR     where the fuzz build goes (default fuzz/target)
@@ -50,11 +51,15 @@ main() {
     cargo_fuzz_version=0.13.2
     if ! cargo fuzz --version >/dev/null 2>&1; then
         echo "fuzz: installing cargo-fuzz $cargo_fuzz_version"
-        cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked
+        # a debug build of cargo-fuzz installs in a fraction of the time and is fast enough
+        cargo install --debug cargo-fuzz --version "$cargo_fuzz_version" --locked
     fi
 
     export RUSTC_BOOTSTRAP=1
     build_flags=(--sanitizer "${KOD_FUZZ_SANITIZER:-address}")
+    if [ -n "${KOD_FUZZ_OPT_LEVEL:-}" ]; then
+        export CARGO_PROFILE_RELEASE_OPT_LEVEL="$KOD_FUZZ_OPT_LEVEL"
+    fi
     if [ -n "${KOD_FUZZ_CGU:-}" ]; then
         build_flags+=(--codegen-units "$KOD_FUZZ_CGU")
     fi
@@ -90,7 +95,7 @@ main() {
 
     # ---- build, then run each target ----------------------------------------------------------
 
-    echo "fuzz: building ${targets[*]} (${build_flags[*]})"
+    echo "fuzz: building ${targets[*]} (${build_flags[*]}${KOD_FUZZ_OPT_LEVEL:+, opt-level $KOD_FUZZ_OPT_LEVEL})"
     build_start=$SECONDS
     cargo fuzz build "${build_flags[@]}"
     echo "fuzz: built in $((SECONDS - build_start)) s"
