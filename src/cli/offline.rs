@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 use super::helmfile::{HelmfileFlags, OfflineArgs, RewriteArgs};
 use super::{Context, OutputFormat, UsageError};
 use crate::bundle::format::Manifest;
-use crate::registry::push::{helm_registry_config, open_bundle, push_bundle};
+use crate::registry::push::{helm_registry_config, open_bundle, push_all, PushOptions};
 use crate::registry::RegistryTarget;
 use crate::rewrite::state::{rewrite as write_rewrite, RewriteOptions, RewriteReport, Rewritten};
 use crate::sync::{bundle_plan, sync_waves, verify_offline as verify, HelmfileEnv, VerifyReport};
@@ -146,9 +146,16 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
         ));
     }
     ctx.ui.info("step 1-3: verify the bundle, push images and charts");
-    let (_, pushed) = push_bundle(&ctx.runner, &args.offline.bundle, &target, &workdir, ctx.concurrency, args.offline.timeout).await?;
     let (manifest, unpacked) = open_bundle(&ctx.runner, &args.offline.bundle, &workdir)?;
     let env = environment(&manifest, flags)?;
+    let auth_dir = workdir.join("push");
+    // One helm login for the chart push and every helmfile step; removed however the sync ends.
+    let (registry_config, login) = helm_registry_config(&ctx.runner, &target, &auth_dir, args.offline.timeout).await?;
+    let push_opts = PushOptions {
+        helm_registry_config: Some(registry_config.clone()),
+        ..PushOptions::new(unpacked.clone(), auth_dir.clone(), ctx.concurrency, args.offline.timeout)
+    };
+    let pushed = push_all(&ctx.runner, &manifest, &target, &push_opts).await?;
     ctx.ui.info(format!("pushed {} image(s) and {} chart(s) to {}", pushed.images.len(), pushed.charts.len(), pushed.registry));
 
     ctx.ui.info(format!("step 4: rewrite the helmfile (environment {env})"));
@@ -156,9 +163,6 @@ pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Re
     print_rewrite(ctx, &rw, &args);
 
     ctx.ui.info("step 5: prove the rewritten helmfile is offline-ready");
-    let auth_dir = workdir.join("push");
-    // helm's login for helmfile (push removed its own); removed again however the sync ends.
-    let (registry_config, login) = helm_registry_config(&ctx.runner, &target, &auth_dir, args.offline.timeout).await?;
     let henv = HelmfileEnv { helmfile: rw.report.helmfile.clone(), registry_config, kube_context: flags.kube_context.clone(), concurrency: ctx.concurrency };
     let verified = verify(&ctx.runner, &henv, &rw.report, &manifest, &target, &auth_dir, args.offline.timeout).await?;
     report_verify(ctx, &verified, &target).context("nothing was installed")?;

@@ -91,6 +91,16 @@ pub struct PushOptions {
     /// The longest one attempt (one `skopeo copy`, `skopeo inspect`, `helm push`, `helm
     /// registry login`) may take before it is stopped: a hung registry fails, it does not hang.
     pub timeout: Duration,
+    /// A helm registry config the caller already logged in (see [`helm_registry_config`]) and
+    /// keeps; `None`: [`push_charts`] logs in for itself and removes the config afterwards.
+    pub helm_registry_config: Option<PathBuf>,
+}
+
+impl PushOptions {
+    /// The defaults for pushing the unpacked bundle `bundle_dir`, with scratch space in `work_dir`.
+    pub fn new(bundle_dir: PathBuf, work_dir: PathBuf, concurrency: usize, timeout: Duration) -> PushOptions {
+        PushOptions { bundle_dir, work_dir, concurrency, attempts: DEFAULT_ATTEMPTS, timeout, helm_registry_config: None }
+    }
 }
 
 /// A file holding credentials, removed when dropped (whether the step worked or not).
@@ -349,8 +359,14 @@ pub async fn helm_registry_config(runner: &Runner, target: &RegistryTarget, work
 
 /// Push every chart of the bundle with `helm push`.
 pub async fn push_charts(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<Vec<PushedChart>> {
-    // helm keeps the login here: removed again however the push ends.
-    let (registry_config, _registry_config_guard) = helm_registry_config(runner, target, &opts.work_dir, opts.timeout).await?;
+    // helm keeps the login here: a config of our own is removed again however the push ends.
+    let (registry_config, _registry_config_guard) = match &opts.helm_registry_config {
+        Some(config) => (config.clone(), None),
+        None => {
+            let (config, guard) = helm_registry_config(runner, target, &opts.work_dir, opts.timeout).await?;
+            (config, Some(guard))
+        }
+    };
     let helm_env = |cmd: Cmd| cmd.env("HELM_REGISTRY_CONFIG", registry_config.display().to_string());
     let repo = charts_repository(target);
     let mut out = Vec::new();
@@ -459,8 +475,18 @@ pub fn open_bundle(runner: &Runner, bundle: &Path, work_dir: &Path) -> Result<(M
     Ok((manifest, unpacked))
 }
 
+/// Push every image and chart of an opened bundle (see [`open_bundle`]) to `target`.
+pub async fn push_all(runner: &Runner, manifest: &Manifest, target: &RegistryTarget, opts: &PushOptions) -> Result<PushReport> {
+    let ui = runner.ui();
+    ui.info(format!("pushing {} image(s) to {}", manifest.images.len(), target.base()));
+    let images = push_images(runner, manifest, target, opts).await?;
+    ui.info(format!("pushing {} chart(s) to {}", manifest.charts.len(), charts_repository(target)));
+    let charts = push_charts(runner, manifest, target, opts).await?;
+    Ok(PushReport { registry: target.base(), images, charts })
+}
+
 /// Verify and unpack `bundle` (see [`open_bundle`]), then push every image and chart to
-/// `target`.
+/// `target` ([`push_all`]).
 pub async fn push_bundle(
     runner: &Runner,
     bundle: &Path,
@@ -469,12 +495,8 @@ pub async fn push_bundle(
     concurrency: usize,
     timeout: Duration,
 ) -> Result<(Manifest, PushReport)> {
-    let ui = runner.ui();
     let (manifest, unpacked) = open_bundle(runner, bundle, work_dir)?;
-    let opts = PushOptions { bundle_dir: unpacked, work_dir: work_dir.join("push"), concurrency, attempts: DEFAULT_ATTEMPTS, timeout };
-    ui.info(format!("pushing {} image(s) to {}", manifest.images.len(), target.base()));
-    let images = push_images(runner, &manifest, target, &opts).await?;
-    ui.info(format!("pushing {} chart(s) to {}", manifest.charts.len(), charts_repository(target)));
-    let charts = push_charts(runner, &manifest, target, &opts).await?;
-    Ok((manifest, PushReport { registry: target.base(), images, charts }))
+    let opts = PushOptions::new(unpacked, work_dir.join("push"), concurrency, timeout);
+    let report = push_all(runner, &manifest, target, &opts).await?;
+    Ok((manifest, report))
 }

@@ -118,21 +118,17 @@ pub async fn verify_offline(
         extraction.found.iter().map(|f| (f.object.kind.clone(), f.object.name.clone(), f.object.namespace.clone())).collect();
     let base = target.base();
     let private_prefix = format!("{base}/");
-    let bundle_sources: BTreeSet<&str> = manifest.images.iter().map(|i| i.source.as_str()).collect();
-    let test_images_bundled = |r: &str| bundle_sources.contains(r);
-    // source → (releases, value path) for hints.
+    // bundled source → its digest.
+    let bundle_digests: BTreeMap<&str, &str> = manifest.images.iter().map(|i| (i.source.as_str(), i.digest.as_str())).collect();
+    // source → (release, how it was redirected), for the hints; private reference → the
+    // bundle digest it must have.
     let mut owners: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
-    for r in &rewrite.releases {
-        for i in &r.images {
-            owners.entry(i.source.as_str()).or_default().push((r.id.clone(), i.how.clone()));
-        }
-    }
-    // private reference → the bundle digest it must have.
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
     for r in &rewrite.releases {
         for i in &r.images {
-            if let Some(img) = manifest.images.iter().find(|m| m.source == i.source) {
-                expected.insert(i.target.clone(), img.digest.clone());
+            owners.entry(i.source.as_str()).or_default().push((r.id.clone(), i.how.clone()));
+            if let Some(d) = bundle_digests.get(i.source.as_str()) {
+                expected.insert(i.target.clone(), d.to_string());
             }
         }
     }
@@ -153,19 +149,19 @@ pub async fn verify_offline(
         );
         if f.kind_of_place.is_candidate() {
             // Strings in args, env and ConfigMaps: a bundled public image still named there.
-            if bundle_sources.contains(normalized.as_str()) {
+            if bundle_digests.contains_key(normalized.as_str()) {
                 leftovers.push(leftover(&normalized, &object, &f.field_path, &owners, true));
             }
             continue;
         }
-        if f.kind_of_place == PlaceKind::HookTest && !normalized.starts_with(&private_prefix) && !test_images_bundled(&normalized) {
+        if f.kind_of_place == PlaceKind::HookTest && !normalized.starts_with(&private_prefix) && !bundle_digests.contains_key(normalized.as_str()) {
             // Helm test hooks are left out of bundles unless --include-test-images.
             continue;
         }
         if normalized.starts_with(&private_prefix) {
             private.entry(normalized).or_insert((object, f.field_path.clone()));
         } else {
-            leftovers.push(leftover(&normalized, &object, &f.field_path, &owners, bundle_sources.contains(normalized.as_str())));
+            leftovers.push(leftover(&normalized, &object, &f.field_path, &owners, bundle_digests.contains_key(normalized.as_str())));
         }
     }
     // Every private image must be in the registry, with the bundle's digest.
@@ -351,7 +347,8 @@ pub async fn sync_waves(
     let selectors = selectors.iter().map(|s| Selector::parse(s)).collect::<Result<Vec<_>>>()?;
     let rewritten: BTreeSet<(&str, &str)> = rewrite.releases.iter().map(|r| (r.name.as_str(), r.namespace.as_str())).collect();
     let mut report = SyncReport { waves: Vec::new(), ok: true };
-    let mut failed: Option<anyhow::Error> = None;
+    // The error of the failed wave and the helm status of each of its releases.
+    let mut failed: Option<(anyhow::Error, Vec<String>)> = None;
     for step in plan.sequence() {
         let releases: Vec<&crate::plan::PlannedRelease> = step
             .wave
@@ -400,20 +397,17 @@ pub async fn sync_waves(
             Err(e) => {
                 outcome.status = "failed".into();
                 report.ok = false;
-                failed = Some(anyhow::Error::new(e));
+                // Which releases of the wave did get installed (helm status, read-only).
+                let mut statuses = Vec::new();
+                for r in &releases {
+                    statuses.push(format!("{}: {}", r.id, release_status(runner, env, &r.namespace, &r.name).await));
+                }
+                failed = Some((anyhow::Error::new(e), statuses));
             }
         }
         report.waves.push(outcome);
     }
-    if let Some(e) = failed {
-        // Which releases of the failed wave did get installed (helm status, read-only).
-        let mut statuses = Vec::new();
-        if let Some(w) = report.waves.iter().find(|w| w.status == "failed") {
-            for id in &w.releases {
-                let (ns, name) = id.rsplit_once('/').map(|(a, b)| (a.rsplit('/').next().unwrap_or(a), b)).unwrap_or(("", id.as_str()));
-                statuses.push(format!("{id}: {}", release_status(runner, env, ns, name).await));
-            }
-        }
+    if let Some((e, statuses)) = failed {
         let done: Vec<String> = report.waves.iter().filter(|w| w.status == "done").flat_map(|w| w.releases.clone()).collect();
         let failed_wave = report.waves.iter().find(|w| w.status == "failed").expect("a failed wave");
         let not_run: Vec<String> = report.waves.iter().filter(|w| w.status == "not run").flat_map(|w| w.releases.clone()).collect();
