@@ -9,28 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kod::bundle::assemble::{assemble, ChartFile, Contents};
+mod common;
+
 use kod::bundle::format::Manifest;
-use kod::bundle::write;
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
-use kod::image::fetch::{fetch_all, FetchOptions, Platforms};
 use kod::image::reference::parse_normalized_named;
-use kod::ui::Ui;
-use kod_testlab::{ChartSpec, FaultProxy, FaultRule, Helm, HttpFault, ImageSpec, LayerSpec, PublicRegistry, Registry, RegistryOptions, Tools};
+use kod_testlab::{FaultProxy, FaultRule, HttpFault, ImageSpec, LayerSpec, PublicRegistry, Registry, RegistryOptions, Tools};
 
 const USER: &str = "offline-ops";
 const PASSWORD: &str = "Air-Gapped-2026";
-
-fn runner() -> Runner {
-    let tools = Tools::find().unwrap();
-    let (ui, _) = Ui::memory();
-    Runner::new(RunnerOptions {
-        overrides: ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
-        dry_run: false,
-        ui,
-        env: None,
-    })
-}
 
 /// Six images: two base layers shared three ways, an own layer each (`own` bytes).
 fn images(own: usize) -> Vec<ImageSpec> {
@@ -61,30 +47,8 @@ struct Bundle {
 
 async fn bundle(work: &Path, specs: &[ImageSpec]) -> Bundle {
     let public = PublicRegistry::start_with_images(specs).unwrap();
-    let r = runner();
-    let refs: Vec<_> = specs.iter().map(|s| parse_normalized_named(&s.name).unwrap()).collect();
-    let fopts = FetchOptions {
-        dir: work.join("images"),
-        platforms: Platforms::Some(vec!["linux/amd64".into()]),
-        registries_conf: Some(public.registries_conf()),
-        concurrency: 2,
-        retry_times: 1,
-    };
-    let images = fetch_all(&r, &refs, &fopts, &|_| {}).await.unwrap();
-    let helm = Helm::new().unwrap();
-    let tgz = ChartSpec::new("webapp", "1.2.3").package(&helm, &work.join("chart-src"), &work.join("chart-out")).unwrap();
-    let contents = Contents {
-        environments: vec!["default".into()],
-        platforms: vec!["linux/amd64".into()],
-        charts: vec![ChartFile { name: "webapp".into(), version: "1.2.3".into(), source: "lab".into(), sha256: write::hash_file(&tgz).unwrap().0, path: tgz }],
-        images,
-        images_dir: work.join("images"),
-        ..Default::default()
-    };
-    let (mut manifest, staged) = assemble(&contents, "t", "2026-01-01T00:00:00Z", &work.join("staging")).unwrap();
-    write::prepare(&mut manifest, &staged).unwrap();
-    let path = work.join("faults.kod.tar");
-    write::write(&path, &manifest, &staged, &|_| {}).unwrap();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let (path, manifest) = common::lab_bundle(work, public.registries_conf(), &names, "faults.kod.tar").await;
     Bundle { path, manifest, _public: public }
 }
 

@@ -2,56 +2,22 @@
 //! private TLS + htpasswd registry — images with the bundle's digests under the prefix,
 //! charts as OCI artifacts — and a wrong password fails clearly.
 
-use kod::bundle::assemble::{assemble, ChartFile, Contents};
-use kod::bundle::{read, write};
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
-use kod::image::fetch::{fetch_all, FetchOptions, Platforms};
-use kod::image::reference::parse_normalized_named;
+mod common;
+
+use kod::bundle::read;
 use kod::registry::push::{push_charts, push_images, PushOptions};
 use kod::registry::{RegistryTarget, Secret};
-use kod::ui::Ui;
-use kod_testlab::{catalog, ChartSpec, Helm, PublicRegistry, Registry, RegistryOptions, Tools};
+use kod_testlab::{catalog, Helm, PublicRegistry, Registry, RegistryOptions, Tools};
 
 const USER: &str = "offline-ops";
 const PASSWORD: &str = "Air-Gapped-2026";
 
-fn runner() -> Runner {
-    let tools = Tools::find().unwrap();
-    let (ui, _) = Ui::memory();
-    Runner::new(RunnerOptions {
-        overrides: ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
-        dry_run: false,
-        ui,
-        env: None,
-    })
-}
+use common::lab_runner as runner;
 
 /// A bundle of a few lab images and one chart, written by the library.
 async fn small_bundle(work: &std::path::Path, public: &PublicRegistry, names: &[&str]) -> std::path::PathBuf {
-    let r = runner();
-    let refs: Vec<_> = names.iter().map(|n| parse_normalized_named(n).unwrap()).collect();
-    let fopts = FetchOptions {
-        dir: work.join("images"),
-        platforms: Platforms::Some(vec!["linux/amd64".into()]),
-        registries_conf: Some(public.registries_conf()),
-        concurrency: 2,
-        retry_times: 1,
-    };
-    let images = fetch_all(&r, &refs, &fopts, &|_| {}).await.unwrap();
-    let helm = Helm::new().unwrap();
-    let tgz = ChartSpec::new("webapp", "1.2.3").package(&helm, &work.join("chart-src"), &work.join("chart-out")).unwrap();
-    let contents = Contents {
-        environments: vec!["default".into()],
-        charts: vec![ChartFile { name: "webapp".into(), version: "1.2.3".into(), source: "lab".into(), sha256: write::hash_file(&tgz).unwrap().0, path: tgz }],
-        images,
-        images_dir: work.join("images"),
-        ..Default::default()
-    };
-    let (mut manifest, staged) = assemble(&contents, "t", "2026-01-01T00:00:00Z", &work.join("staging")).unwrap();
-    write::prepare(&mut manifest, &staged).unwrap();
-    let bundle = work.join("small.kod.tar");
-    write::write(&bundle, &manifest, &staged, &|_| {}).unwrap();
-    bundle
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    common::lab_bundle(work, public.registries_conf(), &names, "small.kod.tar").await.0
 }
 
 /// `kod helmfile push` as an operator runs it: --dry-run prints and changes nothing, a
@@ -119,36 +85,8 @@ async fn push_bundle_images_and_charts_to_a_tls_auth_registry() {
     let public = PublicRegistry::start_with_images(&specs).unwrap();
     let work = tempfile::tempdir().unwrap();
     let r = runner();
-    let refs: Vec<_> = specs.iter().map(|s| parse_normalized_named(&s.name).unwrap()).collect();
-    let fopts = FetchOptions {
-        dir: work.path().join("images"),
-        platforms: Platforms::Some(vec!["linux/amd64".into()]),
-        registries_conf: Some(public.registries_conf()),
-        concurrency: 4,
-        retry_times: 1,
-    };
-    let images = fetch_all(&r, &refs, &fopts, &|_| {}).await.unwrap();
-
-    let helm = Helm::new().unwrap();
-    let tgz = ChartSpec::new("webapp", "1.2.3").package(&helm, &work.path().join("chart-src"), &work.path().join("chart-out")).unwrap();
-    let contents = Contents {
-        environments: vec!["default".into()],
-        platforms: vec!["linux/amd64".into()],
-        charts: vec![ChartFile {
-            name: "webapp".into(),
-            version: "1.2.3".into(),
-            source: "lab".into(),
-            sha256: write::hash_file(&tgz).unwrap().0,
-            path: tgz,
-        }],
-        images,
-        images_dir: work.path().join("images"),
-        ..Default::default()
-    };
-    let (mut manifest, staged) = assemble(&contents, "t", "2026-01-01T00:00:00Z", &work.path().join("staging")).unwrap();
-    write::prepare(&mut manifest, &staged).unwrap();
-    let bundle = work.path().join("b.kod.tar");
-    write::write(&bundle, &manifest, &staged, &|_| {}).unwrap();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let (bundle, _) = common::lab_bundle(work.path(), public.registries_conf(), &names, "b.kod.tar").await;
     let unpacked = work.path().join("unpacked");
     let (manifest, report) = read::unpack(&bundle, &unpacked).unwrap();
     assert!(report.ok);
@@ -158,7 +96,7 @@ async fn push_bundle_images_and_charts_to_a_tls_auth_registry() {
     target.username = Some(USER.into());
     target.password = Some(Secret::new(PASSWORD));
     target.ca_file = private.ca_file();
-    let opts = PushOptions { bundle_dir: unpacked.clone(), work_dir: work.path().join("push"), concurrency: 3, attempts: 2, timeout: kod::registry::push::DEFAULT_TIMEOUT };
+    let opts = PushOptions { attempts: 2, ..PushOptions::new(unpacked.clone(), work.path().join("push"), 3, kod::registry::push::DEFAULT_TIMEOUT) };
 
     let pushed = push_images(&r, &manifest, &target, &opts).await.unwrap();
     assert_eq!(pushed.len(), manifest.images.len());
@@ -178,6 +116,7 @@ async fn push_bundle_images_and_charts_to_a_tls_auth_registry() {
 
     let charts = push_charts(&r, &manifest, &target, &opts).await.unwrap();
     assert_eq!(charts[0].target, format!("oci://{}/platform/charts/webapp:1.2.3", private.helm_host()));
+    let helm = Helm::new().unwrap();
     let pulled = helm.pull_oci(&private, &format!("oci://{}/platform/charts/webapp", private.helm_host()), "1.2.3", &work.path().join("pulled")).unwrap();
     assert_eq!(std::fs::read(pulled).unwrap(), std::fs::read(unpacked.join("charts/webapp-1.2.3.tgz")).unwrap());
 

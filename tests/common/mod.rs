@@ -141,3 +141,47 @@ pub fn corpus_charts(corpus: &Path) -> CorpusCharts {
     .unwrap();
     CorpusCharts { repo, served, project, charts, states }
 }
+
+/// A runner with the lab's helm and skopeo and a silent UI.
+pub fn lab_runner() -> kod::exec::Runner {
+    let tools = kod_testlab::Tools::find().unwrap();
+    let (ui, _) = kod::ui::Ui::memory();
+    kod::exec::Runner::new(kod::exec::RunnerOptions {
+        overrides: kod::exec::ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
+        dry_run: false,
+        ui,
+        env: None,
+    })
+}
+
+/// A bundle `work/FILE_NAME` written by the library: the images `names` fetched (linux/amd64)
+/// through `registries_conf` (the lab's public stand-in) and one chart, `webapp` 1.2.3.
+pub async fn lab_bundle(work: &Path, registries_conf: PathBuf, names: &[String], file_name: &str) -> (PathBuf, kod::bundle::format::Manifest) {
+    use kod::bundle::assemble::{assemble, ChartFile, Contents};
+    use kod::bundle::write;
+    use kod::image::fetch::{fetch_all, FetchOptions, Platforms};
+    let refs: Vec<_> = names.iter().map(|n| kod::image::reference::parse_normalized_named(n).unwrap()).collect();
+    let fopts = FetchOptions {
+        dir: work.join("images"),
+        platforms: Platforms::Some(vec!["linux/amd64".into()]),
+        registries_conf: Some(registries_conf),
+        concurrency: 2,
+        retry_times: 1,
+    };
+    let images = fetch_all(&lab_runner(), &refs, &fopts, &|_| {}).await.unwrap();
+    let helm = kod_testlab::Helm::new().unwrap();
+    let tgz = kod_testlab::ChartSpec::new("webapp", "1.2.3").package(&helm, &work.join("chart-src"), &work.join("chart-out")).unwrap();
+    let contents = Contents {
+        environments: vec!["default".into()],
+        platforms: vec!["linux/amd64".into()],
+        charts: vec![ChartFile { name: "webapp".into(), version: "1.2.3".into(), source: "lab".into(), sha256: write::hash_file(&tgz).unwrap().0, path: tgz }],
+        images,
+        images_dir: work.join("images"),
+        ..Default::default()
+    };
+    let (mut manifest, staged) = assemble(&contents, "t", "2026-01-01T00:00:00Z", &work.join("staging")).unwrap();
+    write::prepare(&mut manifest, &staged).unwrap();
+    let path = work.join(file_name);
+    write::write(&path, &manifest, &staged, &|_| {}).unwrap();
+    (path, manifest)
+}
