@@ -59,6 +59,14 @@ impl WorkDir {
         PathBuf::from(".kod-work")
     }
 
+    /// The work directory a command uses: `--workdir` when given, else [`WorkDir::default_path`],
+    /// made absolute against the current directory (paths derived from it end up in symlinks,
+    /// generated helmfiles and commands run from other directories).
+    pub fn resolve(flag: Option<&Path>) -> Result<PathBuf> {
+        let root = flag.map(Path::to_path_buf).unwrap_or_else(WorkDir::default_path);
+        std::path::absolute(&root).with_context(|| format!("resolving the work directory {}", root.display()))
+    }
+
     /// Open (creating it and its layout if needed) the work directory at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<WorkDir> {
         let root = root.into();

@@ -199,7 +199,7 @@ async fn package(ctx: &Context, args: HelmPackageArgs) -> Result<i32> {
     if release.is_empty() {
         return Err(UsageError { message: "cannot derive a release name from the chart; pass --release NAME".into() }.into());
     }
-    let workdir = std::path::absolute(args.package.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path))?;
+    let workdir = crate::chart::WorkDir::resolve(args.package.workdir.as_deref())?;
     let project = workdir.join("single-chart").join(&release);
     if project.exists() {
         std::fs::remove_dir_all(&project).with_context(|| format!("clearing {}", project.display()))?;

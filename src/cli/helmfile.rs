@@ -363,7 +363,7 @@ pub async fn exec(ctx: &Context, cmd: HelmfileCmd) -> Result<i32> {
 
 async fn push(ctx: &Context, args: OfflineArgs) -> Result<i32> {
     let target = args.registry.target(&ctx.ui)?;
-    let workdir = args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path);
+    let workdir = crate::chart::WorkDir::resolve(args.workdir.as_deref())?;
     let (_, report) = crate::registry::push::push_bundle(&ctx.runner, &args.bundle, &target, &workdir, ctx.concurrency, args.timeout).await?;
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -413,7 +413,7 @@ pub(crate) async fn run_package(ctx: &Context, flags: &HelmfileFlags, args: Pack
         load,
         environments,
         output,
-        workdir: args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path),
+        workdir: crate::chart::WorkDir::resolve(args.workdir.as_deref())?,
         platforms,
         mirrors,
         source_registries_conf: args.source_registries_conf.clone(),
@@ -445,7 +445,7 @@ async fn images(ctx: &Context, flags: &HelmfileFlags, args: ImagesArgs) -> Resul
     use crate::image::discover::{discover, DiscoverOptions};
     flags.selectors()?;
     let states = flags.load(&ctx.ui)?;
-    let workdir = crate::chart::WorkDir::open(args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path))?;
+    let workdir = crate::chart::WorkDir::open(crate::chart::WorkDir::resolve(args.workdir.as_deref())?)?;
     let opts = DiscoverOptions {
         include_test_images: args.include_test_images,
         registry_check: !args.no_registry_check,

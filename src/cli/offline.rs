@@ -29,8 +29,8 @@ fn environment(manifest: &Manifest, flags: &HelmfileFlags) -> Result<String> {
     }
 }
 
-fn workdir(args: &OfflineArgs) -> PathBuf {
-    args.workdir.clone().unwrap_or_else(crate::chart::WorkDir::default_path)
+fn workdir(args: &OfflineArgs) -> Result<PathBuf> {
+    crate::chart::WorkDir::resolve(args.workdir.as_deref())
 }
 
 fn rewrite_dir(workdir: &Path, env: &str) -> PathBuf {
@@ -87,7 +87,7 @@ fn print_rewrite(ctx: &Context, rw: &Rewritten, args: &RewriteArgs) {
 /// `kod helmfile rewrite`.
 pub async fn rewrite(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Result<i32> {
     let target = args.offline.registry.target(&ctx.ui)?;
-    let workdir = workdir(&args.offline);
+    let workdir = workdir(&args.offline)?;
     let (manifest, unpacked) = open_bundle(&ctx.runner, &args.offline.bundle, &workdir)?;
     let env = environment(&manifest, flags)?;
     let rw = do_rewrite(ctx, &manifest, &unpacked, &target, &env, &workdir, &args)?;
@@ -118,7 +118,7 @@ fn report_verify(ctx: &Context, report: &VerifyReport, target: &RegistryTarget) 
 /// `kod helmfile verify-offline`.
 pub async fn verify_offline(ctx: &Context, flags: &HelmfileFlags, args: OfflineArgs) -> Result<i32> {
     let target = args.registry.target(&ctx.ui)?;
-    let workdir = workdir(&args);
+    let workdir = workdir(&args)?;
     let (manifest, _) = open_bundle(&ctx.runner, &args.bundle, &workdir)?;
     let env = environment(&manifest, flags)?;
     let rewrite = RewriteReport::load(&rewrite_dir(&workdir, &env))?;
@@ -137,7 +137,7 @@ pub async fn verify_offline(ctx: &Context, flags: &HelmfileFlags, args: OfflineA
 pub async fn sync(ctx: &Context, flags: &HelmfileFlags, args: RewriteArgs) -> Result<i32> {
     flags.selectors()?;
     let target = args.offline.registry.target(&ctx.ui)?;
-    let workdir = workdir(&args.offline);
+    let workdir = workdir(&args.offline)?;
     let lock = crate::sync::SyncLock::acquire(&workdir)?;
     if let Some(pid) = lock.interrupted {
         ctx.ui.warn(format!(

@@ -154,6 +154,8 @@ fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
         } else if oci::is_manifest(&d.media_type) || oci::is_index(&d.media_type) {
             std::fs::copy(&src, view.join(format!("{hex}.manifest.json")))?;
         } else {
+            // An absolute target: a relative one would resolve against the view directory.
+            let src = std::path::absolute(&src)?;
             std::os::unix::fs::symlink(&src, view.join(hex)).with_context(|| format!("linking {}", src.display()))?;
         }
     }
