@@ -261,6 +261,14 @@ fn render_values_template(state: &LoadedState, release: &ReleaseSpec, file: &Pat
     engine.render(&file.display().to_string(), text, &data).map_err(|e| anyhow!("{e}"))
 }
 
+/// Go's garbage-collection target for `helm template` (unless the user set `GOGC`). A render is
+/// a short-lived process that allocates heavily (YAML parsing of every manifest, regexp
+/// splitting): with the default (100) a large chart spends 15–25 % of its CPU collecting.
+/// 400 lets the heap grow four times before a collection — about 1.5x the memory (60–150 MB
+/// per render for the corpus' largest charts) for ~15 % less CPU over a whole helmfile
+/// (`scripts/bench/images.sh`). The output does not depend on it.
+pub const RENDER_GOGC: &str = "400";
+
 /// The rendered manifests of `job`: from the cache, or by running `helm template`.
 /// Returns the text and whether it came from the cache.
 pub async fn render(runner: &Runner, workdir: &WorkDir, job: &RenderJob) -> Result<(String, bool)> {
@@ -269,6 +277,9 @@ pub async fn render(runner: &Runner, workdir: &WorkDir, job: &RenderJob) -> Resu
         return Ok((text, true));
     }
     let mut cmd = workdir.helm_env(Cmd::new(Tool::Helm)).read_only().capture().timeout(RENDER_TIMEOUT);
+    if std::env::var_os("GOGC").is_none() {
+        cmd = cmd.env("GOGC", RENDER_GOGC);
+    }
     for (arg, secret) in job.marked_args() {
         cmd = if secret { cmd.secret_arg(arg) } else { cmd.arg(arg) };
     }
