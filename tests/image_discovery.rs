@@ -348,6 +348,63 @@ async fn fetch_all_fetches_each_chart_once_and_answers_per_request() {
     assert_eq!(count(&r, "helm repo add "), 1);
 }
 
+/// Charts of an HTTP repository are pulled several per `helm pull` (one helm start per chart
+/// cost more CPU than the pulls); `fetch` then answers from the cache, and what a batch did
+/// not bring (a version that does not exist) fails per chart as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn prefetch_batches_pulls_and_fetch_answers_from_the_cache() {
+    let src = tempfile::tempdir().unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let helm = Helm::new().unwrap();
+    helm.package(&fixtures().join("hard"), repo_dir.path()).unwrap();
+    for name in ["alpha", "beta", "gamma"] {
+        package_chart(src.path(), repo_dir.path(), name, &[("Chart.yaml", &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n"))]);
+    }
+    let repo = ChartRepo::new(repo_dir.path()).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("helmfile.yaml"),
+        format!(
+            "repositories:\n- {{name: lab, url: '{}'}}\nreleases:\n\
+             - {{name: a, chart: lab/hard, version: 1.0.0}}\n- {{name: b, chart: lab/alpha, version: '^0.1'}}\n\
+             - {{name: c, chart: lab/beta, version: 0.1.0}}\n- {{name: d, chart: lab/gamma, version: 0.1.0}}\n\
+             - {{name: e, chart: lab/hard, version: 1.0.0}}\n- {{name: f, chart: lab/beta, version: 9.9.9}}\n",
+            repo.url()
+        ),
+    )
+    .unwrap();
+    let states = load(project.path());
+    let none = |_: &str| None;
+    let requests: Vec<_> = states[0].spec.releases.iter().map(|r| kod::chart::chart_request(&states[0], r, &none).unwrap()).collect();
+    for batches in [1, 2] {
+        let work = tempfile::tempdir().unwrap();
+        let (r, _) = runner();
+        let fetcher = kod::chart::ChartFetcher::new(r.clone(), WorkDir::open(work.path()).unwrap());
+        fetcher.prefetch(&requests.iter().collect::<Vec<_>>(), batches, 2).await;
+        let pulls: Vec<String> = r.history().iter().filter(|e| e.ran && e.display.contains("helm pull ")).map(|e| e.display.clone()).collect();
+        assert_eq!(pulls.len(), batches, "{pulls:#?}");
+        // Four distinct archives (hard once although two releases use it), none twice.
+        let urls: Vec<&str> = pulls.iter().flat_map(|p| p.split(' ')).filter(|w| w.ends_with(".tgz")).collect();
+        let mut sorted = urls.clone();
+        sorted.sort();
+        assert_eq!(sorted.len(), 4, "{pulls:#?}");
+        for name in ["alpha-0.1.0.tgz", "beta-0.1.0.tgz", "gamma-0.1.0.tgz", "hard-1.0.0.tgz"] {
+            assert_eq!(urls.iter().filter(|u| u.ends_with(&format!("/{name}"))).count(), 1, "{name} in {pulls:#?}");
+        }
+        let got = fetcher.fetch_all(&requests, 2).await;
+        assert_eq!(count(&r, "helm pull "), batches, "fetch pulled again: {:#?}", r.history());
+        for (i, name) in ["hard", "alpha", "beta", "gamma", "hard"].iter().enumerate() {
+            let c = got[i].as_ref().unwrap();
+            assert_eq!((c.name.as_str(), c.version.as_str()), (*name, if *name == "hard" { "1.0.0" } else { "0.1.0" }));
+            assert_eq!(kod::chart::workdir::sha256_digest(&std::fs::read(&c.path).unwrap()), c.digest);
+        }
+        let e = format!("{:#}", got[5].as_ref().unwrap_err());
+        assert!(e.contains("no version matching \"9.9.9\""), "{e}");
+        // Nothing left in scratch space.
+        assert_eq!(std::fs::read_dir(work.path().join("tmp")).unwrap().count(), 0);
+    }
+}
+
 /// Writes chart `name` (files given relative to its directory) under `root`, and packages
 /// it into `out`.
 fn package_chart(root: &Path, out: &Path, name: &str, files: &[(&str, &str)]) {

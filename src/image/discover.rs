@@ -445,8 +445,12 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         let v = runner.tool(Tool::Helm).await?.version;
         format!("{}.{}", v.major, v.minor)
     };
+    // Charts from HTTP repositories are pulled in a few batched `helm pull`s first (one helm
+    // process per chart costs more CPU than the pulls themselves); `fetch` then finds them
+    // in the cache, and pulls one by one whatever a batch did not bring.
+    fetcher.prefetch(&requests.iter().collect::<Vec<_>>(), opts.concurrency.max(1), opts.concurrency.max(1)).await;
     let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
-    let render_cells: Mutex<HashMap<String, Cell<Arc<String>>>> = Mutex::default();
+    let render_cells: Mutex<HashMap<String, Cell<Arc<RenderOut>>>> = Mutex::default();
     let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
     let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
         stream::iter(items.into_iter().zip(requests.iter()).enumerate())
@@ -468,7 +472,13 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 };
                 let text = cell(render_cells, job.key.clone())
                     .get_or_init(|| async {
-                        render(runner, workdir, &job).await.map(|(t, _)| Arc::new(t)).map_err(|e| format!("rendering failed: {e:#}"))
+                        let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
+                        // Parse on a blocking thread while the other renders run.
+                        tokio::task::spawn_blocking(move || {
+                            Arc::new(RenderOut { extraction: extract_images(&text), configmap_lines: configmap_image_lines(&text) })
+                        })
+                        .await
+                        .map_err(|e| format!("extracting images: {e}"))
                     })
                     .await
                     .clone();
@@ -485,7 +495,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let mut pending: Vec<Pending> = Vec::new();
     let mut defaults_by_digest: HashMap<String, Arc<ChartDefaults>> = HashMap::new();
     for (_, item, result) in done {
-        let (chart, job, text, requested_version) = match result {
+        let (chart, job, rendered, requested_version) = match result {
             Ok(r) => r,
             Err(e) => {
                 out.failures.push(ReleaseFailure { release: item.rref, error: e });
@@ -493,7 +503,6 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             }
         };
         let p = Prepared { item, chart, requested_version, job };
-        let text: &str = &text;
         let archive = match archives.get(&p.chart.digest) {
             Some(a) => a.clone(),
             None => match read_archive(&p.chart.path) {
@@ -508,7 +517,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 }
             },
         };
-        let extraction = extract_images(text);
+        let extraction = &rendered.extraction;
         let mut rel = ReleaseImages {
             release: p.item.rref,
             chart: ChartInfo {
@@ -533,7 +542,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         };
         let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
         let mut candidates = Vec::new();
-        for f in extraction.found {
+        for f in &extraction.found {
             if f.kind_of_place == PlaceKind::HookTest && !opts.include_test_images {
                 if !rel.excluded_test_images.contains(&f.image) {
                     rel.excluded_test_images.push(f.image.clone());
@@ -541,16 +550,16 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 continue;
             }
             if f.image == ISTIO_INJECTION_PLACEHOLDER && f.kind_of_place == PlaceKind::Podspec {
-                rel.placeholders.push(provenance(&f, Strategy::Render));
+                rel.placeholders.push(provenance(f, Strategy::Render));
                 continue;
             }
             match &f.reference {
-                Err(e) => rel.invalid.push(InvalidImage { provenance: provenance(&f, Strategy::Render), error: e.clone() }),
+                Err(e) => rel.invalid.push(InvalidImage { provenance: provenance(f, Strategy::Render), error: e.clone() }),
                 Ok(r) if f.kind_of_place.is_candidate() => candidates.push((f.clone(), r.clone())),
-                Ok(r) => images.entry(r.to_string()).or_default().push(provenance(&f, Strategy::Render)),
+                Ok(r) => images.entry(r.to_string()).or_default().push(provenance(f, Strategy::Render)),
             }
         }
-        for f in configmap_image_lines(text) {
+        for f in rendered.configmap_lines.iter().cloned() {
             if !candidates.iter().any(|(c, _): &(Found, Reference)| c.image == f.image && c.object.kind == f.object.kind && c.object.name == f.object.name) {
                 if let Ok(r) = &f.reference {
                     let r = r.clone();
@@ -791,7 +800,14 @@ pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
 type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
 
 /// A release's chart, render job, rendered text and requested version.
-type Rendered = (FetchedChart, RenderJob, Arc<String>, String);
+type Rendered = (FetchedChart, RenderJob, Arc<RenderOut>, String);
+
+/// What one distinct render yields: the images extraction found in it, and the image lines
+/// of its ConfigMaps (the text itself is not kept).
+struct RenderOut {
+    extraction: super::extract::Extraction,
+    configmap_lines: Vec<Found>,
+}
 
 /// A release between extraction and confirmation.
 struct Pending {
