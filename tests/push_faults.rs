@@ -198,6 +198,27 @@ async fn transient_server_errors_mid_push_are_retried_and_the_push_completes() {
     assert!(s.credential_files_left().is_empty());
 }
 
+/// Six pushes in flight at once over images that share base layers three ways: each shared
+/// layer is sent once (the images that share it wait for the first upload and then mount
+/// it), every image lands with the bundle's digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_layers_are_sent_once_with_every_push_in_flight() {
+    let s = site(64 * 1024).await;
+    let out = kod().args(s.args(&["--concurrency", "6"])).write_stdin(PASSWORD).timeout(Duration::from_secs(300)).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    s.assert_every_image_present();
+    let uploads = s.proxy.uploaded_blobs();
+    let mut per_digest: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (repo, digest) in &uploads {
+        per_digest.entry(digest.clone()).or_default().push(repo.clone());
+    }
+    let twice: Vec<_> = per_digest.iter().filter(|(_, repos)| repos.len() > 1).collect();
+    assert!(twice.is_empty(), "blobs sent more than once: {twice:#?}");
+    // Every required blob is in its repository: the ones not uploaded there were mounted.
+    assert_eq!(s.present_blobs(), s.required_blobs());
+    assert!(uploads.len() < s.required_blobs().len(), "nothing was mounted: {uploads:?}");
+}
+
 /// Credentials revoked mid-push (401 from the third blob upload on): exit 4, the error names
 /// the registry, the user and the credential problem; the first failure stops the push (no
 /// other image is tried, nothing retried), nothing is reported pushed, no image is in the

@@ -10,6 +10,6 @@ pub mod redact;
 pub mod runner;
 pub mod tool;
 
-pub use concurrency::{bounded, default_concurrency};
+pub use concurrency::{bounded, bounded_by_keys, default_concurrency};
 pub use runner::{Cmd, ExecError, Executed, Output, ResolvedTool, Runner, RunnerOptions};
 pub use tool::{Tool, ToolError, ToolOverrides};

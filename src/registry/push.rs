@@ -3,8 +3,11 @@
 //! Images go with skopeo from a verified, unpacked bundle: for each image kod builds a small
 //! `dir:` view (its manifest(s) plus links to its blobs in the bundle's OCI layout) and runs
 //! `skopeo copy --all --preserve-digests dir:VIEW docker://TARGET`. skopeo asks the registry
-//! for every blob first and sends only the missing ones, so shared layers and re-runs cost
-//! nothing. The digest the registry reports afterwards is checked against the bundle's.
+//! for every blob first and sends only the missing ones, so re-runs cost nothing; images that
+//! share a blob are not pushed at the same time while that blob is on its way (the first one
+//! uploads it, the others then mount it from its repository), so a shared layer is sent once
+//! however many pushes run in parallel. The digest the registry reports afterwards is checked
+//! against the bundle's.
 //! Credentials travel in a private auth file (mode 0600) in the work directory, never on a
 //! command line. Charts go with `helm push` to `oci://HOST[/PREFIX]/charts`, after a
 //! `helm registry login` into an isolated helm registry config.
@@ -27,7 +30,7 @@ use super::target::{classify, CertDir, RegistryTarget};
 use crate::bundle::format::{Image, Manifest};
 use crate::bundle::oci::{self, BlobDir, Descriptor};
 use crate::bundle::sha256_hex;
-use crate::exec::{bounded, Cmd, ExecError, Runner, Tool};
+use crate::exec::{bounded_by_keys, Cmd, ExecError, Runner, Tool};
 use crate::image::reference::{parse_normalized_named, Reference};
 
 /// Where each bundle image goes in the private registry.
@@ -137,6 +140,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The blobs (configs and layers, not manifests) one image push may upload.
+fn blob_keys(blobs: &Path, image: &Image) -> Result<Vec<String>> {
+    let top = Descriptor { media_type: image.media_type.clone(), digest: image.digest.clone(), size: 0, platform: None, annotations: Default::default() };
+    Ok(oci::closure(&BlobDir(blobs), &top)
+        .with_context(|| format!("reading the blobs of {}", image.source))?
+        .into_iter()
+        .filter(|d| !oci::is_manifest(&d.media_type) && !oci::is_index(&d.media_type))
+        .map(|d| d.digest)
+        .collect())
+}
+
 /// A `dir:` view of one image: its manifests as files and links to its blobs.
 fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
     if view.exists() {
@@ -199,7 +213,11 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     let policy = crate::image::fetch::skopeo_policy(&opts.work_dir)?;
     let failed = std::sync::atomic::AtomicBool::new(false);
     let bar = runner.ui().progress_bar(manifest.images.len() as u64, "images");
-    let results = bounded(manifest.images.iter(), opts.concurrency, |image| {
+    // Images that share a blob do not push at the same time while it is on its way: the first
+    // uploads it, the later ones mount it (skopeo's blob-info cache knows where it went)
+    // instead of sending it again in parallel.
+    let keyed = manifest.images.iter().map(|image| Ok((image, blob_keys(&blobs, image)?))).collect::<Result<Vec<_>>>()?;
+    let results = bounded_by_keys(keyed, opts.concurrency, |image| {
         let bar = &bar;
         let names = &names;
         let auth = auth.as_deref();
