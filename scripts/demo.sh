@@ -32,9 +32,10 @@ fi
 kod="$bin/kod"
 
 work="$(mktemp -d)"
-lab_pid=""
+# shellcheck source=scripts/lib/lab.sh
+source "$root/scripts/lib/lab.sh"
 cleanup() {
-    if [ -n "$lab_pid" ]; then kill "$lab_pid" 2>/dev/null || true; wait "$lab_pid" 2>/dev/null || true; fi
+    lab_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -77,17 +78,7 @@ chart app 1.0.0 ghcr.io/example/app:1.0.0 gcr.io/distroless/static:nonroot
 
 say "starting the lab (public stand-in registry, chart repository, private TLS registry)"
 # istiod 1.27's injector also offers busybox:1.28 (kod's built-in istio hint bundles it).
-"$bin/kod-lab" up --env-file "$work/lab.env" --charts "$work/charts" --extra-image docker.io/library/busybox:1.28 \
-    --ignore-stdin >"$work/lab.log" 2>&1 &
-lab_pid=$!
-for _ in $(seq 1 120); do
-    [ -f "$work/lab.env" ] && break
-    kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log" >&2; echo "demo: the lab did not start" >&2; exit 1; }
-    sleep 1
-done
-[ -f "$work/lab.env" ] || { echo "demo: the lab did not start within 120 s" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$work/lab.env"
+lab_start "$bin" "$work" 120 --charts "$work/charts" --extra-image docker.io/library/busybox:1.28 || { echo "demo: the lab did not start" >&2; exit 1; }
 export KOD_DEMO_CHART_REPO="$KOD_LAB_CHART_REPO_URL"
 helmfile="$root/examples/helmfiles/demo/helmfile.yaml.gotmpl"
 bundle="$work/demo.kod.tar"

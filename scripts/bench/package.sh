@@ -20,50 +20,22 @@ cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testla
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work="$(mktemp -d)"
-lab_pid=""
+# shellcheck source=scripts/lib/lab.sh
+source "$root/scripts/lib/lab.sh"
 cleanup() {
-    [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    lab_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 export HOME="$work/home"
-mkdir -p "$HOME" "$work/project/charts/bench/templates" "$work/baseline"
+mkdir -p "$HOME" "$work/baseline"
 
 echo "starting the lab with $images images of 3 x $layer_mib MiB layers (2 shared) ..." >&2
-"$bin/kod-lab" up --env-file "$work/lab.env" --bench-images "$images" --layer-mib "$layer_mib" --ignore-stdin >"$work/lab.log" 2>&1 &
-lab_pid=$!
-for _ in $(seq 1 600); do [ -f "$work/lab.env" ] && break; kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log"; exit 1; }; sleep 1; done
-[ -f "$work/lab.env" ] || { echo "the lab did not start" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$work/lab.env"
+lab_start "$bin" "$work" 600 --bench-images "$images" --layer-mib "$layer_mib"
 
 # A one-chart helmfile whose Deployment runs every image.
-cat > "$work/project/charts/bench/Chart.yaml" <<EOF
-apiVersion: v2
-name: bench
-version: 1.0.0
-EOF
-{
-    echo "images:"
-    for i in $KOD_LAB_IMAGES; do echo "- $i"; done
-} > "$work/project/charts/bench/values.yaml"
-cat > "$work/project/charts/bench/templates/deployment.yaml" <<'EOF'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector: {matchLabels: {app: bench}}
-  template:
-    metadata: {labels: {app: bench}}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-EOF
-printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$work/project/helmfile.yaml"
+# shellcheck disable=SC2086
+bench_project "$work/project" $KOD_LAB_IMAGES
 
 # Baseline: per image, skopeo copy to a docker-archive, gzip it; sequential.
 policy="$work/policy.json"

@@ -26,50 +26,22 @@ cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testla
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work="$(mktemp -d)"
-lab_pid=""
+# shellcheck source=scripts/lib/lab.sh
+source "$root/scripts/lib/lab.sh"
 cleanup() {
-    [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    lab_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 export HOME="$work/home"
-mkdir -p "$HOME" "$work/project/charts/bench/templates"
+mkdir -p "$HOME"
 
 echo "starting the lab with $images images of 3 x $layer_mib MiB layers (2 shared) and two private registries ..." >&2
-"$bin/kod-lab" up --env-file "$work/lab.env" --bench-images "$images" --layer-mib "$layer_mib" --private-registries 2 --ignore-stdin >"$work/lab.log" 2>&1 &
-lab_pid=$!
-for _ in $(seq 1 600); do [ -f "$work/lab.env" ] && break; kill -0 "$lab_pid" 2>/dev/null || { cat "$work/lab.log"; exit 1; }; sleep 1; done
-[ -f "$work/lab.env" ] || { echo "the lab did not start" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$work/lab.env"
+lab_start "$bin" "$work" 600 --bench-images "$images" --layer-mib "$layer_mib" --private-registries 2
 
-# A one-chart helmfile whose Deployment runs every image (as scripts/bench/package.sh).
-cat > "$work/project/charts/bench/Chart.yaml" <<EOF
-apiVersion: v2
-name: bench
-version: 1.0.0
-EOF
-{
-    echo "images:"
-    for i in $KOD_LAB_IMAGES; do echo "- $i"; done
-} > "$work/project/charts/bench/values.yaml"
-cat > "$work/project/charts/bench/templates/deployment.yaml" <<'EOF'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector: {matchLabels: {app: bench}}
-  template:
-    metadata: {labels: {app: bench}}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-EOF
-printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$work/project/helmfile.yaml"
+# A one-chart helmfile whose Deployment runs every image.
+# shellcheck disable=SC2086
+bench_project "$work/project" $KOD_LAB_IMAGES
 
 echo "packaging the bundle (not timed) ..." >&2
 (cd "$work/project" && "$bin/kod" --quiet --no-progress helmfile package --workdir "$work/pkgwork" -o "$work/bench.kod.tar" \
@@ -93,7 +65,9 @@ EOF
 # and the whole machine's busy time during each run, in seconds.
 registry_pid() { pgrep -f "registry serve $(dirname "$1")/config.yml" | head -n 1; }
 proc_cpu() { python3 -c 'import os,sys; f=open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")",1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK"))' "$1"; }
-busy_cpu() { python3 -c 'import os; f=open("/proc/stat").readline().split()[1:]; print((sum(map(int,f))-int(f[3])-int(f[4]))/os.sysconf("SC_CLK_TCK"))'; }
+busy_cpu() { # user + nice + system + irq + softirq of all cores (not idle, iowait, steal)
+    python3 -c 'import os; f=list(map(int,open("/proc/stat").readline().split()[1:8])); print((f[0]+f[1]+f[2]+f[5]+f[6])/os.sysconf("SC_CLK_TCK"))'
+}
 reg1="$(registry_pid "$KOD_LAB_CERT_DIR")"
 reg2="$(registry_pid "$KOD_LAB_PRIVATE2_CERT_DIR")"
 sync

@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Shared by scripts/demo.sh and scripts/bench/*.sh (source it; it defines functions only).
+#
+#   lab_start BIN WORK SECONDS ARGS...   start `BIN/kod-lab up --env-file WORK/lab.env ARGS
+#                                        --ignore-stdin` in the background (log: WORK/lab.log),
+#                                        wait up to SECONDS for its environment file and source
+#                                        it; fails with the lab's log when it does not start
+#   lab_stop                             stop it (call from the EXIT trap; safe to repeat)
+#   bench_project DIR IMAGES...          a one-chart helmfile in DIR whose Deployment runs
+#                                        every image (DIR/helmfile.yaml, DIR/charts/bench)
+
+lab_pid=""
+
+lab_start() {
+    local bin="$1" work="$2" seconds="$3"
+    shift 3
+    "$bin/kod-lab" up --env-file "$work/lab.env" "$@" --ignore-stdin >"$work/lab.log" 2>&1 &
+    lab_pid=$!
+    local _
+    for _ in $(seq 1 "$seconds"); do
+        [ -f "$work/lab.env" ] && break
+        if ! kill -0 "$lab_pid" 2>/dev/null; then
+            cat "$work/lab.log" >&2
+            echo "the lab did not start" >&2
+            return 1
+        fi
+        sleep 1
+    done
+    if [ ! -f "$work/lab.env" ]; then
+        echo "the lab did not start within $seconds s (log: $work/lab.log)" >&2
+        return 1
+    fi
+    # shellcheck disable=SC1091
+    source "$work/lab.env"
+}
+
+lab_stop() {
+    if [ -n "$lab_pid" ]; then
+        kill "$lab_pid" 2>/dev/null || true
+        wait "$lab_pid" 2>/dev/null || true
+        lab_pid=""
+    fi
+}
+
+bench_project() {
+    local dir="$1"
+    shift
+    mkdir -p "$dir/charts/bench/templates"
+    printf 'apiVersion: v2\nname: bench\nversion: 1.0.0\n' > "$dir/charts/bench/Chart.yaml"
+    {
+        echo "images:"
+        local i
+        for i in "$@"; do echo "- $i"; done
+    } > "$dir/charts/bench/values.yaml"
+    cat > "$dir/charts/bench/templates/deployment.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {matchLabels: {app: bench}}
+  template:
+    metadata: {labels: {app: bench}}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+EOF
+    printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$dir/helmfile.yaml"
+}
