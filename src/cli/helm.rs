@@ -76,34 +76,32 @@ fn key(s: &str) -> Yaml {
     Yaml::String(s.to_string())
 }
 
-/// Split one `--set` argument into `KEY=VALUE` pairs at unescaped commas outside `{…}`.
-fn split_set(arg: &str) -> Result<Vec<(String, String)>> {
+/// Split at commas that are not escaped (`\,`) and, with `braces`, not inside `{…}`; escapes
+/// are kept (see [`unescape`]).
+fn split_commas(s: &str, braces: bool) -> Vec<String> {
     let mut parts = Vec::new();
     let (mut cur, mut depth, mut escaped) = (String::new(), 0i32, false);
-    for c in arg.chars() {
+    for c in s.chars() {
         match c {
-            _ if escaped => {
-                cur.push(c);
-                escaped = false;
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '{' if braces => depth += 1,
+            '}' if braces => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
             }
-            '\\' => {
-                cur.push(c);
-                escaped = true;
-            }
-            '{' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '}' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            ',' if depth == 0 => parts.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
+            _ => {}
         }
+        cur.push(c);
     }
     parts.push(cur);
     parts
+}
+
+/// Split one `--set` argument into `KEY=VALUE` pairs at unescaped commas outside `{…}`.
+fn split_set(arg: &str) -> Result<Vec<(String, String)>> {
+    split_commas(arg, true)
         .into_iter()
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
@@ -131,21 +129,7 @@ fn unescape(v: &str) -> String {
 
 /// The items of helm's `{a,b}` list syntax (unescaped).
 fn split_list(list: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let (mut cur, mut escaped) = (String::new(), false);
-    for c in list.chars() {
-        match c {
-            _ if escaped => {
-                cur.push(c);
-                escaped = false;
-            }
-            '\\' => escaped = true,
-            ',' => items.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    items.push(cur);
-    items
+    split_commas(list, false).iter().map(|i| unescape(i)).collect()
 }
 
 /// `(repositories entry, chart as helmfile names it)`.
