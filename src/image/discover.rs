@@ -205,6 +205,22 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// A provenance that names no object (strategies 3–5: value paths, annotations, hints):
+    /// `written` as found, with a free-form detail.
+    pub fn detailed(strategy: Strategy, written: impl Into<String>, detail: Option<String>) -> Provenance {
+        Provenance {
+            strategy,
+            written: written.into(),
+            object: None,
+            field_path: None,
+            place: None,
+            value_path: None,
+            value_shape: None,
+            confirmed_by: None,
+            detail,
+        }
+    }
+
     /// One line for `--why`.
     pub fn describe(&self) -> String {
         let strategy = match self.strategy {
@@ -657,17 +673,7 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
 
     // Strategy 5: extra images.
     for extra in described.extra_images() {
-        let prov = Provenance {
-            strategy: Strategy::Hint,
-            written: extra.written.clone(),
-            object: None,
-            field_path: None,
-            place: None,
-            value_path: None,
-            value_shape: None,
-            confirmed_by: None,
-            detail: Some(format!("{}: {}", extra.provenance, extra.reason)),
-        };
+        let prov = Provenance::detailed(Strategy::Hint, extra.written.clone(), Some(format!("{}: {}", extra.provenance, extra.reason)));
         match &extra.reference {
             Ok(r) => {
                 let image = r.to_string();
@@ -714,15 +720,9 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
         let image = reference.to_string();
         if let Some(i) = rel.images.iter_mut().find(|i| i.image == image) {
             i.provenance.push(Provenance {
-                strategy: Strategy::ValuePath,
-                written: v.written.clone(),
-                object: None,
-                field_path: None,
-                place: None,
                 value_path: Some(value_path_of(&v)),
                 value_shape: Some(v.shape()),
-                confirmed_by: None,
-                detail: Some(value_detail(&v)),
+                ..Provenance::detailed(Strategy::ValuePath, v.written.clone(), Some(value_detail(&v)))
             });
         }
     }
@@ -746,17 +746,7 @@ fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaul
             let image = a.reference.to_string();
             let detail = format!("{file} annotation {:?} entry {}", a.key, a.index);
             if let Some(i) = rel.images.iter_mut().find(|i| i.image == image) {
-                i.provenance.push(Provenance {
-                    strategy: Strategy::ChartAnnotation,
-                    written: a.image.clone(),
-                    object: None,
-                    field_path: None,
-                    place: None,
-                    value_path: None,
-                    value_shape: None,
-                    confirmed_by: None,
-                    detail: Some(detail),
-                });
+                i.provenance.push(Provenance::detailed(Strategy::ChartAnnotation, a.image.clone(), Some(detail)));
             } else if !excluded(&a.reference) && !rel.possible.iter().any(|q| q.image == image) {
                 let value_path = match_value_paths(std::slice::from_ref(&a.reference), &described.value_images)
                     .pop()
@@ -1175,17 +1165,7 @@ mod tests {
         let mut hints = Hints::empty();
         let file = "charts:\n- chart: c\n  images:\n  - {image: 'busybox:1.28', reason: init container}\n  - {image: 'quay.io/x/extra:{appVersion}', reason: runtime}\n  exclude: [quay.io/x/unused]\n";
         hints.push("h.yaml", parse_hints(file, "h.yaml").unwrap());
-        let seen = |image: &str, strategy| Provenance {
-            strategy,
-            written: image.into(),
-            object: None,
-            field_path: None,
-            place: None,
-            value_path: None,
-            value_shape: None,
-            confirmed_by: None,
-            detail: None,
-        };
+        let seen = |image: &str, strategy| Provenance::detailed(strategy, image, None);
         let mut rel = ReleaseImages {
             release: ReleaseRef { name: "r".into(), namespace: String::new(), kube_context: String::new(), id: "r".into(), file: "helmfile.yaml".into() },
             chart: ChartInfo {
