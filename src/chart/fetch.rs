@@ -158,9 +158,8 @@ impl ChartFetcher {
             url: String,
             keys: Vec<String>,
         }
-        // Resolve every candidate against its repository's index (one `helm repo add` per URL).
-        let mut pulls: Vec<Pull> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        // The candidates: HTTP-repository charts without credentials not cached yet.
+        let mut candidates: Vec<(&ChartRequest, &RepoSettings, &str, Vec<String>)> = Vec::new();
         for req in requests {
             let ChartSource::Repo { repo, chart } = &req.source else { continue };
             if repo.username.is_some() || repo.password.is_some() {
@@ -174,6 +173,24 @@ impl ChartFetcher {
                 }
                 keys.push(key);
             }
+            candidates.push((req, repo, chart, keys));
+        }
+        // Their repositories' indexes, all at once (one `helm repo add` per URL; a failure is
+        // kept in the index cell and reported by `fetch`).
+        let mut repos: Vec<&RepoSettings> = Vec::new();
+        for (_, repo, _, _) in &candidates {
+            if !repos.iter().any(|r| r.url == repo.url) {
+                repos.push(repo);
+            }
+        }
+        bounded(repos, concurrency, |repo| async move {
+            let _ = self.index(repo).await;
+        })
+        .await;
+        // Resolve each against its index.
+        let mut pulls: Vec<Pull> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (req, repo, chart, mut keys) in candidates {
             let Ok(index) = self.index(repo).await else { continue };
             let Ok(exact) = resolve_in_index(&index, repo, chart, &req.version, req.devel) else { continue };
             let key = Self::ref_key(&["repo", &repo.url, chart, &exact]);
