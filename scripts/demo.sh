@@ -47,27 +47,7 @@ say "stand-in charts (the real charts' image names, nothing else)"
 chart() {
     local name=$1 version=$2; shift 2
     local dir="$work/chart-src/$name"
-    mkdir -p "$dir/templates"
-    printf 'apiVersion: v2\nname: %s\nversion: %s\nappVersion: "%s"\n' "$name" "$version" "$version" > "$dir/Chart.yaml"
-    { echo "images:"; for i in "$@"; do echo "- $i"; done; } > "$dir/values.yaml"
-    cat > "$dir/templates/deployment.yaml" <<'EOF'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-EOF
+    image_chart "$dir" "$name" "$version" "$@"
     helm package --destination "$work/charts" "$dir" >/dev/null
 }
 chart istiod 1.27.1 docker.io/istio/pilot:1.27.1 docker.io/istio/proxyv2:1.27.1

@@ -6,6 +6,7 @@
 #                                        wait up to SECONDS for its environment file and source
 #                                        it; fails with the lab's log when it does not start
 #   lab_stop                             stop it (call from the EXIT trap; safe to repeat)
+#   image_chart DIR NAME VERSION IMAGES...  a chart in DIR whose Deployment runs every image
 #   bench_project DIR IMAGES...          a one-chart helmfile in DIR whose Deployment runs
 #                                        every image (DIR/helmfile.yaml, DIR/charts/bench)
 
@@ -42,25 +43,27 @@ lab_stop() {
     fi
 }
 
-bench_project() {
-    local dir="$1"
-    shift
-    mkdir -p "$dir/charts/bench/templates"
-    printf 'apiVersion: v2\nname: bench\nversion: 1.0.0\n' > "$dir/charts/bench/Chart.yaml"
+image_chart() {
+    local dir="$1" name="$2" version="$3"
+    shift 3
+    mkdir -p "$dir/templates"
+    printf 'apiVersion: v2\nname: %s\nversion: %s\nappVersion: "%s"\n' "$name" "$version" "$version" > "$dir/Chart.yaml"
     {
         echo "images:"
         local i
         for i in "$@"; do echo "- $i"; done
-    } > "$dir/charts/bench/values.yaml"
-    cat > "$dir/charts/bench/templates/deployment.yaml" <<'EOF'
+    } > "$dir/values.yaml"
+    cat > "$dir/templates/deployment.yaml" <<'EOF'
 apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ .Release.Name }}
 spec:
-  selector: {matchLabels: {app: bench}}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
   template:
-    metadata: {labels: {app: bench}}
+    metadata:
+      labels: {app: {{ .Release.Name }}}
     spec:
       containers:
       {{- range $i, $img := .Values.images }}
@@ -68,5 +71,11 @@ spec:
         image: {{ $img }}
       {{- end }}
 EOF
+}
+
+bench_project() {
+    local dir="$1"
+    shift
+    image_chart "$dir/charts/bench" bench 1.0.0 "$@"
     printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$dir/helmfile.yaml"
 }
