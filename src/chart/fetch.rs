@@ -224,8 +224,8 @@ impl ChartFetcher {
             }
             groups.insert(url, chunks);
         }
-        let batches: Vec<Vec<Pull>> = groups.into_values().flatten().filter(|c| !c.is_empty()).collect();
-        bounded(batches, concurrency, |batch| async move {
+        let jobs: Vec<Vec<Pull>> = groups.into_values().flatten().filter(|c| !c.is_empty()).collect();
+        bounded(jobs, concurrency, |batch| async move {
             let Ok(scratch) = self.workdir.scratch() else { return };
             let Ok(empty) = self.workdir.empty_repository_config() else { return };
             let cmd = self
@@ -639,14 +639,15 @@ fn resolve_in_index(index: &RepoIndex, repo: &RepoSettings, chart: &str, version
     })
 }
 
-/// An index entry's URL made absolute against the repository URL (index URLs may be
-/// relative to the repository).
-/// The file name helm gives an archive pulled by URL: the URL path's last segment.
+/// The file name helm gives an archive pulled by URL: the URL path's last segment (helm
+/// decodes `%XX`; such a name does not match, and `fetch` then pulls that chart itself).
 fn file_name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
+/// An index entry's URL made absolute against the repository URL (index URLs may be
+/// relative to the repository).
 fn absolute_url(repo_url: &str, url: &str) -> String {
     if url.contains("://") {
         url.to_string()

@@ -486,7 +486,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                     Ok(j) => j,
                     Err(e) => return (i, item, Err(format!("{e:#}"))),
                 };
-                let text = cell(render_cells, job.key.clone())
+                let rendered = cell(render_cells, job.key.clone())
                     .get_or_init(|| async {
                         let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
                         // Parse on a blocking thread while the other renders run.
@@ -499,7 +499,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                     .await
                     .clone();
                 let version = req.version.clone();
-                (i, item, text.map(|t| (chart, job, t, version)))
+                (i, item, rendered.map(|r| (chart, job, r, version)))
             })
             .buffer_unordered(opts.concurrency.max(1))
             .collect()
