@@ -360,8 +360,28 @@ impl Runner {
     }
 
     /// Run a command: resolve its tool, echo it, and (unless dry-run skips it) run it.
+    ///
+    /// A read-only command does not wait for its tool's first version check: the two run at
+    /// once (the check costs a process start, ~0.1 s, at the head of every run), and a failed
+    /// check still wins — its error is returned and the command's result dropped, so an
+    /// unsupported tool is reported exactly as before. Commands that change something wait.
     pub async fn run(&self, cmd: &Cmd) -> Result<Output, ExecError> {
+        if cmd.read_only && !self.tool_checked(cmd.tool) {
+            let path = tool::locate(cmd.tool, &self.inner.opts.overrides, &|k| self.env_lookup(k))?;
+            let (checked, result) = tokio::join!(self.tool(cmd.tool), self.run_resolved(cmd, &path));
+            checked?;
+            return result;
+        }
         let resolved = self.tool(cmd.tool).await?;
+        self.run_resolved(cmd, &resolved.path).await
+    }
+
+    /// Whether `tool`'s version check has finished (successfully or not).
+    fn tool_checked(&self, tool: Tool) -> bool {
+        self.inner.tools.lock().expect("tools").get(&tool).is_some_and(|c| c.initialized())
+    }
+
+    async fn run_resolved(&self, cmd: &Cmd, program: &Path) -> Result<Output, ExecError> {
         let display = cmd.display(cmd.tool.program());
         let skip = self.dry_run() && !cmd.read_only;
         self.ui().command(&display, skip);
@@ -369,7 +389,7 @@ impl Runner {
             self.record(cmd.tool, display, false, true);
             return Ok(Output::default());
         }
-        let result = self.spawn_and_wait(cmd, &resolved.path).await;
+        let result = self.spawn_and_wait(cmd, program).await;
         self.record(cmd.tool, display, true, result.is_ok());
         result
     }
@@ -596,6 +616,37 @@ mod tests {
             assert!(err.to_string().contains("is not supported: kod needs helm 3.12 or newer"), "{err}");
         }
         assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+    }
+
+    /// A read-only command runs while its tool's first version check is still going; a
+    /// command that changes something waits for it; an unsupported version still wins.
+    #[tokio::test]
+    async fn read_only_commands_overlap_the_version_check_which_still_wins() {
+        let marks = tempfile::tempdir().unwrap();
+        let log = marks.path().join("log");
+        let script = |version: &str| {
+            format!(
+                r#"if [ "$1" = version ]; then sleep 0.5; echo checked >> {log}; echo {version}; exit 0; fi; echo "$1" >> {log}"#,
+                log = log.display()
+            )
+        };
+        let order = || std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect::<Vec<_>>();
+
+        let (_d, env) = fake_tools(&[("helm", &script("v3.15.3+gabc"))]);
+        let (r, _) = runner(env.clone(), false);
+        r.run(&Cmd::new(Tool::Helm).args(["show", "chart"]).read_only()).await.unwrap();
+        assert_eq!(order(), vec!["show", "checked"]);
+
+        std::fs::remove_file(&log).unwrap();
+        let (r, _) = runner(env, false);
+        r.run(&Cmd::new(Tool::Helm).arg("install")).await.unwrap();
+        assert_eq!(order(), vec!["checked", "install"]);
+
+        std::fs::remove_file(&log).unwrap();
+        let (_d2, env) = fake_tools(&[("helm", &script("v2.17.0+gold"))]);
+        let (r, _) = runner(env, false);
+        let err = r.run(&Cmd::new(Tool::Helm).args(["show", "chart"]).read_only()).await.unwrap_err();
+        assert!(err.to_string().starts_with("helm 2.17.0 at "), "{err}");
     }
 
     #[tokio::test]

@@ -455,16 +455,21 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     //      are in flight (each runs one command at a time), and they complete in any order,
     //      so one slow chart does not hold the others back.
     let fetcher = ChartFetcher::new(runner.clone(), workdir.clone());
-    let helm_version = if items.is_empty() {
-        String::new()
-    } else {
-        let v = runner.tool(Tool::Helm).await?.version;
-        format!("{}.{}", v.major, v.minor)
-    };
     // Charts from HTTP repositories are pulled in a few batched `helm pull`s first (one helm
     // process per chart costs more CPU than the pulls themselves); `fetch` then finds them
-    // in the cache, and pulls one by one whatever a batch did not bring.
-    fetcher.prefetch(&requests.iter().collect::<Vec<_>>(), opts.concurrency.max(1), opts.concurrency.max(1)).await;
+    // in the cache, and pulls one by one whatever a batch did not bring. helm's version (part
+    // of every render key) is checked meanwhile.
+    let request_refs: Vec<&crate::chart::ChartRequest> = requests.iter().collect();
+    let (helm, ()) = tokio::join!(
+        async {
+            match items.is_empty() {
+                true => Ok(None),
+                false => runner.tool(Tool::Helm).await.map(Some),
+            }
+        },
+        fetcher.prefetch(&request_refs, opts.concurrency.max(1), opts.concurrency.max(1))
+    );
+    let helm_version = helm?.map(|h| format!("{}.{}", h.version.major, h.version.minor)).unwrap_or_default();
     let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
     let render_cells: Mutex<HashMap<String, Cell<Arc<RenderOut>>>> = Mutex::default();
     let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
