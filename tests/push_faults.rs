@@ -227,28 +227,16 @@ async fn shared_layers_are_sent_once_with_every_push_in_flight() {
 async fn credentials_rejected_mid_push_stop_the_push_with_exit_4() {
     let s = site(16 * 1024).await;
     s.proxy.arm(FaultRule::blob_uploads(HttpFault::Status(401)).nth(3).from_then_on());
-    let out = kod().args(s.args(&["--concurrency", "1"])).write_stdin(PASSWORD).timeout(Duration::from_secs(300)).output().unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    let first = &s.bundle.manifest.images[0].source;
-    let (repo, tag, _) = &s.targets()[0];
-    let error = stderr.lines().find(|l| l.starts_with("kod: error: ")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(
-        error.starts_with(&format!(
-            "kod: error: pushing {first} to {host}/{repo}:{tag}: registry {host} rejected the credentials of user \"{USER}\" (HTTP 401 unauthorized); check --username and the password: `skopeo copy",
-            host = s.proxy.host()
-        )),
-        "{error}"
+    let (stdout, stderr) = refused_push(
+        &s,
+        &format!("rejected the credentials of user \"{USER}\" (HTTP 401 unauthorized); check --username and the password: `skopeo copy"),
     );
     assert!(stderr.contains("kod: warning: 0 of 6 image(s) pushed, 1 failed, 5 not started; a re-run sends only what the registry does not have"), "{stderr}");
-    assert!(!stderr.contains("retrying"), "a 401 is not retried: {stderr}");
-    assert!(stdout.is_empty(), "nothing may be reported pushed: {stdout}");
     assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
     // Only the first image was tried.
     let tried: BTreeSet<String> = s.proxy.faults().iter().filter_map(|f| f.repository()).collect();
-    assert_eq!(tried, BTreeSet::from([repo.clone()]));
+    assert_eq!(tried, BTreeSet::from([s.targets()[0].0.clone()]));
     assert!(s.registry.catalog().unwrap().iter().all(|r| s.registry.tags(r).unwrap().is_empty()), "no image may be in the registry");
-    assert!(s.credential_files_left().is_empty(), "{:?}", s.credential_files_left());
 }
 
 /// 403 on the manifest push (the account may upload blobs but not tag): exit 4, the error
@@ -257,25 +245,33 @@ async fn credentials_rejected_mid_push_stop_the_push_with_exit_4() {
 async fn access_denied_mid_push_is_named_as_missing_permission_with_exit_4() {
     let s = site(16 * 1024).await;
     s.proxy.arm(FaultRule::manifest_puts(HttpFault::Status(403)).from_then_on());
+    let (_, stderr) = refused_push(
+        &s,
+        &format!(
+            "denied access to user \"{USER}\" (HTTP 403 forbidden): the credentials were accepted but do not allow pushing there; check the account's push permission for the repositories under --registry: `skopeo copy"
+        ),
+    );
+    assert!(stderr.contains("0 of 6 image(s) pushed, 1 failed, 5 not started"), "{stderr}");
+    assert_eq!(s.proxy.faults().len(), 1, "{:?}", s.proxy.faults());
+    assert!(s.registry.tags(&s.targets()[0].0).unwrap().is_empty());
+}
+
+/// A push (one at a time) that the registry refuses for good: exit 4, the first error names
+/// the first image, its target and `registry HOST <why>`, nothing is retried, nothing is
+/// reported pushed, and no credential file is left. Returns stdout and stderr.
+fn refused_push(s: &Site, why: &str) -> (String, String) {
     let out = kod().args(s.args(&["--concurrency", "1"])).write_stdin(PASSWORD).timeout(Duration::from_secs(300)).output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     let first = &s.bundle.manifest.images[0].source;
     let (repo, tag, _) = &s.targets()[0];
+    let host = s.proxy.host();
     let error = stderr.lines().find(|l| l.starts_with("kod: error: ")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(
-        error.starts_with(&format!(
-            "kod: error: pushing {first} to {host}/{repo}:{tag}: registry {host} denied access to user \"{USER}\" (HTTP 403 forbidden): the credentials were accepted but do not allow pushing there; check the account's push permission for the repositories under --registry: `skopeo copy",
-            host = s.proxy.host()
-        )),
-        "{error}"
-    );
-    assert!(stderr.contains("0 of 6 image(s) pushed, 1 failed, 5 not started"), "{stderr}");
-    assert!(!stderr.contains("retrying"), "a 403 is not retried: {stderr}");
-    assert!(stdout.is_empty(), "{stdout}");
-    assert_eq!(s.proxy.faults().len(), 1, "{:?}", s.proxy.faults());
-    assert!(s.registry.tags(repo).unwrap().is_empty());
-    assert!(s.credential_files_left().is_empty());
+    assert!(error.starts_with(&format!("kod: error: pushing {first} to {host}/{repo}:{tag}: registry {host} {why}")), "{error}");
+    assert!(!stderr.contains("retrying"), "a refusal is not retried: {stderr}");
+    assert!(stdout.is_empty(), "nothing may be reported pushed: {stdout}");
+    assert!(s.credential_files_left().is_empty(), "{:?}", s.credential_files_left());
+    (stdout, stderr)
 }
 
 /// A registry that accepts connections but never answers blob uploads: with `--timeout 4s`
