@@ -85,29 +85,10 @@ fn images() -> Vec<ImageSpec> {
         .collect()
 }
 
-const DEPLOYMENT: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    matchLabels: {app: x}
-  template:
-    metadata:
-      labels: {app: x}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-"#;
-
 /// A helmfile project with one local chart running every image.
 fn project(dir: &Path, specs: &[ImageSpec]) {
-    let mut chart = ChartSpec::new("platform", "1.0.0");
-    chart.values_yaml = format!("images:\n{}", specs.iter().map(|s| format!("- {}\n", s.name)).collect::<String>());
-    chart.templates = vec![("deployment.yaml".into(), DEPLOYMENT.into())];
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let chart = ChartSpec::running_images("platform", "1.0.0", &names);
     chart.write_to(&dir.join("charts")).unwrap();
     std::fs::write(dir.join("helmfile.yaml"), "releases:\n- name: platform\n  namespace: platform\n  chart: ./charts/platform\n").unwrap();
 }

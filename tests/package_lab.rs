@@ -10,31 +10,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use kod_testlab::{push_chart_oci, ChartDependency, ChartRepo, ChartSpec, Helm, ImageSpec, LayerSpec, PublicRegistry, Registry, RegistryOptions, Tools};
 
-const MULTI: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-{{ .Chart.Name }}
-spec:
-  selector:
-    matchLabels:
-      app: {{ .Release.Name }}
-  template:
-    metadata:
-      labels:
-        app: {{ .Release.Name }}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-"#;
-
 fn chart(name: &str, images: &[&str]) -> ChartSpec {
-    let mut c = ChartSpec::new(name, "1.0.0");
-    c.values_yaml = format!("images:\n{}", images.iter().map(|i| format!("- {i}\n")).collect::<String>());
-    c.templates = vec![("deployment.yaml".into(), MULTI.into())];
-    c
+    ChartSpec::running_images(name, "1.0.0", images)
 }
 
 fn images(big: usize) -> Vec<ImageSpec> {

@@ -266,6 +266,15 @@ impl ChartSpec {
         }
     }
 
+    /// A chart whose one Deployment (`RELEASE-CHART`) runs every image of `images` (values
+    /// `images:`, one container each, written as given).
+    pub fn running_images(name: &str, version: &str, images: &[&str]) -> ChartSpec {
+        let mut c = ChartSpec::new(name, version);
+        c.values_yaml = format!("images:\n{}", images.iter().map(|i| format!("- {i}\n")).collect::<String>());
+        c.templates = vec![("deployment.yaml".to_string(), IMAGES_DEPLOYMENT.to_string())];
+        c
+    }
+
     /// Same default template, with the image set from a full reference.
     pub fn with_image(mut self, image: &str) -> Result<ChartSpec> {
         let r = crate::ImageRef::parse(image)?;
@@ -318,6 +327,27 @@ impl ChartSpec {
         helm.package(&dir, out_dir)
     }
 }
+
+/// The template of [`ChartSpec::running_images`].
+pub const IMAGES_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+spec:
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+      {{- range $i, $img := .Values.images }}
+      - name: c{{ $i }}
+        image: {{ $img }}
+      {{- end }}
+"#;
 
 /// Default Deployment template used by [`ChartSpec::new`].
 pub const DEFAULT_DEPLOYMENT: &str = r#"apiVersion: apps/v1
