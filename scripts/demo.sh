@@ -31,16 +31,10 @@ else
 fi
 kod="$bin/kod"
 
-work="$(mktemp -d)"
 # shellcheck source=scripts/lib/lab.sh
 source "$root/scripts/lib/lab.sh"
-cleanup() {
-    lab_stop
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export HOME="$work/home"
-mkdir -p "$HOME" "$work/charts"
+lab_workdir
+mkdir -p "$work/charts"
 
 say "stand-in charts (the real charts' image names, nothing else)"
 # chart NAME VERSION IMAGE...: a chart whose Deployment runs the given images.

@@ -19,16 +19,10 @@ export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
 cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testlab
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
-work="$(mktemp -d)"
 # shellcheck source=scripts/lib/lab.sh
 source "$root/scripts/lib/lab.sh"
-cleanup() {
-    lab_stop
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export HOME="$work/home"
-mkdir -p "$HOME" "$work/baseline"
+lab_workdir
+mkdir -p "$work/baseline"
 
 echo "starting the lab with $images images of 3 x $layer_mib MiB layers (2 shared) ..." >&2
 lab_start "$bin" "$work" 600 --bench-images "$images" --layer-mib "$layer_mib"

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Shared by scripts/demo.sh and scripts/bench/*.sh (source it; it defines functions only).
 #
+#   lab_workdir                          a fresh temporary directory in $work, removed (after
+#                                        lab_stop) when the script exits; HOME=$work/home
 #   lab_start BIN WORK SECONDS ARGS...   start `BIN/kod-lab up --env-file WORK/lab.env ARGS
 #                                        --ignore-stdin` in the background (log: WORK/lab.log),
 #                                        wait up to SECONDS for its environment file and source
@@ -11,6 +13,13 @@
 #                                        every image (DIR/helmfile.yaml, DIR/charts/bench)
 
 lab_pid=""
+
+lab_workdir() {
+    work="$(mktemp -d)"
+    trap 'lab_stop; rm -rf "$work"' EXIT
+    export HOME="$work/home"
+    mkdir -p "$HOME"
+}
 
 lab_start() {
     local bin="$1" work="$2" seconds="$3"
