@@ -17,10 +17,8 @@ corpus="${KOD_CORPUS:?set KOD_CORPUS to the corpus directory (with charts/)}"
 releases="${1:-20}"
 runs="${2:-3}"
 pad="${PAD:-400}"
-bash "$root/scripts/install-tools.sh" >/dev/null 2>&1
-export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
-cargo build --release -q --manifest-path "$root/Cargo.toml"
-kod="${CARGO_TARGET_DIR:-$root/target}/release/kod"
+# shellcheck source=scripts/bench/common.sh
+source "$root/scripts/bench/common.sh"
 
 work="$(mktemp -d)"
 server_pid=""

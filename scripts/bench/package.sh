@@ -14,10 +14,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 images="${1:-24}"
 layer_mib="${2:-48}"
-bash "$root/scripts/install-tools.sh" >/dev/null 2>&1
-export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
-cargo build --release -q --manifest-path "$root/Cargo.toml" -p kod -p kod-testlab
-bin="${CARGO_TARGET_DIR:-$root/target}/release"
+# shellcheck source=scripts/bench/common.sh
+source "$root/scripts/bench/common.sh"
 
 # shellcheck source=scripts/lib/lab.sh
 source "$root/scripts/lib/lab.sh"

@@ -10,10 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 releases="${1:-2000}"
 runs="${2:-3}"
-bash "$root/scripts/install-tools.sh" >/dev/null 2>&1
-export PATH="$root/.tools/bin:$PATH" HELMFILE_UPGRADE_NOTICE_DISABLED=1
-cargo build --release -q --manifest-path "$root/Cargo.toml"
-kod="${CARGO_TARGET_DIR:-$root/target}/release/kod"
+# shellcheck source=scripts/bench/common.sh
+source "$root/scripts/bench/common.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
