@@ -122,9 +122,8 @@ impl Site {
         let unpacked = std::fs::read_dir(&blobs).unwrap().flatten().next().unwrap().path().join("images/blobs");
         let mut out = BTreeSet::new();
         for ((repo, _, _), image) in self.targets().into_iter().zip(&self.bundle.manifest.images) {
-            let top = kod::bundle::oci::Descriptor { media_type: image.media_type.clone(), digest: image.digest.clone(), size: 0, platform: None, annotations: Default::default() };
-            for d in kod::bundle::oci::closure(&kod::bundle::oci::BlobDir(&unpacked), &top).unwrap() {
-                if !kod::bundle::oci::is_manifest(&d.media_type) && !kod::bundle::oci::is_index(&d.media_type) {
+            for d in kod::registry::push::image_closure(&unpacked, image).unwrap() {
+                if kod::registry::push::is_uploaded_blob(&d) {
                     out.insert((repo.clone(), d.digest.clone()));
                 }
             }

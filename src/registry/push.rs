@@ -140,32 +140,33 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The blobs (configs and layers, not manifests) one image push may upload.
-fn blob_keys(blobs: &Path, image: &Image) -> Result<Vec<String>> {
+/// Everything a push of `image` reads from the bundle's blobs: its manifest(s), configs and
+/// layers.
+pub fn image_closure(blobs: &Path, image: &Image) -> Result<Vec<Descriptor>> {
     let top = Descriptor { media_type: image.media_type.clone(), digest: image.digest.clone(), size: 0, platform: None, annotations: Default::default() };
-    Ok(oci::closure(&BlobDir(blobs), &top)
-        .with_context(|| format!("reading the blobs of {}", image.source))?
-        .into_iter()
-        .filter(|d| !oci::is_manifest(&d.media_type) && !oci::is_index(&d.media_type))
-        .map(|d| d.digest)
-        .collect())
+    oci::closure(&BlobDir(blobs), &top).with_context(|| format!("reading the blobs of {}", image.source))
 }
 
-/// A `dir:` view of one image: its manifests as files and links to its blobs.
-fn dir_view(blobs: &Path, image: &Image, view: &Path) -> Result<()> {
+/// Whether a push may upload `d` as a blob (a config or a layer; manifests are put, not
+/// uploaded).
+pub fn is_uploaded_blob(d: &Descriptor) -> bool {
+    !oci::is_manifest(&d.media_type) && !oci::is_index(&d.media_type)
+}
+
+/// A `dir:` view of one image (`closure`: its [`image_closure`]): its manifests as files and
+/// links to its blobs.
+fn dir_view(blobs: &Path, image: &Image, closure: &[Descriptor], view: &Path) -> Result<()> {
     if view.exists() {
         std::fs::remove_dir_all(view)?;
     }
     std::fs::create_dir_all(view)?;
     std::fs::write(view.join("version"), "Directory Transport Version: 1.1\n")?;
-    let top = Descriptor { media_type: image.media_type.clone(), digest: image.digest.clone(), size: 0, platform: None, annotations: Default::default() };
-    let closure = oci::closure(&BlobDir(blobs), &top)?;
-    for d in &closure {
+    for d in closure {
         let src = oci::blob_path(blobs, &d.digest)?;
         let hex = oci::digest_hex(&d.digest)?;
         if d.digest == image.digest {
             std::fs::copy(&src, view.join("manifest.json"))?;
-        } else if oci::is_manifest(&d.media_type) || oci::is_index(&d.media_type) {
+        } else if !is_uploaded_blob(d) {
             std::fs::copy(&src, view.join(format!("{hex}.manifest.json")))?;
         } else {
             // An absolute target: a relative one would resolve against the view directory.
@@ -216,8 +217,16 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
     // Images that share a blob do not push at the same time while it is on its way: the first
     // uploads it, the later ones mount it (skopeo's blob-info cache knows where it went)
     // instead of sending it again in parallel.
-    let keyed = manifest.images.iter().map(|image| Ok((image, blob_keys(&blobs, image)?))).collect::<Result<Vec<_>>>()?;
-    let results = bounded_by_keys(keyed, opts.concurrency, |image| {
+    let keyed = manifest
+        .images
+        .iter()
+        .map(|image| {
+            let closure = image_closure(&blobs, image)?;
+            let keys = closure.iter().filter(|d| is_uploaded_blob(d)).map(|d| d.digest.clone()).collect();
+            Ok(((image, closure), keys))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let results = bounded_by_keys(keyed, opts.concurrency, |(image, closure)| {
         let bar = &bar;
         let names = &names;
         let auth = auth.as_deref();
@@ -230,7 +239,7 @@ pub async fn push_images(runner: &Runner, manifest: &Manifest, target: &Registry
             if failed.load(std::sync::atomic::Ordering::SeqCst) {
                 return Ok(None);
             }
-            let result = push_image(runner, target, opts, image, &names[&image.source], blobs, views, policy, auth, cert.as_deref()).await;
+            let result = push_image(runner, target, opts, image, &closure, &names[&image.source], blobs, views, policy, auth, cert.as_deref()).await;
             bar.inc(1);
             if result.is_err() {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -267,6 +276,7 @@ async fn push_image(
     target: &RegistryTarget,
     opts: &PushOptions,
     image: &Image,
+    closure: &[Descriptor],
     dest: &str,
     blobs: &Path,
     views: &Path,
@@ -275,7 +285,7 @@ async fn push_image(
     cert: Option<&Path>,
 ) -> Result<PushedImage> {
     let view = views.join(&sha256_hex(image.source.as_bytes())[..32]);
-    dir_view(blobs, image, &view).with_context(|| format!("preparing {}", image.source))?;
+    dir_view(blobs, image, closure, &view).with_context(|| format!("preparing {}", image.source))?;
     let mut cmd = Cmd::new(Tool::Skopeo)
         .args(["copy", "--all", "--preserve-digests", "--retry-times", "3"])
         .arg("--policy")
