@@ -167,7 +167,7 @@ impl ChartFetcher {
             }
             let mut keys = Vec::new();
             if is_exact(&req.version) {
-                let key = Self::ref_key(&["repo", &repo.url, chart, &req.version]);
+                let key = Self::repo_key(repo, chart, &req.version);
                 if self.cached(&key).is_some() {
                     continue;
                 }
@@ -193,7 +193,7 @@ impl ChartFetcher {
         for (req, repo, chart, mut keys) in candidates {
             let Ok(index) = self.index(repo).await else { continue };
             let Ok(exact) = resolve_in_index(&index, repo, chart, &req.version, req.devel) else { continue };
-            let key = Self::ref_key(&["repo", &repo.url, chart, &exact]);
+            let key = Self::repo_key(repo, chart, &exact);
             if self.cached(&key).is_some() || !seen.insert(key.clone()) {
                 continue;
             }
@@ -265,6 +265,12 @@ impl ChartFetcher {
         d.trim_start_matches("sha256:").to_string()
     }
 
+    /// The reference key of a chart of an HTTP repository at an exact version (`prefetch`
+    /// stores under the keys `fetch` looks up: both use this).
+    fn repo_key(repo: &RepoSettings, chart: &str, version: &str) -> String {
+        Self::ref_key(&["repo", &repo.url, chart, version])
+    }
+
     /// Serialise work on one reference key (two requests that resolve to the same chart
     /// must not both pull it).
     async fn lock_key(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -326,7 +332,7 @@ impl ChartFetcher {
         let what = format!("chart {}/{chart} from {}", repo.name, repo.url);
         let mut keys = Vec::new();
         if is_exact(&req.version) {
-            let key = Self::ref_key(&["repo", &repo.url, chart, &req.version]);
+            let key = Self::repo_key(repo, chart, &req.version);
             if let Some(hit) = self.cached(&key) {
                 return Ok(hit);
             }
@@ -334,7 +340,7 @@ impl ChartFetcher {
         }
         let index = self.index(repo).await?;
         let exact = resolve_in_index(&index, repo, chart, &req.version, req.devel)?;
-        let key = Self::ref_key(&["repo", &repo.url, chart, &exact]);
+        let key = Self::repo_key(repo, chart, &exact);
         let _guard = self.lock_key(&key).await;
         if let Some(hit) = self.cached(&key) {
             if let Some(first) = keys.first() {
