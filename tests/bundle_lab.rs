@@ -3,6 +3,8 @@
 //! verified, unpacked and read back with skopeo; platform choices; resumed fetches; and
 //! hostile or damaged bundles refused with precise reports.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,23 +12,12 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use kod::bundle::assemble::{assemble, ChartFile, Contents};
 use kod::bundle::{read, write};
-use kod::exec::{Runner, RunnerOptions, Tool, ToolOverrides};
+use kod::exec::{Runner, Tool};
 use kod::image::fetch::{fetch_all, FetchOptions, FetchedImage, Platforms};
 use kod::image::reference::{parse_normalized_named, Reference};
-use kod::ui::Ui;
 use kod_testlab::{catalog, ImageSpec, LayerSpec, PublicRegistry, Tools};
 
-fn runner() -> (Runner, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let tools = Tools::find().unwrap();
-    let (ui, lines) = Ui::memory();
-    let r = Runner::new(RunnerOptions {
-        overrides: ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
-        dry_run: false,
-        ui,
-        env: None,
-    });
-    (r, lines)
-}
+use common::lab_runner_with_lines as runner;
 
 /// Twelve images sharing base layers (the lab's eight plus four more).
 fn twelve_images() -> Vec<ImageSpec> {

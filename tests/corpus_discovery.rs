@@ -13,10 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use kod::chart::WorkDir;
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
 use kod::image::discover::{discover, DiscoverOptions, Strategy};
-use kod::ui::Ui;
-use kod_testlab::Tools;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corpus_images_match_images_txt() {
@@ -33,14 +30,7 @@ async fn corpus_images_match_images_txt() {
 
     let corpus_charts = common::corpus_charts(&corpus);
     let (charts, states) = (&corpus_charts.charts, &corpus_charts.states);
-    let tools = Tools::find().unwrap();
-    let (ui, _) = Ui::memory();
-    let runner = Runner::new(RunnerOptions {
-        overrides: ToolOverrides { helm: Some(tools.helm.clone()), helmfile: None, skopeo: Some(tools.skopeo.clone()) },
-        dry_run: false,
-        ui,
-        env: None,
-    });
+    let runner = common::lab_runner();
     let work = tempfile::tempdir().unwrap();
     let wd = WorkDir::open(work.path()).unwrap();
     // No registry check: the corpus images are not in any lab registry, and nothing may

@@ -13,13 +13,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use kod::chart::WorkDir;
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
 use kod::image::discover::{discover, DiscoverOptions};
 use kod::image::extract::extract_images;
 use kod::registry::push::target_names;
 use kod::registry::RegistryTarget;
 use kod::rewrite::state::release_redirects;
-use kod::ui::Ui;
 use kod_testlab::Tools;
 
 const PRIVATE: &str = "registry.site.example:5000/platform";
@@ -33,13 +31,7 @@ async fn corpus_charts_render_with_only_private_images_after_the_rewrite() {
     let corpus_charts = common::corpus_charts(&corpus);
     let states = &corpus_charts.states;
     let tools = Tools::find().unwrap();
-    let (ui, _) = Ui::memory();
-    let runner = Runner::new(RunnerOptions {
-        overrides: ToolOverrides { helm: Some(tools.helm.clone()), helmfile: None, skopeo: Some(tools.skopeo.clone()) },
-        dry_run: false,
-        ui,
-        env: None,
-    });
+    let runner = common::lab_runner();
     let work = tempfile::tempdir().unwrap();
     let wd = WorkDir::open(work.path().join("work")).unwrap();
     let opts = DiscoverOptions { registry_check: false, concurrency: 4, ..Default::default() };

@@ -2,32 +2,22 @@
 //! a lab HTTP chart repository, a lab OCI registry with credentials, a local chart with a
 //! `file://` dependency, and the hard-case fixtures of tests/fixtures/charts.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use kod::chart::WorkDir;
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
+use kod::exec::Runner;
 use kod::helmfile::{self, LoadOptions, LoadedState};
 use kod::image::discover::{discover, Confirmation, DiscoverOptions, Discovery, ReleaseImages, Strategy};
-use kod::ui::Ui;
 use kod_testlab::{ChartRepo, ChartSpec, Helm, ImageSpec, PublicRegistry, Registry, RegistryOptions, Tools};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts")
 }
 
-fn runner() -> (Runner, Arc<Mutex<Vec<String>>>) {
-    let tools = Tools::find().expect("lab tools (run scripts/install-tools.sh)");
-    let (ui, lines) = Ui::memory();
-    let runner = Runner::new(RunnerOptions {
-        overrides: ToolOverrides { helm: Some(tools.helm.clone()), helmfile: None, skopeo: Some(tools.skopeo.clone()) },
-        dry_run: false,
-        ui,
-        env: None,
-    });
-    (runner, lines)
-}
+use common::lab_runner_with_lines as runner;
 
 fn load(dir: &Path) -> Vec<LoadedState> {
     helmfile::load(&LoadOptions { file: Some(dir.join("helmfile.yaml")), cwd: Some(dir.to_path_buf()), ..Default::default() })

@@ -4,15 +4,15 @@
 //! of space, leave nothing at the destination, and keep the work directory good for the next
 //! run into a larger destination.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kod::bundle::assemble::{assemble, Contents};
 use kod::bundle::write;
-use kod::exec::{Runner, RunnerOptions, ToolOverrides};
 use kod::image::fetch::{fetch_all, FetchOptions, Platforms};
 use kod::image::reference::parse_normalized_named;
-use kod::ui::Ui;
 use kod_testlab::{ChartSpec, ImageSpec, LayerSpec, PublicRegistry, Tools};
 
 /// The capacity of the small file system; the bundles here are about 3.3 MiB.
@@ -176,14 +176,7 @@ async fn the_disk_filling_up_mid_write_removes_the_partial_bundle() {
     };
     let specs = images();
     let public = PublicRegistry::start_with_images(&specs).unwrap();
-    let tools = Tools::find().unwrap();
-    let (ui, _) = Ui::memory();
-    let r = Runner::new(RunnerOptions {
-        overrides: ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
-        dry_run: false,
-        ui,
-        env: None,
-    });
+    let r = common::lab_runner();
     let refs: Vec<_> = specs.iter().map(|s| parse_normalized_named(&s.name).unwrap()).collect();
     let fopts = FetchOptions {
         dir: work.path().join("images"),

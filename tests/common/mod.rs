@@ -144,14 +144,20 @@ pub fn corpus_charts(corpus: &Path) -> CorpusCharts {
 
 /// A runner with the lab's helm and skopeo and a silent UI.
 pub fn lab_runner() -> kod::exec::Runner {
-    let tools = kod_testlab::Tools::find().unwrap();
-    let (ui, _) = kod::ui::Ui::memory();
-    kod::exec::Runner::new(kod::exec::RunnerOptions {
+    lab_runner_with_lines().0
+}
+
+/// Same, with the lines its UI printed.
+pub fn lab_runner_with_lines() -> (kod::exec::Runner, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let tools = kod_testlab::Tools::find().expect("lab tools (run scripts/install-tools.sh)");
+    let (ui, lines) = kod::ui::Ui::memory();
+    let runner = kod::exec::Runner::new(kod::exec::RunnerOptions {
         overrides: kod::exec::ToolOverrides { skopeo: Some(tools.skopeo.clone()), helm: Some(tools.helm.clone()), helmfile: None },
         dry_run: false,
         ui,
         env: None,
-    })
+    });
+    (runner, lines)
 }
 
 /// A bundle `work/FILE_NAME` written by the library: the images `names` fetched (linux/amd64)
