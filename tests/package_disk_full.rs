@@ -25,6 +25,11 @@ struct SmallFs {
 }
 
 impl SmallFs {
+    /// [`SmallFs::mount`], or `None` after saying on stderr why the test is skipped.
+    fn mount_or_skip(dir: &Path) -> Option<SmallFs> {
+        SmallFs::mount(dir).map_err(|reason| eprintln!("SKIPPED: {reason}")).ok()
+    }
+
     /// Mount a `SMALL`-byte file system on `dir`: tmpfs, else an ext2 image on a loop
     /// device. `Err(reason)` when neither is possible here.
     fn mount(dir: &Path) -> Result<SmallFs, String> {
@@ -119,13 +124,7 @@ fn copies(stderr: &str) -> usize {
 #[test]
 fn package_onto_a_full_disk_names_the_path_leaves_nothing_and_the_next_run_completes() {
     let work = tempfile::tempdir().unwrap();
-    let small = match SmallFs::mount(&work.path().join("small")) {
-        Ok(m) => m,
-        Err(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
-    };
+    let Some(small) = SmallFs::mount_or_skip(&work.path().join("small")) else { return };
     let specs = images();
     let public = PublicRegistry::start_with_images(&specs).unwrap();
     let proj = work.path().join("project");
@@ -167,13 +166,7 @@ fn package_onto_a_full_disk_names_the_path_leaves_nothing_and_the_next_run_compl
 #[tokio::test(flavor = "multi_thread")]
 async fn the_disk_filling_up_mid_write_removes_the_partial_bundle() {
     let work = tempfile::tempdir().unwrap();
-    let small = match SmallFs::mount(&work.path().join("small")) {
-        Ok(m) => m,
-        Err(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
-    };
+    let Some(small) = SmallFs::mount_or_skip(&work.path().join("small")) else { return };
     let specs = images();
     let public = PublicRegistry::start_with_images(&specs).unwrap();
     let r = common::lab_runner();
