@@ -19,6 +19,9 @@
 //!   registry explicitly *and* carry a tag or digest. A later stage confirms
 //!   them ([`PlaceKind::is_candidate`]).
 //!
+//! A `CustomResourceDefinition` whose text provably holds none of these places is
+//! skipped without being parsed ([`is_inert_crd`]): CRDs are most of the rendered bytes.
+//!
 //! Everything found in an object annotated as a Helm test hook is reported
 //! with [`PlaceKind::HookTest`], so that callers can leave tests out.
 //!
@@ -151,6 +154,9 @@ pub struct TextCandidate {
 pub fn extract_images(manifests: &str) -> Extraction {
     let mut extraction = Extraction::default();
     for doc in split_documents(manifests) {
+        if is_inert_crd(&doc.text) {
+            continue;
+        }
         for parsed in serde_yaml::Deserializer::from_str(&doc.text) {
             let value = Value::deserialize(parsed).and_then(|mut v| v.apply_merge().map(|()| v));
             match value {
@@ -167,6 +173,69 @@ pub fn extract_images(manifests: &str) -> Extraction {
         }
     }
     extraction
+}
+
+/// True for a `CustomResourceDefinition` whose text provably yields nothing here, so that it
+/// need not be parsed. A CRD declares a schema, and the resource walk can only find an
+/// image in it through an image-named or `repository` key holding a scalar, or a
+/// `containers` sequence (in a pod template); in a schema those keys are property names
+/// holding maps. CRDs are most of the bytes `helm template` prints for a platform (istio's
+/// base chart alone prints ~1.5 MB of them) and parsing them was most of kod's own CPU.
+///
+/// Conservative: a block-style document with exactly one top-level `kind:`, which is
+/// `CustomResourceDefinition` of `apiextensions.k8s.io`, where every such key (matched
+/// case-insensitively by suffix, anywhere in a line, quoted or not) is followed by a flow
+/// map (`{`), by nothing and then a more deeply indented mapping entry, or by nothing and
+/// then a line no deeper than the key (null). Anything else — an inline scalar, a block
+/// scalar, an anchor or tag, a sequence, a double-quoted key with escapes — is parsed.
+fn is_inert_crd(text: &str) -> bool {
+    static RISKY_KEY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?i)(?:image|repository|containers)["']?[ \t]*:(?:[ \t]|$)"#).expect("static regex")
+    });
+    static ESCAPED_KEY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#""[^"\n]*\\[^"\n]*"[ \t]*:"#).expect("static regex"));
+    static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"^(?:[A-Za-z0-9_$.\-/]+|"[^"\\]*"|'[^']*')[ \t]*:(?:[ \t]|$)"#).expect("static regex")
+    });
+    let top = |key: &str| text.lines().filter(|l| l.starts_with(key)).collect::<Vec<_>>();
+    let unquote = |v: &str| v.trim().trim_matches(|c| c == '"' || c == '\'').to_owned();
+    match top("kind:").as_slice() {
+        [kind] if unquote(&kind["kind:".len()..]) == "CustomResourceDefinition" => {}
+        _ => return false,
+    }
+    match top("apiVersion:").as_slice() {
+        [api] if unquote(&api["apiVersion:".len()..]).starts_with("apiextensions.k8s.io/") => {}
+        _ => return false,
+    }
+    if ESCAPED_KEY.is_match(text) {
+        return false;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let content = |l: &str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    for (i, line) in lines.iter().enumerate() {
+        for m in RISKY_KEY.find_iter(line) {
+            let rest = line[m.end()..].trim();
+            if rest.starts_with('{') {
+                continue;
+            }
+            if !(rest.is_empty() || rest.starts_with('#')) {
+                return false;
+            }
+            let Some(next) = lines[i + 1..].iter().find(|l| content(l)) else { continue };
+            let body = next.trim_start_matches(' ');
+            if body.starts_with('-') || body.starts_with('\t') {
+                return false;
+            }
+            if indent(next) > indent(line) && !ENTRY.is_match(body) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// One document of the stream, with the `# Source:` comment helm prints.
@@ -1963,6 +2032,51 @@ binaryData:
             "myIMAGE",
         ] {
             assert!(!is_image_key(no), "{no}");
+        }
+    }
+
+    const CRD_HEAD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  versions:\n  - name: v1\n    schema:\n      openAPIV3Schema:\n        properties:\n";
+
+    #[test]
+    fn schema_only_crds_are_skipped_unparsed() {
+        let schema = "          image:\n            description: 'Image to run: any reference'\n            type: string\n          repository: {type: string}\n          containers:\n            type: array\n            items: {type: object}\n          initImage:\n          tag: {type: string}\n";
+        let crd = format!("{CRD_HEAD}{schema}");
+        assert!(is_inert_crd(&crd));
+        assert_eq!(only(&format!("---\n{crd}")).found, vec![]);
+        // Quoted kind and apiVersion, and a comment after a key.
+        let quoted = crd.replace("kind: CustomResourceDefinition", "kind: \"CustomResourceDefinition\"").replace("image:\n", "image: # the image\n");
+        assert!(is_inert_crd(&quoted));
+    }
+
+    #[test]
+    fn crds_that_could_hold_an_image_are_parsed() {
+        let risky = [
+            // A schema default naming an image: found by the resource walk.
+            ("          default: {image: 'quay.io/team/agent:1.2'}\n", Some("quay.io/team/agent:1.2")),
+            ("          default:\n            baseImage: quay.io/team/agent:1.3\n", Some("quay.io/team/agent:1.3")),
+            ("          default:\n            repository: quay.io/team/agent\n            tag: '1.4'\n", Some("quay.io/team/agent:1.4")),
+            // A block scalar, a multi-line plain scalar, a sequence, an anchor: parsed.
+            ("          image: >-\n            quay.io/team/agent:1.5\n", Some("quay.io/team/agent:1.5")),
+            ("          image:\n            quay.io/team/agent:1.6\n", Some("quay.io/team/agent:1.6")),
+            ("          containers:\n          - image: x\n", Some("x")),
+            ("          image: &i {type: string}\n", None),
+            // A key written with escapes could spell anything.
+            ("          \"ima\\u0067e\": {type: string}\n", None),
+        ];
+        for (schema, image) in risky {
+            let crd = format!("{CRD_HEAD}{schema}");
+            assert!(!is_inert_crd(&crd), "{schema}");
+            let found: Vec<String> = only(&format!("---\n{crd}")).found.into_iter().map(|f| f.image).collect();
+            assert_eq!(found, image.into_iter().map(str::to_owned).collect::<Vec<_>>(), "{schema}");
+        }
+        // Not a CRD, or not only one: parsed.
+        let schema = "          image: {type: string}\n";
+        for head in [
+            CRD_HEAD.replace("kind: CustomResourceDefinition", "kind: Widget"),
+            CRD_HEAD.replace("apiextensions.k8s.io/v1", "example.com/v1"),
+            format!("{CRD_HEAD}kind: Widget\n"),
+        ] {
+            assert!(!is_inert_crd(&format!("{head}{schema}")));
         }
     }
 }
