@@ -47,7 +47,7 @@ use tokio::sync::OnceCell;
 
 use super::annotations::annotation_images;
 use super::effective::ChartDefaults;
-use super::extract::{extract_images, Found, PlaceKind};
+use super::extract::{extract_images, Extraction, Found, PlaceKind};
 use super::hints::{chart_value_images, ChartMeta, Hints};
 use super::values::{match_value_paths, possible_images, ValueImage};
 use super::reference::{parse_normalized_named, Reference};
@@ -471,7 +471,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     );
     let helm_version = helm?.map(|h| format!("{}.{}", h.version.major, h.version.minor)).unwrap_or_default();
     let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
-    let render_cells: Mutex<HashMap<String, Cell<Arc<RenderOut>>>> = Mutex::default();
+    let render_cells: Mutex<HashMap<String, Cell<Arc<Extraction>>>> = Mutex::default();
     let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
     let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
         stream::iter(items.into_iter().zip(requests.iter()).enumerate())
@@ -496,7 +496,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                         let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
                         // Parse on a blocking thread while the other renders run.
                         tokio::task::spawn_blocking(move || {
-                            Arc::new(RenderOut { extraction: extract_images(&text), configmap_lines: configmap_image_lines(&text) })
+                            Arc::new(extract_images(&text))
                         })
                         .await
                         .map_err(|e| format!("extracting images: {e}"))
@@ -538,7 +538,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 }
             },
         };
-        let extraction = &rendered.extraction;
+        let extraction = &*rendered;
         let mut rel = ReleaseImages {
             release: p.item.rref,
             chart: ChartInfo {
@@ -563,7 +563,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         };
         let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
         let mut candidates = Vec::new();
-        for f in &extraction.found {
+        for f in extraction.found.iter().chain(&extraction.config_lines) {
             if f.kind_of_place == PlaceKind::HookTest && !opts.include_test_images {
                 if !rel.excluded_test_images.contains(&f.image) {
                     rel.excluded_test_images.push(f.image.clone());
@@ -578,14 +578,6 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 Err(e) => rel.invalid.push(InvalidImage { provenance: provenance(f, Strategy::Render), error: e.clone() }),
                 Ok(r) if f.kind_of_place.is_candidate() => candidates.push((f.clone(), r.clone())),
                 Ok(r) => images.entry(r.to_string()).or_default().push(provenance(f, Strategy::Render)),
-            }
-        }
-        for f in rendered.configmap_lines.iter().cloned() {
-            if !candidates.iter().any(|(c, _): &(Found, Reference)| c.image == f.image && c.object.kind == f.object.kind && c.object.name == f.object.name) {
-                if let Ok(r) = &f.reference {
-                    let r = r.clone();
-                    candidates.push((f, r));
-                }
             }
         }
         rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
@@ -795,14 +787,7 @@ pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
 type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
 
 /// A release's chart, render job, rendered text and requested version.
-type Rendered = (FetchedChart, RenderJob, Arc<RenderOut>, String);
-
-/// What one distinct render yields: the images extraction found in it, and the image lines
-/// of its ConfigMaps (the text itself is not kept).
-struct RenderOut {
-    extraction: super::extract::Extraction,
-    configmap_lines: Vec<Found>,
-}
+type Rendered = (FetchedChart, RenderJob, Arc<Extraction>, String);
 
 /// A release between extraction and confirmation.
 struct Pending {
@@ -866,58 +851,6 @@ fn provenance(f: &Found, strategy: Strategy) -> Provenance {
         confirmed_by: None,
         detail: None,
     }
-}
-
-/// `image: NAME[:TAG][@DIGEST]` lines inside ConfigMap data (injection templates keep pod
-/// specs as text there). Registry-less names are found too (`busybox:1.28`), but only with
-/// a tag or digest, and never values with template actions. They are candidates
-/// ([`PlaceKind::ConfigMap`]) and go through confirmation like the others.
-fn configmap_image_lines(rendered: &str) -> Vec<Found> {
-    use super::extract::ObjectRef;
-    static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"^\s*(?:-\s+)?image:\s*["']?([A-Za-z0-9][A-Za-z0-9._/:@-]*)["']?\s*$"#).expect("static regex")
-    });
-    let mut out = Vec::new();
-    for (index, doc) in rendered.split("\n---").enumerate() {
-        if !doc.contains("kind: ConfigMap") {
-            continue;
-        }
-        let source_template = doc.lines().find_map(|l| l.strip_prefix("# Source: ")).map(str::to_string);
-        let body: String = doc.lines().skip_while(|l| l.trim().is_empty() || l.starts_with('#') || l.trim() == "---").collect::<Vec<_>>().join("\n");
-        let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&body) else { continue };
-        if value.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
-            continue;
-        }
-        let meta = value.get("metadata");
-        let object = ObjectRef {
-            api_version: value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("v1").to_string(),
-            kind: "ConfigMap".to_string(),
-            namespace: meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str()).map(str::to_string),
-            name: meta.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string(),
-            source_template,
-            document_index: index,
-        };
-        let Some(serde_yaml::Value::Mapping(data)) = value.get("data") else { continue };
-        for (key, text) in data {
-            let (Some(key), Some(text)) = (key.as_str(), text.as_str()) else { continue };
-            for (n, line) in text.lines().enumerate() {
-                let Some(c) = LINE.captures(line) else { continue };
-                let written = c[1].to_string();
-                let Ok(reference) = parse_normalized_named(&written) else { continue };
-                if reference.tag().is_none() && reference.digest().is_none() {
-                    continue;
-                }
-                out.push(Found {
-                    image: written,
-                    reference: Ok(reference),
-                    object: object.clone(),
-                    field_path: format!("data[{key:?}] line {}", n + 1),
-                    kind_of_place: PlaceKind::ConfigMap,
-                });
-            }
-        }
-    }
-    out
 }
 
 /// Does `text` mention `needle` as a whole token (not glued to letters, digits, `.`, `_`, `-`)?
@@ -1138,18 +1071,6 @@ mod tests {
             confirm_by_values(&r("example.org/team/side:3.0"), &a, &["sidecar: example.org/team/side:3.0\n".into()]),
             Some(Confirmation::ReleaseValues)
         );
-    }
-
-    #[test]
-    fn configmap_template_lines() {
-        let rendered = "---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inj\ndata:\n  config: |\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.28\n      - image: \"{{ .ProxyImage }}\"\n      - image: untagged\n---\nkind: Secret\ndata:\n  x: |\n    image: secret:1\n";
-        let found = configmap_image_lines(rendered);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].image, "busybox:1.28");
-        assert_eq!(found[0].reference.as_ref().unwrap().to_string(), "docker.io/library/busybox:1.28");
-        assert_eq!(found[0].field_path, "data[\"config\"] line 4");
-        assert_eq!(found[0].object.name, "inj");
-        assert_eq!(found[0].object.source_template.as_deref(), Some("c/templates/cm.yaml"));
     }
 
     #[test]

@@ -121,6 +121,12 @@ pub struct DocumentError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Extraction {
     pub found: Vec<Found>,
+    /// `image: NAME[:TAG][@DIGEST]` lines inside ConfigMap data (injection templates keep pod
+    /// specs as text there) naming an image no other find of the same ConfigMap names.
+    /// Registry-less names count too (`busybox:1.28`), but only with a tag or digest, and never
+    /// values with template actions. Candidates ([`PlaceKind::ConfigMap`], or
+    /// [`PlaceKind::HookTest`] in a test hook), after every entry of `found`.
+    pub config_lines: Vec<Found>,
     pub errors: Vec<DocumentError>,
 }
 
@@ -321,7 +327,7 @@ fn split_documents(stream: &str) -> Vec<RawDocument> {
 fn scan_document(value: &Value, doc: &RawDocument, extraction: &mut Extraction) {
     match value {
         Value::Null => {}
-        Value::Mapping(object) => scan_object(object, doc, &mut extraction.found),
+        Value::Mapping(object) => scan_object(object, doc, &mut extraction.found, &mut extraction.config_lines),
         Value::Tagged(tagged) => scan_document(&tagged.value, doc, extraction),
         other => extraction.errors.push(DocumentError {
             document_index: doc.index,
@@ -334,7 +340,7 @@ fn scan_document(value: &Value, doc: &RawDocument, extraction: &mut Extraction) 
     }
 }
 
-fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>) {
+fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>, config_lines: &mut Vec<Found>) {
     let kind = get_str(object, "kind").unwrap_or_default();
     // `List`, `PodList`, …: every item is an object of its own.
     if let (true, Some(Value::Sequence(items))) = (kind.ends_with("List"), object.get("items")) {
@@ -344,7 +350,7 @@ fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>) {
             .collect();
         if let Some(objects) = objects {
             for item in objects {
-                scan_object(item, doc, found);
+                scan_object(item, doc, found, config_lines);
             }
             return;
         }
@@ -366,6 +372,7 @@ fn scan_object(object: &Mapping, doc: &RawDocument, found: &mut Vec<Found>) {
         object: &object_ref,
         test_hook: is_test_hook(metadata),
         found,
+        config_lines,
     };
 
     if let Some(pod_spec_path) = core_pod_spec_path(&object_ref) {
@@ -429,6 +436,7 @@ struct ObjectScan<'a> {
     object: &'a ObjectRef,
     test_hook: bool,
     found: &'a mut Vec<Found>,
+    config_lines: &'a mut Vec<Found>,
 }
 
 impl ObjectScan<'_> {
@@ -553,12 +561,14 @@ impl ObjectScan<'_> {
         let Some(Value::Mapping(data)) = object.get("data") else {
             return;
         };
+        let mut named = HashSet::new();
         for (key, value) in data {
             let (Some(key), Some(text)) = (key.as_str(), value.as_str()) else {
                 continue;
             };
             let path = child("data", key);
             let mut seen = HashSet::new();
+            let before = self.found.len();
             // Structured content (e.g. istio's injector `values` JSON) first.
             if let Some(tree) = parse_structured(text) {
                 for derived in hub_tag_images(&tree) {
@@ -571,9 +581,37 @@ impl ObjectScan<'_> {
                 }
             }
             self.push_candidates(text, &path, PlaceKind::ConfigMap, &mut seen);
+            named.extend(self.found[before..].iter().map(|f| f.image.clone()));
+        }
+        // Then the `image:` lines of every entry that no find above named.
+        for (key, value) in data {
+            let (Some(key), Some(text)) = (key.as_str(), value.as_str()) else {
+                continue;
+            };
+            for (n, line) in text.lines().enumerate() {
+                let Some(c) = IMAGE_LINE.captures(line) else { continue };
+                let written = &c[1];
+                let Ok(reference) = parse_normalized_named(written) else { continue };
+                if (reference.tag().is_none() && reference.digest().is_none()) || !named.insert(written.to_owned()) {
+                    continue;
+                }
+                let kind_of_place = if self.test_hook { PlaceKind::HookTest } else { PlaceKind::ConfigMap };
+                self.config_lines.push(Found {
+                    image: written.to_owned(),
+                    reference: Ok(reference),
+                    object: self.object.clone(),
+                    field_path: format!("data[{key:?}] line {}", n + 1),
+                    kind_of_place,
+                });
+            }
         }
     }
 }
+
+/// An `image:` line of a pod spec kept as text (see [`Extraction::config_lines`]).
+static IMAGE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*(?:-\s+)?image:\s*["']?([A-Za-z0-9][A-Za-z0-9._/:@-]*)["']?\s*$"#).expect("static regex")
+});
 
 /// Parses ConfigMap text as a JSON or YAML mapping mentioning a `hub`.
 fn parse_structured(text: &str) -> Option<Value> {
@@ -2078,5 +2116,21 @@ binaryData:
         ] {
             assert!(!is_inert_crd(&format!("{head}{schema}")));
         }
+    }
+
+    #[test]
+    fn config_map_image_lines_not_found_otherwise() {
+        let cm = |hook: &str| format!("---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inj{hook}\ndata:\n  config: |\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.28\n      - image: \"{{{{ .ProxyImage }}}}\"\n      - image: untagged\n      - image: quay.io/team/side:2\n      - image: busybox:1.28\n  other: |\n    image: busybox:1.28\n---\nkind: Secret\napiVersion: v1\ndata:\n  x: |\n    image: secret:1\n");
+        let e = only(&cm(""));
+        // The registry-named one is a text candidate already; the line adds the other, once.
+        assert_eq!(summary(&e), vec![row("data.config", "quay.io/team/side:2", PlaceKind::ConfigMap)]);
+        let lines: Vec<_> = e.config_lines.iter().map(|f| (f.field_path.as_str(), f.image.as_str(), f.kind_of_place)).collect();
+        assert_eq!(lines, vec![("data[\"config\"] line 4", "busybox:1.28", PlaceKind::ConfigMap)]);
+        let f = &e.config_lines[0];
+        assert_eq!(f.reference.as_ref().unwrap().to_string(), "docker.io/library/busybox:1.28");
+        assert_eq!((f.object.name.as_str(), f.object.source_template.as_deref()), ("inj", Some("c/templates/cm.yaml")));
+        // In a test hook, the line is a test image like everything else there.
+        let hook = cm("\n  annotations:\n    helm.sh/hook: test");
+        assert_eq!(only(&hook).config_lines.iter().map(|f| f.kind_of_place).collect::<Vec<_>>(), vec![PlaceKind::HookTest]);
     }
 }
