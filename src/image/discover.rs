@@ -48,7 +48,7 @@ use tokio::sync::OnceCell;
 use super::annotations::annotation_images;
 use super::effective::ChartDefaults;
 use super::extract::{extract_images, Extraction, Found, PlaceKind};
-use super::hints::{chart_value_images, ChartMeta, Hints};
+use super::hints::{chart_value_images, ChartMeta, ChartValueImages, Hints};
 use super::values::{match_value_paths, possible_images, ValueImage};
 use super::reference::{parse_normalized_named, Reference};
 use super::render::{render, render_job, RenderJob};
@@ -472,7 +472,10 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let helm_version = helm?.map(|h| format!("{}.{}", h.version.major, h.version.minor)).unwrap_or_default();
     let fetch_cells: Mutex<HashMap<String, Cell<FetchedChart>>> = Mutex::default();
     let render_cells: Mutex<HashMap<String, Cell<Arc<Extraction>>>> = Mutex::default();
-    let (fetcher, fetch_cells, render_cells, helm_version) = (&fetcher, &fetch_cells, &render_cells, &helm_version);
+    let chart_cells: Mutex<HashMap<String, Cell<ChartKnowledge>>> = Mutex::default();
+    let hints = Arc::new(opts.hints.clone());
+    let (fetcher, fetch_cells, render_cells, chart_cells, helm_version, hints) =
+        (&fetcher, &fetch_cells, &render_cells, &chart_cells, &helm_version, &hints);
     let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
         stream::iter(items.into_iter().zip(requests.iter()).enumerate())
             .map(|(i, (item, req))| async move {
@@ -491,20 +494,44 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                     Ok(j) => j,
                     Err(e) => return (i, item, Err(format!("{e:#}"))),
                 };
-                let rendered = cell(render_cells, job.key.clone())
-                    .get_or_init(|| async {
-                        let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
-                        // Parse on a blocking thread while the other renders run.
-                        tokio::task::spawn_blocking(move || {
-                            Arc::new(extract_images(&text))
+                let extraction = async {
+                    cell(render_cells, job.key.clone())
+                        .get_or_init(|| async {
+                            let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
+                            // Parse on a blocking thread while the other renders run.
+                            tokio::task::spawn_blocking(move || Arc::new(extract_images(&text)))
+                                .await
+                                .map_err(|e| format!("extracting images: {e}"))
                         })
                         .await
-                        .map_err(|e| format!("extracting images: {e}"))
-                    })
-                    .await
-                    .clone();
-                let version = req.version.clone();
-                (i, item, rendered.map(|r| (chart, job, r, version)))
+                        .clone()
+                };
+                // The chart's files, defaults and the images its values describe are read
+                // while the render runs (blocking threads), not after every render.
+                let knowledge = async {
+                    let chart_knowledge = cell(chart_cells, chart.digest.clone())
+                        .get_or_init(|| {
+                            let path = chart.path.clone();
+                            async move {
+                                tokio::task::spawn_blocking(move || ChartKnowledge::read(&path))
+                                    .await
+                                    .map_err(|e| format!("reading the chart: {e}"))?
+                            }
+                        })
+                        .await
+                        .clone()?;
+                    let (defaults, user_values, hints) = (chart_knowledge.defaults.clone(), job.user_values.clone(), hints.clone());
+                    let described = tokio::task::spawn_blocking(move || describe_values(&defaults, &user_values, &hints))
+                        .await
+                        .map_err(|e| format!("reading the chart's values: {e}"))?;
+                    Ok::<_, String>((chart_knowledge, described))
+                };
+                let (extraction, knowledge) = tokio::join!(extraction, knowledge);
+                let rendered = extraction.and_then(|extraction| {
+                    let (chart_knowledge, described) = knowledge?;
+                    Ok(Rendered { requested_version: req.version.clone(), chart, job, extraction, chart_knowledge, described })
+                });
+                (i, item, rendered)
             })
             .buffer_unordered(opts.concurrency.max(1))
             .collect()
@@ -512,42 +539,25 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     done.sort_by_key(|(i, _, _)| *i);
 
     // 5. Extraction and classification.
-    let mut archives: HashMap<String, Arc<ChartArchive>> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut defaults_by_digest: HashMap<String, Arc<ChartDefaults>> = HashMap::new();
     for (_, item, result) in done {
-        let (chart, job, rendered, requested_version) = match result {
+        let Rendered { requested_version, chart, job, extraction, chart_knowledge, described } = match result {
             Ok(r) => r,
             Err(e) => {
                 out.failures.push(ReleaseFailure { release: item.rref, error: e });
                 continue;
             }
         };
-        let p = Prepared { item, chart, requested_version, job };
-        let archive = match archives.get(&p.chart.digest) {
-            Some(a) => a.clone(),
-            None => match read_archive(&p.chart.path) {
-                Ok(a) => {
-                    let a = Arc::new(a);
-                    archives.insert(p.chart.digest.clone(), a.clone());
-                    a
-                }
-                Err(e) => {
-                    out.failures.push(ReleaseFailure { release: p.item.rref, error: format!("{e:#}") });
-                    continue;
-                }
-            },
-        };
-        let extraction = &*rendered;
+        let extraction = &*extraction;
         let mut rel = ReleaseImages {
-            release: p.item.rref,
+            release: item.rref,
             chart: ChartInfo {
-                requested: p.item.release.chart.clone(),
-                requested_version: p.requested_version,
-                name: p.chart.name.clone(),
-                version: p.chart.version.clone(),
-                digest: p.chart.digest.clone(),
-                source: p.chart.source.clone(),
+                requested: item.release.chart.clone(),
+                requested_version,
+                name: chart.name.clone(),
+                version: chart.version.clone(),
+                digest: chart.digest.clone(),
+                source: chart.source.clone(),
             },
             images: Vec::new(),
             unconfirmed: Vec::new(),
@@ -558,7 +568,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             excluded_by_hint: Vec::new(),
             possible: Vec::new(),
             notes: Vec::new(),
-            render_key: p.job.key.clone(),
+            render_key: job.key.clone(),
             mirrors: BTreeMap::new(),
         };
         let mut images: BTreeMap<String, Vec<Provenance>> = BTreeMap::new();
@@ -581,21 +591,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
             }
         }
         rel.images = images.into_iter().map(|(image, provenance)| DiscoveredImage { image, provenance }).collect();
-        let defaults = match defaults_by_digest.get(&p.chart.digest) {
-            Some(d) => d.clone(),
-            None => match ChartDefaults::from_archive(&archive, &p.chart.path) {
-                Ok(d) => {
-                    let d = Arc::new(d);
-                    defaults_by_digest.insert(p.chart.digest.clone(), d.clone());
-                    d
-                }
-                Err(e) => {
-                    out.failures.push(ReleaseFailure { release: rel.release, error: format!("{e:#}") });
-                    continue;
-                }
-            },
-        };
-        pending.push(Pending { rel, candidates, archive, texts: p.job.values_texts, defaults, user_values: p.job.user_values });
+        pending.push(Pending { rel, candidates, archive: chart_knowledge.archive.clone(), texts: job.values_texts, described });
     }
 
     // 6. Confirmation of candidates: by values first, then (each distinct image once) by
@@ -621,7 +617,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    for (Pending { mut rel, archive, defaults, user_values, .. }, list) in pending.into_iter().zip(decided) {
+    for (Pending { mut rel, archive, described, .. }, list) in pending.into_iter().zip(decided) {
         for (f, r, by_values) in list {
             let image = r.to_string();
             let mut prov = provenance(&f, Strategy::Candidate);
@@ -644,21 +640,26 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 Err(reason) => rel.unconfirmed.push(Unconfirmed { image, provenance: prov, reason }),
             }
         }
-        apply_chart_knowledge(&mut rel, &archive, &defaults, &user_values, &opts.hints);
+        apply_chart_knowledge(&mut rel, &archive, &described);
         rel.images.sort_by(|a, b| a.image.cmp(&b.image));
         out.releases.push(rel);
     }
     Ok(out)
 }
 
+/// The images a release's effective values (its chart's defaults under its own values)
+/// describe, with the hints that apply (strategies 3 and 5; see [`chart_value_images`]).
+fn describe_values(defaults: &ChartDefaults, user_values: &[serde_json::Value], hints: &Hints) -> ChartValueImages {
+    let effective = defaults.effective_values(user_values);
+    let meta = ChartMeta { name: defaults.name.clone(), version: defaults.version.clone(), app_version: defaults.app_version.clone() };
+    chart_value_images(&effective.values, &meta, &effective.subcharts, hints)
+}
+
 /// Strategies 3–5 for one release, after rendering and confirmation: hint extra images are
 /// added, hint exclusions applied, every image matched to the value path that controls it
 /// (in the release's effective values), `Chart.yaml` annotation images matched, and the
 /// images the chart describes but the render does not use listed as possible.
-fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, defaults: &ChartDefaults, user_values: &[serde_json::Value], hints: &Hints) {
-    let effective = defaults.effective_values(user_values);
-    let meta = ChartMeta { name: defaults.name.clone(), version: defaults.version.clone(), app_version: defaults.app_version.clone() };
-    let described = chart_value_images(&effective.values, &meta, &effective.subcharts, hints);
+fn apply_chart_knowledge(rel: &mut ReleaseImages, archive: &ChartArchive, described: &ChartValueImages) {
     for (at, resolved) in &described.hints {
         for (registry, mirror) in &resolved.mirrors {
             rel.mirrors.entry(registry.clone()).or_insert_with(|| mirror.clone());
@@ -786,8 +787,30 @@ pub const ISTIO_INJECTION_PLACEHOLDER: &str = "auto";
 
 type Cell<T> = Arc<OnceCell<std::result::Result<T, String>>>;
 
-/// A release's chart, render job, rendered text and requested version.
-type Rendered = (FetchedChart, RenderJob, Arc<Extraction>, String);
+/// A release after its pipeline: its chart, render job and what was read from both.
+struct Rendered {
+    requested_version: String,
+    chart: FetchedChart,
+    job: RenderJob,
+    extraction: Arc<Extraction>,
+    chart_knowledge: ChartKnowledge,
+    described: ChartValueImages,
+}
+
+/// What is read from a chart archive once, whichever releases use it.
+#[derive(Clone)]
+struct ChartKnowledge {
+    archive: Arc<ChartArchive>,
+    defaults: Arc<ChartDefaults>,
+}
+
+impl ChartKnowledge {
+    fn read(path: &std::path::Path) -> std::result::Result<ChartKnowledge, String> {
+        let archive = read_archive(path).map_err(|e| format!("{e:#}"))?;
+        let defaults = ChartDefaults::from_archive(&archive, path).map_err(|e| format!("{e:#}"))?;
+        Ok(ChartKnowledge { archive: Arc::new(archive), defaults: Arc::new(defaults) })
+    }
+}
 
 /// A release between extraction and confirmation.
 struct Pending {
@@ -799,23 +822,13 @@ struct Pending {
     archive: Arc<ChartArchive>,
     /// The texts of its values.
     texts: Vec<String>,
-    /// Its chart's default values.
-    defaults: Arc<ChartDefaults>,
-    /// Its values as trees.
-    user_values: Vec<serde_json::Value>,
+    /// The images its effective values describe, and the hints that apply.
+    described: ChartValueImages,
 }
 
 /// The once-cell of `key` in `map` (created empty on first use).
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: String) -> Cell<T> {
     map.lock().expect("cells").entry(key).or_default().clone()
-}
-
-/// A release whose chart is fetched and whose render job is built.
-struct Prepared<'a> {
-    item: Item<'a>,
-    chart: FetchedChart,
-    requested_version: String,
-    job: RenderJob,
 }
 
 /// A release to process.
@@ -1122,7 +1135,7 @@ mod tests {
             render_key: String::new(),
         };
         let archive = archive("image: {repository: team/app, tag: '2.0'}\n", "2.0", &[]);
-        apply_chart_knowledge(&mut rel, &archive, &defaults, &[], &hints);
+        apply_chart_knowledge(&mut rel, &archive, &describe_values(&defaults, &[], &hints));
         rel.images.sort_by(|a, b| a.image.cmp(&b.image));
         let listed: Vec<(&str, Option<&str>)> = rel.images.iter().map(|i| (i.image.as_str(), i.value_path())).collect();
         assert_eq!(listed, vec![("docker.io/library/busybox:1.28", None), ("docker.io/team/app:2.0", Some("image")), ("quay.io/x/extra:2.0", None)]);
