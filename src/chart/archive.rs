@@ -72,6 +72,27 @@ pub fn read_archive(path: &Path) -> Result<ChartArchive> {
     Ok(out)
 }
 
+/// Read only the chart's own `Chart.yaml` (`<chart>/Chart.yaml`): helm writes it first, so
+/// this decompresses a few kilobytes where [`read_archive`] reads the whole archive. The
+/// same metadata `read_archive` returns (it falls back to it for an archive without one at
+/// the top level).
+pub fn read_meta(path: &Path) -> Result<ChartMeta> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening the chart archive {}", path.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = tar.entries().with_context(|| format!("reading the chart archive {}", path.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("reading the chart archive {}", path.display()))?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if matches!(name.split('/').collect::<Vec<_>>().as_slice(), [_, "Chart.yaml"]) {
+            let mut text = String::new();
+            if entry.read_to_string(&mut text).is_ok() {
+                return serde_yaml::from_str(&text).with_context(|| format!("{}: cannot parse {name}", path.display()));
+            }
+        }
+    }
+    read_archive(path).map(|a| a.meta)
+}
+
 /// Read one (possibly nested: `charts/<dep>.tgz`) archive; names get `prefix` in front.
 fn read_into(reader: impl Read, prefix: &str, path: &Path, out: &mut ChartArchive, top: &mut Option<(usize, ChartMeta)>) -> Result<()> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
@@ -152,6 +173,21 @@ mod tests {
         assert_eq!(a.all_meta.len(), 2);
         let names: Vec<&str> = a.values.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, vec!["app/values.yaml", "app/charts/sub/values.yaml"]);
+    }
+
+    #[test]
+    fn meta_alone_is_the_top_charts() {
+        let f = test_tgz(&[
+            ("app/charts/sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"),
+            ("app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: 4.5\n"),
+            ("app/values.yaml", "image: a\n"),
+        ]);
+        assert_eq!(read_meta(f.path()).unwrap(), read_archive(f.path()).unwrap().meta);
+        assert_eq!(read_meta(f.path()).unwrap().name, "app");
+        let broken = test_tgz(&[("app/Chart.yaml", "name: [\n")]);
+        assert!(read_meta(broken.path()).unwrap_err().to_string().contains("cannot parse app/Chart.yaml"));
+        let none = test_tgz(&[("x/readme", "hi")]);
+        assert!(read_meta(none.path()).unwrap_err().to_string().contains("no Chart.yaml"));
     }
 
     #[test]

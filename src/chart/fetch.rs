@@ -27,7 +27,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::archive::{read_archive, ChartMeta};
+use super::archive::{read_meta, ChartMeta};
 use super::constraint::{is_exact, Constraint};
 use super::source::{ChartRequest, ChartSource, RepoSettings};
 use super::workdir::{sha256_digest, WorkDir};
@@ -294,7 +294,7 @@ impl ChartFetcher {
         if !path.is_file() {
             self.workdir.write_atomic(&path, &bytes)?;
         }
-        let meta: ChartMeta = read_archive(&path)?.meta;
+        let meta: ChartMeta = read_meta(&path)?;
         let fetched = FetchedChart { name: meta.name, version: meta.version, digest, path, source: source.to_string() };
         let rec = RefRecord {
             name: fetched.name.clone(),

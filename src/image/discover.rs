@@ -451,9 +451,10 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     }
 
     // 2–4. Per release, pipelined: fetch its chart (each distinct chart once), build the
-    //      render job, render (each distinct render once). At most `concurrency` releases
-    //      are in flight (each runs one command at a time), and they complete in any order,
-    //      so one slow chart does not hold the others back.
+    //      render job, render (each distinct render once). At most `concurrency` fetches and
+    //      renders run at once (`commands`), and releases complete in any order, so one slow
+    //      chart does not hold the others back. A release's parsing and reading of its chart
+    //      hold no command slot: the next render starts as soon as helm exits.
     let fetcher = ChartFetcher::new(runner.clone(), workdir.clone());
     // Charts from HTTP repositories are pulled in a few batched `helm pull`s first (one helm
     // process per chart costs more CPU than the pulls themselves); `fetch` then finds them
@@ -474,13 +475,17 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let render_cells: Mutex<HashMap<String, Cell<Arc<Extraction>>>> = Mutex::default();
     let chart_cells: Mutex<HashMap<String, Cell<ChartKnowledge>>> = Mutex::default();
     let hints = Arc::new(opts.hints.clone());
-    let (fetcher, fetch_cells, render_cells, chart_cells, helm_version, hints) =
-        (&fetcher, &fetch_cells, &render_cells, &chart_cells, &helm_version, &hints);
+    let commands = tokio::sync::Semaphore::new(opts.concurrency.max(1));
+    let (fetcher, fetch_cells, render_cells, chart_cells, helm_version, hints, commands) =
+        (&fetcher, &fetch_cells, &render_cells, &chart_cells, &helm_version, &hints, &commands);
     let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
         stream::iter(items.into_iter().zip(requests.iter()).enumerate())
             .map(|(i, (item, req))| async move {
                 let chart = cell(fetch_cells, req.dedup_key())
-                    .get_or_init(|| async { fetcher.fetch(req).await.map_err(|e| format!("{e:#}")) })
+                    .get_or_init(|| async {
+                        let _slot = commands.acquire().await.expect("the semaphore is never closed");
+                        fetcher.fetch(req).await.map_err(|e| format!("{e:#}"))
+                    })
                     .await
                     .clone();
                 let chart = match chart {
@@ -497,7 +502,10 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 let extraction = async {
                     cell(render_cells, job.key.clone())
                         .get_or_init(|| async {
-                            let (text, _) = render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?;
+                            let (text, _) = {
+                                let _slot = commands.acquire().await.expect("the semaphore is never closed");
+                                render(runner, workdir, &job).await.map_err(|e| format!("rendering failed: {e:#}"))?
+                            };
                             // Parse on a blocking thread while the other renders run.
                             tokio::task::spawn_blocking(move || Arc::new(extract_images(&text)))
                                 .await
@@ -533,7 +541,7 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
                 });
                 (i, item, rendered)
             })
-            .buffer_unordered(opts.concurrency.max(1))
+            .buffer_unordered(4 * opts.concurrency.max(1))
             .collect()
             .await;
     done.sort_by_key(|(i, _, _)| *i);
