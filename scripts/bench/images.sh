@@ -105,12 +105,12 @@ render_cpu, cores = float(sys.argv[8]), int(sys.argv[9])
 floor = render_cpu / cores
 print(f"image discovery, {n} releases of the corpus charts, {label} (best of runs), {images} distinct images")
 print(f"  helmfile template     : {hf:8.3f} s   (baseline)")
-print(f"  kod images (cold)     : {cold:8.3f} s   -> {hf / cold:.1f}x faster (target >= 2x)")
+print(f"  kod images (cold)     : {cold:8.3f} s   -> {hf / cold:.2f}x faster (target >= 2x)")
 print(f"  kod images (warm)     : {warm:8.3f} s   -> {hf / warm:.1f}x faster (cache: no pull, no render)")
 print(f"  kod peak RSS          : {rss / 1024:.1f} MiB")
 print(f"  render floor          : {floor:8.3f} s   ({n} x helm template = {render_cpu:.2f} s CPU / {cores} cores: no tool that")
 print(f"                                     renders every release finishes cold sooner; kod cold = {cold / floor:.2f}x the")
-print(f"                                     floor, helmfile {hf / floor:.2f}x: the best possible cold ratio here is {hf / floor:.1f}x)")
+print(f"                                     floor, helmfile {hf / floor:.2f}x: the best possible cold ratio here is {hf / floor:.2f}x)")
 PY
 }
 

@@ -69,7 +69,8 @@ pub struct RenderJob {
     pub values_texts: Vec<String>,
     /// The release's values as trees, in helm's precedence order (values files, then
     /// `--set`/`--set-file`/`env` pairs; later wins), for computing its effective values
-    /// ([`super::effective`]). `--set` names with list indexes are not modelled.
+    /// ([`super::effective`]; `--set` names as [`super::effective::set_value`] reads them,
+    /// list indexes included).
     pub user_values: Vec<serde_json::Value>,
 }
 
