@@ -577,3 +577,36 @@ fn hints_files_add_and_exclude_images_and_bad_ones_are_refused() {
     let out = run(&["--hints", "missing.yaml"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read hints file missing.yaml"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Renders start with the largest charts (their cached archives' uncompressed size), so that
+/// no large render is left running alone at the end; results keep the helmfile's order.
+#[tokio::test(flavor = "multi_thread")]
+async fn renders_start_with_the_largest_charts() {
+    let src = tempfile::tempdir().unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    // Pseudo-random text (it must not compress away) of a given size in files/.
+    let filler = |kib: usize| {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..kib * 16).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; format!("{x:063x}\n") }).collect::<String>()
+    };
+    for (name, kib) in [("small", 0), ("large", 256), ("medium", 64)] {
+        let chart = format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n");
+        let pod = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - {{name: c, image: 'quay.io/team/{name}:1'}}\n");
+        package_chart(src.path(), repo_dir.path(), name, &[("Chart.yaml", &chart), ("templates/pod.yaml", &pod), ("files/filler.txt", &filler(kib))]);
+    }
+    let repo = ChartRepo::new(repo_dir.path()).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let releases = ["small", "large", "medium"].iter().map(|c| format!("- {{name: {c}, chart: lab/{c}, version: 0.1.0}}\n")).collect::<String>();
+    std::fs::write(project.path().join("helmfile.yaml"), format!("repositories:\n- {{name: lab, url: '{}'}}\nreleases:\n{releases}", repo.url())).unwrap();
+    let states = load(project.path());
+    let work = tempfile::tempdir().unwrap();
+    let (r, _) = runner();
+    let opts = DiscoverOptions { registry_check: false, concurrency: 1, ..Default::default() };
+    let d = discover(&r, &WorkDir::open(work.path()).unwrap(), &states, &opts).await.unwrap();
+    assert!(d.failures.is_empty(), "{:#?}", d.failures);
+    let renders: Vec<String> = r.history().iter().filter(|e| e.ran && e.display.contains("helm template ")).map(|e| e.display.split("helm template ").nth(1).unwrap().split(' ').next().unwrap().to_string()).collect();
+    assert_eq!(renders, ["large", "medium", "small"], "{:#?}", r.history());
+    let order: Vec<&str> = d.releases.iter().map(|rel| rel.release.name.as_str()).collect();
+    assert_eq!(order, ["small", "large", "medium"]);
+    assert_eq!(images(release(&d, "medium")), ["quay.io/team/medium:1".to_string()].into_iter().collect());
+}

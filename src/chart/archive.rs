@@ -72,6 +72,17 @@ pub fn read_archive(path: &Path) -> Result<ChartArchive> {
     Ok(out)
 }
 
+/// The size of the archive's content uncompressed, from the gzip trailer (modulo 4 GiB): a
+/// free estimate of how much a render of the chart has to read. `None` if unreadable.
+pub fn uncompressed_size(path: &Path) -> Option<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::End(-4)).ok()?;
+    let mut isize = [0u8; 4];
+    file.read_exact(&mut isize).ok()?;
+    Some(u32::from_le_bytes(isize).into())
+}
+
 /// Read only the chart's own `Chart.yaml` (`<chart>/Chart.yaml`): helm writes it first, so
 /// this decompresses a few kilobytes where [`read_archive`] reads the whole archive. The
 /// same metadata `read_archive` returns (it falls back to it for an archive without one at
@@ -184,6 +195,9 @@ mod tests {
         ]);
         assert_eq!(read_meta(f.path()).unwrap(), read_archive(f.path()).unwrap().meta);
         assert_eq!(read_meta(f.path()).unwrap().name, "app");
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(f.path()).unwrap()).read_to_end(&mut tar).unwrap();
+        assert_eq!(uncompressed_size(f.path()), Some(tar.len() as u64));
         let broken = test_tgz(&[("app/Chart.yaml", "name: [\n")]);
         assert!(read_meta(broken.path()).unwrap_err().to_string().contains("cannot parse app/Chart.yaml"));
         let none = test_tgz(&[("x/readme", "hi")]);

@@ -278,6 +278,27 @@ impl ChartFetcher {
         m.lock_owned().await
     }
 
+    /// The archive `fetch` would answer `req` with, if it is in the cache already: known
+    /// without running anything or reading an index that is not read yet (a version
+    /// constraint is resolved only against an index already read).
+    pub fn cached_archive(&self, req: &ChartRequest) -> Option<PathBuf> {
+        let key = match &req.source {
+            ChartSource::Repo { repo, chart } => {
+                let version = if is_exact(&req.version) {
+                    req.version.clone()
+                } else {
+                    let cell = self.indexes.lock().expect("indexes").get(&repo.url)?.clone();
+                    let index = cell.get()?.as_ref().ok()?.clone();
+                    resolve_in_index(&index, repo, chart, &req.version, req.devel).ok()?
+                };
+                Self::repo_key(repo, chart, &version)
+            }
+            ChartSource::Oci { url, .. } if is_exact(&req.version) => Self::ref_key(&["oci", url, &req.version]),
+            _ => return None,
+        };
+        self.cached(&key).map(|c| c.path)
+    }
+
     /// A cached chart for a reference key, if both the record and the archive are present.
     fn cached(&self, key: &str) -> Option<FetchedChart> {
         let text = std::fs::read_to_string(self.workdir.chart_ref_path(key)).ok()?;

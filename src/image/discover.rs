@@ -478,8 +478,17 @@ pub async fn discover(runner: &Runner, workdir: &WorkDir, states: &[LoadedState]
     let commands = tokio::sync::Semaphore::new(opts.concurrency.max(1));
     let (fetcher, fetch_cells, render_cells, chart_cells, helm_version, hints, commands) =
         (&fetcher, &fetch_cells, &render_cells, &chart_cells, &helm_version, &hints, &commands);
+    // Largest charts first (longest-processing-time-first): a render's CPU grows with what
+    // the chart holds, and two large renders left for last would leave a core idle while they
+    // run. The estimate is free — the uncompressed size in the cached archive's gzip trailer;
+    // charts not in the cache yet keep their place after the others. Results are put back in
+    // the helmfile's order below.
+    let mut work: Vec<(usize, (Item, &crate::chart::ChartRequest))> = items.into_iter().zip(requests.iter()).enumerate().collect();
+    work.sort_by_cached_key(|(_, (_, req))| {
+        std::cmp::Reverse(fetcher.cached_archive(req).and_then(|p| crate::chart::archive::uncompressed_size(&p)).unwrap_or(0))
+    });
     let mut done: Vec<(usize, Item, std::result::Result<Rendered, String>)> =
-        stream::iter(items.into_iter().zip(requests.iter()).enumerate())
+        stream::iter(work)
             .map(|(i, (item, req))| async move {
                 let chart = cell(fetch_cells, req.dedup_key())
                     .get_or_init(|| async {
