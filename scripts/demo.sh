@@ -40,9 +40,8 @@ say "stand-in charts (the real charts' image names, nothing else)"
 # chart NAME VERSION IMAGE...: a chart whose Deployment runs the given images.
 chart() {
     local name=$1 version=$2; shift 2
-    local dir="$work/chart-src/$name"
-    image_chart "$dir" "$name" "$version" "$@"
-    helm package --destination "$work/charts" "$dir" >/dev/null
+    image_chart "$work/chart-src" "$name" "$version" "$@"
+    helm package --destination "$work/charts" "$work/chart-src/$name" >/dev/null
 }
 chart istiod 1.27.1 docker.io/istio/pilot:1.27.1 docker.io/istio/proxyv2:1.27.1
 chart gateway 1.27.1 docker.io/istio/proxyv2:1.27.1

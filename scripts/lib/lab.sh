@@ -8,7 +8,8 @@
 #                                        wait up to SECONDS for its environment file and source
 #                                        it; fails with the lab's log when it does not start
 #   lab_stop                             stop it (call from the EXIT trap; safe to repeat)
-#   image_chart DIR NAME VERSION IMAGES...  a chart in DIR whose Deployment runs every image
+#   image_chart PARENT NAME VERSION IMAGES...  a chart PARENT/NAME whose Deployment runs
+#                                        every image (`kod-lab chart`; needs `bin` set)
 #   bench_project DIR IMAGES...          a one-chart helmfile in DIR whose Deployment runs
 #                                        every image (DIR/helmfile.yaml, DIR/charts/bench)
 
@@ -53,38 +54,12 @@ lab_stop() {
 }
 
 image_chart() {
-    local dir="$1" name="$2" version="$3"
-    shift 3
-    mkdir -p "$dir/templates"
-    printf 'apiVersion: v2\nname: %s\nversion: %s\nappVersion: "%s"\n' "$name" "$version" "$version" > "$dir/Chart.yaml"
-    {
-        echo "images:"
-        local i
-        for i in "$@"; do echo "- $i"; done
-    } > "$dir/values.yaml"
-    cat > "$dir/templates/deployment.yaml" <<'EOF'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      containers:
-      {{- range $i, $img := .Values.images }}
-      - name: c{{ $i }}
-        image: {{ $img }}
-      {{- end }}
-EOF
+    "$bin/kod-lab" chart "$@"
 }
 
 bench_project() {
     local dir="$1"
     shift
-    image_chart "$dir/charts/bench" bench 1.0.0 "$@"
+    image_chart "$dir/charts" bench 1.0.0 "$@"
     printf 'releases:\n- name: bench\n  namespace: bench\n  chart: ./charts/bench\n' > "$dir/helmfile.yaml"
 }

@@ -4,7 +4,11 @@
 //! kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P]
 //!            [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M]
 //!            [--extra-image NAME]... [--private-registries N]
+//! kod-lab chart PARENT NAME VERSION IMAGE...
 //! ```
+//!
+//! `chart` writes the source of a chart `PARENT/NAME` whose one Deployment runs every IMAGE
+//! (the tests' [`ChartSpec::running_images`]), for scripts that need such stand-ins.
 //!
 //! Starts (all on 127.0.0.1, ephemeral ports):
 //! * a public stand-in registry with the default synthetic image catalogue and a
@@ -45,12 +49,27 @@ struct Args {
     private_registries: usize,
 }
 
-const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M] [--extra-image NAME]... [--private-registries N]";
+const USAGE: &str = "usage: kod-lab up --env-file FILE [--charts DIR] [--user U] [--password P] [--no-images] [--ignore-stdin] [--bench-images N --layer-mib M] [--extra-image NAME]... [--private-registries N]\n       kod-lab chart PARENT NAME VERSION IMAGE...";
+
+/// `kod-lab chart PARENT NAME VERSION IMAGE...`
+fn write_chart(args: &[String]) -> Result<()> {
+    let [parent, name, version, images @ ..] = args else { bail!("{USAGE}") };
+    if images.is_empty() {
+        bail!("kod-lab chart: no IMAGE given\n{USAGE}");
+    }
+    let images: Vec<&str> = images.iter().map(String::as_str).collect();
+    ChartSpec::running_images(name, version, &images).write_to(std::path::Path::new(parent))?;
+    Ok(())
+}
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("up") => {}
+        Some("chart") => {
+            write_chart(&it.collect::<Vec<_>>())?;
+            std::process::exit(0);
+        }
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             std::process::exit(0);
