@@ -1,9 +1,10 @@
 //! Fetching charts into the work directory's content-addressed cache with helm.
 //!
-//! - **HTTP repositories**: `helm repo add` (once per URL and run, in kod's isolated helm
-//!   state, password on stdin) fetches the index; kod resolves the version constraint
-//!   against it itself (so "version not found" lists what exists) and runs
-//!   `helm pull ALIAS/CHART --version EXACT --destination TMP`.
+//! - **HTTP repositories**: `helm pull URL/index.yaml` (once per URL and run) fetches the
+//!   index — `helm repo add` (in kod's isolated helm state, password on stdin) when the
+//!   repository has credentials or a local chart's dependencies need it; kod resolves the
+//!   version constraint against it itself (so "version not found" lists what exists) and
+//!   pulls the entry's URL (`helm pull ALIAS/CHART --version EXACT` with credentials).
 //! - **OCI**: `helm registry login` (once per host and run) when the helmfile has
 //!   credentials, else the user's own helm registry config is passed read-only with
 //!   `--registry-config`; then `helm pull oci://… --version V --destination TMP`.
@@ -71,6 +72,7 @@ pub struct ChartFetcher {
     workdir: WorkDir,
     env: EnvLookup,
     indexes: Mutex<HashMap<String, Shared<Arc<RepoIndex>>>>,
+    added: Mutex<HashMap<String, Shared<()>>>,
     logins: Mutex<HashMap<String, Shared<()>>>,
     key_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -114,6 +116,7 @@ impl ChartFetcher {
             workdir,
             env,
             indexes: Mutex::new(HashMap::new()),
+            added: Mutex::new(HashMap::new()),
             logins: Mutex::new(HashMap::new()),
             key_locks: Mutex::new(HashMap::new()),
         }
@@ -175,7 +178,7 @@ impl ChartFetcher {
             }
             candidates.push((req, repo, chart, keys));
         }
-        // Their repositories' indexes, all at once (one `helm repo add` per URL; a failure is
+        // Their repositories' indexes, all at once (one download per URL; a failure is
         // kept in the index cell and reported by `fetch`).
         let mut repos: Vec<&RepoSettings> = Vec::new();
         for (_, repo, _, _) in &candidates {
@@ -380,7 +383,10 @@ impl ChartFetcher {
             Some(url) if repo.username.is_none() && repo.password.is_none() => {
                 vec![url.clone(), "--repository-config".to_string(), self.workdir.empty_repository_config()?.display().to_string()]
             }
-            _ => vec![format!("{}/{chart}", index.alias), "--version".to_string(), exact.clone()],
+            _ => {
+                self.added(repo).await?;
+                vec![format!("{}/{chart}", index.alias), "--version".to_string(), exact.clone()]
+            }
         };
         let cmd = self
             .helm()
@@ -395,18 +401,75 @@ impl ChartFetcher {
         self.store(&tgz, &keys, &format!("{}/{chart}", repo.url))
     }
 
-    /// The index of an HTTP repository (`helm repo add`, once per URL per fetcher).
+    /// The index of an HTTP repository, once per URL per fetcher: downloaded with
+    /// `helm pull URL/index.yaml` into scratch space when the repository has no credentials
+    /// (`helm repo add` would also parse the whole index, ~1 s for a 5.6 MiB one, before kod
+    /// can read it), else by `helm repo add` (which carries the credentials).
     pub async fn index(&self, repo: &RepoSettings) -> Result<Arc<RepoIndex>> {
         let cell = {
             let mut map = self.indexes.lock().expect("indexes");
             map.entry(repo.url.clone()).or_default().clone()
         };
-        let result = cell.get_or_init(|| async { self.add_repo(repo).await.map(Arc::new).map_err(|e| format!("{e:#}")) }).await;
+        let result = cell
+            .get_or_init(|| async {
+                let read = async {
+                    if repo.username.is_some() || repo.password.is_some() {
+                        self.added(repo).await?;
+                        let file = self.workdir.repository_cache().join(format!("{}-index.yaml", Self::alias(repo)));
+                        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                        parse_index(repo, &text, &file)
+                    } else {
+                        self.download_index(repo).await
+                    }
+                };
+                read.await.map(Arc::new).map_err(|e: anyhow::Error| format!("{e:#}"))
+            })
+            .await;
         result.clone().map_err(|e| anyhow!(e))
     }
 
-    async fn add_repo(&self, repo: &RepoSettings) -> Result<RepoIndex> {
-        let alias = format!("{}-{}", sanitize(&repo.name), &Self::ref_key(&[&repo.url])[..8]);
+    /// kod's alias for a repository in its isolated helm state.
+    fn alias(repo: &RepoSettings) -> String {
+        format!("{}-{}", sanitize(&repo.name), &Self::ref_key(&[&repo.url])[..8])
+    }
+
+    /// `helm pull URL/index.yaml` (helm keeps the bytes it downloads as they are) with an
+    /// empty repository config, so that helm reads no other index looking for credentials.
+    async fn download_index(&self, repo: &RepoSettings) -> Result<RepoIndex> {
+        let scratch = self.workdir.scratch()?;
+        let url = index_url(&repo.url);
+        let cmd = self
+            .helm()
+            .arg("pull")
+            .arg(&url)
+            .arg("--repository-config")
+            .arg(self.workdir.empty_repository_config()?.display().to_string())
+            .arg("--destination")
+            .arg(scratch.path().display().to_string())
+            .read_only()
+            .capture();
+        self.runner
+            .run(&with_tls(cmd, repo))
+            .await
+            .with_context(|| format!("cannot read the index of chart repository {:?} ({})", repo.name, repo.url))?;
+        let file = scratch.path().join(file_name_of(&url));
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading the index of {} downloaded from {url}", repo.name))?;
+        parse_index(repo, &text, Path::new(&url))
+    }
+
+    /// The repository added to kod's isolated helm state (`helm repo add`, once per URL per
+    /// fetcher): for pulls through its alias (credentials) and `helm dependency build`.
+    async fn added(&self, repo: &RepoSettings) -> Result<()> {
+        let cell = {
+            let mut map = self.added.lock().expect("added repositories");
+            map.entry(repo.url.clone()).or_default().clone()
+        };
+        let result = cell.get_or_init(|| async { self.add_repo(repo).await.map_err(|e| format!("{e:#}")) }).await;
+        result.clone().map_err(|e| anyhow!(e))
+    }
+
+    async fn add_repo(&self, repo: &RepoSettings) -> Result<()> {
+        let alias = Self::alias(repo);
         let mut cmd = self.helm().args(["repo", "add", &alias, &repo.url, "--force-update"]).read_only().capture();
         if let Some(u) = &repo.username {
             cmd = cmd.args(["--username", u]);
@@ -421,27 +484,7 @@ impl ChartFetcher {
             .run(&with_tls(cmd, repo))
             .await
             .with_context(|| format!("cannot read the index of chart repository {:?} ({})", repo.name, repo.url))?;
-        let file = self.workdir.repository_cache().join(format!("{alias}-index.yaml"));
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let index: IndexFile = serde_yaml::from_str(&text).with_context(|| format!("parsing the index of {} ({})", repo.name, file.display()))?;
-        let mut versions = BTreeMap::new();
-        let mut urls = BTreeMap::new();
-        for (name, entries) in index.entries {
-            let mut vs = Vec::new();
-            for e in entries {
-                let v = match e.version {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    _ => continue,
-                };
-                if let Some(u) = e.urls.first() {
-                    urls.insert((name.clone(), v.clone()), absolute_url(&repo.url, u));
-                }
-                vs.push(v);
-            }
-            versions.insert(name, vs);
-        }
-        Ok(RepoIndex { alias, versions, urls })
+        Ok(())
     }
 
     // --- OCI -----------------------------------------------------------------------------
@@ -602,7 +645,7 @@ impl ChartFetcher {
                     skip_tls_verify: false,
                     pass_credentials: false,
                 });
-                self.index(&repo).await.with_context(|| format!("local chart {source} depends on {:?} from {url}", dep.name))?;
+                self.added(&repo).await.with_context(|| format!("local chart {source} depends on {:?} from {url}", dep.name))?;
             }
             self.runner
                 .run(
@@ -671,6 +714,39 @@ fn resolve_in_index(index: &RepoIndex, repo: &RepoSettings, chart: &str, version
 fn file_name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+/// The versions and archive URLs of an index's text (`file` names it in errors).
+fn parse_index(repo: &RepoSettings, text: &str, file: &Path) -> Result<RepoIndex> {
+    let index: IndexFile = serde_yaml::from_str(text).with_context(|| format!("parsing the index of {} ({})", repo.name, file.display()))?;
+    let mut versions = BTreeMap::new();
+    let mut urls = BTreeMap::new();
+    for (name, entries) in index.entries {
+        let mut vs = Vec::new();
+        for e in entries {
+            let v = match e.version {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            if let Some(u) = e.urls.first() {
+                urls.insert((name.clone(), v.clone()), absolute_url(&repo.url, u));
+            }
+            vs.push(v);
+        }
+        versions.insert(name, vs);
+    }
+    Ok(RepoIndex { alias: ChartFetcher::alias(repo), versions, urls })
+}
+
+/// Where helm reads a repository's index: `index.yaml` joined to the URL's path, its query
+/// kept (helm's `DownloadIndexFile`).
+fn index_url(repo_url: &str) -> String {
+    let (base, query) = match repo_url.find(['?', '#']) {
+        Some(i) => repo_url.split_at(i),
+        None => (repo_url, ""),
+    };
+    format!("{}/index.yaml{query}", base.trim_end_matches('/'))
 }
 
 /// An index entry's URL made absolute against the repository URL (index URLs may be
@@ -775,6 +851,14 @@ mod tests {
         assert!(e.contains("no version matching \"9.9.9\"") && e.contains("newest versions: 2.0.0-rc.1, 1.2.0, 1.0.0"), "{e}");
         let e = resolve_in_index(&index, &repo(), "nope", "", false).unwrap_err().to_string();
         assert!(e.contains("chart \"nope\" not found in repository \"r\"") && e.contains("it has: app"), "{e}");
+    }
+
+    #[test]
+    fn index_url_is_joined_to_the_path_with_the_query_kept() {
+        assert_eq!(index_url("http://h:1/charts"), "http://h:1/charts/index.yaml");
+        assert_eq!(index_url("http://h:1/charts/"), "http://h:1/charts/index.yaml");
+        assert_eq!(index_url("https://h/c?token=a%2Fb"), "https://h/c/index.yaml?token=a%2Fb");
+        assert_eq!(file_name_of(&index_url("https://h/c?token=x")), "index.yaml");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! ├── helm/                        isolated helm state (HELM_CONFIG_HOME, HELM_CACHE_HOME, HELM_DATA_HOME,
 //! │   ├── config/repositories.yaml   HELM_REPOSITORY_CONFIG, HELM_REGISTRY_CONFIG point here; the user's
 //! │   ├── config/registry/config.json own helm repositories are never read or changed)
-//! │   ├── cache/repository/        repository indexes fetched by `helm repo add`
+//! │   ├── cache/repository/        indexes of repositories added with `helm repo add` (credentials, local charts' dependencies)
 //! │   └── data/
 //! ├── charts/sha256/<hex>.tgz      chart archives, named by the sha256 of the archive
 //! ├── charts/refs/<hex>.json       (source, chart, exact version) → archive digest, so a re-run pulls nothing
