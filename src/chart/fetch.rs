@@ -165,7 +165,7 @@ impl ChartFetcher {
         let mut candidates: Vec<(&ChartRequest, &RepoSettings, &str, Vec<String>)> = Vec::new();
         for req in requests {
             let ChartSource::Repo { repo, chart } = &req.source else { continue };
-            if repo.username.is_some() || repo.password.is_some() {
+            if repo.has_credentials() {
                 continue;
             }
             let mut keys = Vec::new();
@@ -230,18 +230,8 @@ impl ChartFetcher {
         let jobs: Vec<Vec<Pull>> = groups.into_values().flatten().filter(|c| !c.is_empty()).collect();
         bounded(jobs, concurrency, |batch| async move {
             let Ok(scratch) = self.workdir.scratch() else { return };
-            let Ok(empty) = self.workdir.empty_repository_config() else { return };
-            let cmd = self
-                .helm()
-                .arg("pull")
-                .args(batch.iter().map(|p| p.url.clone()))
-                .arg("--repository-config")
-                .arg(empty.display().to_string())
-                .arg("--destination")
-                .arg(scratch.path().display().to_string())
-                .read_only()
-                .capture();
-            if self.runner.run(&with_tls(cmd, batch[0].repo)).await.is_err() || self.runner.dry_run() {
+            let Ok(cmd) = self.url_pull(batch.iter().map(|p| p.url.clone()), batch[0].repo, scratch.path()) else { return };
+            if self.runner.run(&cmd).await.is_err() || self.runner.dry_run() {
                 return;
             }
             for p in &batch {
@@ -376,27 +366,17 @@ impl ChartFetcher {
         let scratch = self.workdir.scratch()?;
         // Without credentials, pull the archive by its URL from the index kod has already
         // read: helm then does not parse the (possibly many-MB) index again for every pull.
-        // With credentials, pull through the repository alias, which carries them.
-        // (helm would still load every known index to look for credentials for the URL, so
-        // it gets an empty repository config for this pull.)
-        let target = match index.urls.get(&(chart.to_string(), exact.clone())) {
-            Some(url) if repo.username.is_none() && repo.password.is_none() => {
-                vec![url.clone(), "--repository-config".to_string(), self.workdir.empty_repository_config()?.display().to_string()]
-            }
+        // With credentials (or an entry without URLs), pull through the repository alias,
+        // which carries them.
+        let cmd = match index.urls.get(&(chart.to_string(), exact.clone())) {
+            Some(url) if !repo.has_credentials() => self.url_pull([url.clone()], repo, scratch.path())?,
             _ => {
                 self.added(repo).await?;
-                vec![format!("{}/{chart}", index.alias), "--version".to_string(), exact.clone()]
+                let cmd = self.helm().arg("pull").arg(format!("{}/{chart}", index.alias)).args(["--version", &exact]);
+                with_tls(cmd.arg("--destination").arg(scratch.path().display().to_string()).read_only().capture(), repo)
             }
         };
-        let cmd = self
-            .helm()
-            .arg("pull")
-            .args(target)
-            .arg("--destination")
-            .arg(scratch.path().display().to_string())
-            .read_only()
-            .capture();
-        self.runner.run(&with_tls(cmd, repo)).await.with_context(|| format!("pulling {what} version {exact}"))?;
+        self.runner.run(&cmd).await.with_context(|| format!("pulling {what} version {exact}"))?;
         let tgz = Self::single_tgz(scratch.path(), &what)?;
         self.store(&tgz, &keys, &format!("{}/{chart}", repo.url))
     }
@@ -413,7 +393,7 @@ impl ChartFetcher {
         let result = cell
             .get_or_init(|| async {
                 let read = async {
-                    if repo.username.is_some() || repo.password.is_some() {
+                    if repo.has_credentials() {
                         self.added(repo).await?;
                         let file = self.workdir.repository_cache().join(format!("{}-index.yaml", Self::alias(repo)));
                         let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -433,28 +413,35 @@ impl ChartFetcher {
         format!("{}-{}", sanitize(&repo.name), &Self::ref_key(&[&repo.url])[..8])
     }
 
-    /// `helm pull URL/index.yaml` (helm keeps the bytes it downloads as they are) with an
-    /// empty repository config, so that helm reads no other index looking for credentials.
+    /// `helm pull URL/index.yaml` (helm keeps the bytes it downloads as they are).
     async fn download_index(&self, repo: &RepoSettings) -> Result<RepoIndex> {
         let scratch = self.workdir.scratch()?;
         let url = index_url(&repo.url);
-        let cmd = self
-            .helm()
-            .arg("pull")
-            .arg(&url)
-            .arg("--repository-config")
-            .arg(self.workdir.empty_repository_config()?.display().to_string())
-            .arg("--destination")
-            .arg(scratch.path().display().to_string())
-            .read_only()
-            .capture();
         self.runner
-            .run(&with_tls(cmd, repo))
+            .run(&self.url_pull([url.clone()], repo, scratch.path())?)
             .await
             .with_context(|| format!("cannot read the index of chart repository {:?} ({})", repo.name, repo.url))?;
         let file = scratch.path().join(file_name_of(&url));
         let text = std::fs::read_to_string(&file).with_context(|| format!("reading the index of {} downloaded from {url}", repo.name))?;
         parse_index(repo, &text, Path::new(&url))
+    }
+
+    /// `helm pull URL… --destination DIR` with `repo`'s TLS options and an empty repository
+    /// config (helm would otherwise read every known index looking for credentials for the
+    /// URLs): files of a repository without credentials, each saved under its URL's last path
+    /// segment ([`file_name_of`]).
+    fn url_pull(&self, urls: impl IntoIterator<Item = String>, repo: &RepoSettings, dir: &Path) -> Result<Cmd> {
+        let cmd = self
+            .helm()
+            .arg("pull")
+            .args(urls)
+            .arg("--repository-config")
+            .arg(self.workdir.empty_repository_config()?.display().to_string())
+            .arg("--destination")
+            .arg(dir.display().to_string())
+            .read_only()
+            .capture();
+        Ok(with_tls(cmd, repo))
     }
 
     /// The repository added to kod's isolated helm state (`helm repo add`, once per URL per

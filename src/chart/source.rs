@@ -72,6 +72,11 @@ impl RepoSettings {
         }
     }
 
+    /// Whether it has a user name or password (from the helmfile or the environment).
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() || self.password.is_some()
+    }
+
     /// The registry host of an OCI repository (`host[:port]`).
     pub fn oci_host(&self) -> &str {
         let u = self.url.strip_prefix("oci://").unwrap_or(&self.url);
