@@ -203,6 +203,10 @@ fn is_inert_crd(text: &str) -> bool {
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"^(?:[A-Za-z0-9_$.\-/]+|"[^"\\]*"|'[^']*')[ \t]*:(?:[ \t]|$)"#).expect("static regex")
     });
+    // Most documents are not CRDs: one substring search rules them out before any line scan.
+    if !text.contains("CustomResourceDefinition") {
+        return false;
+    }
     let top = |key: &str| text.lines().filter(|l| l.starts_with(key)).collect::<Vec<_>>();
     let unquote = |v: &str| v.trim().trim_matches(|c| c == '"' || c == '\'').to_owned();
     match top("kind:").as_slice() {
