@@ -49,7 +49,7 @@ fn count(runner: &Runner, prefix: &str) -> usize {
 
 /// `helm pull`s of charts (not of repository indexes).
 fn chart_pulls(runner: &Runner) -> Vec<String> {
-    runner.history().iter().filter(|e| e.ran && e.display.contains("helm pull ") && !e.display.contains("/index.yaml ")).map(|e| e.display.clone()).collect()
+    runner.history().iter().filter(|e| e.ran && common::is_chart_pull(&e.display)).map(|e| e.display.clone()).collect()
 }
 
 const DIGEST: &str = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";

@@ -3,6 +3,8 @@
 //! chart with a dependency) → one bundle → verify → unpack; a second run transfers nothing;
 //! a run killed midway is completed by the next one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -203,8 +205,7 @@ fn package_a_platform_into_one_verified_bundle_then_resume_without_transfers() {
     let second = kod(&lab).args(package_args(&lab, &wd, &out2)).assert().success().get_output().clone();
     let cmds = commands(&second.stderr);
     // (A version constraint is resolved again, against a fresh index: that is its meaning.)
-    let chart_pull = |c: &String| c.contains("helm pull") && !c.contains("/index.yaml ");
-    let transfers: Vec<&String> = cmds.iter().filter(|c| c.contains("skopeo") && c.contains(" copy ") || chart_pull(c) || c.contains("helm template")).collect();
+    let transfers: Vec<&String> = cmds.iter().filter(|c| c.contains("skopeo") && c.contains(" copy ") || common::is_chart_pull(c) || c.contains("helm template")).collect();
     assert!(transfers.is_empty(), "second run transferred: {transfers:?}");
     let m2 = kod::bundle::read::read_manifest(&out2).unwrap();
     assert_eq!(m2.images, manifest.images);

@@ -191,3 +191,9 @@ pub async fn lab_bundle(work: &Path, registries_conf: PathBuf, names: &[String],
     write::write(&path, &manifest, &staged, &|_| {}).unwrap();
     (path, manifest)
 }
+
+/// Whether an echoed command pulls a chart (`helm pull`, but not of a repository's
+/// `index.yaml`, which kod downloads the same way).
+pub fn is_chart_pull(cmd: &str) -> bool {
+    cmd.contains("helm pull ") && !cmd.contains("/index.yaml ")
+}
